@@ -1,0 +1,1 @@
+"""Tabular benchmarks as objectives, and multi-seed runners."""

@@ -1,0 +1,77 @@
+"""The trial record and the storage contract.
+
+Example:
+    >>> t = Trial(number=0, key='[1]', fidelity="hi", cost=1.0, status=COMPLETE, value=0.9)
+    >>> t.ok
+    True
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPLETE = "COMPLETE"
+FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One finished evaluation. Immutable once stored.
+
+    Attributes:
+        number: order of completion in the search (0, 1, ...).
+        key: canonical JSON of the encoding (see :func:`archtune.space.encoding_key`).
+        fidelity: ``"hi"`` or ``"lo"``.
+        cost: budget charged, in the user's cost units.
+        status: ``COMPLETE`` or ``FAILED``.
+        value: the objective (higher is better); None when failed.
+        metrics: everything the objective returned, when it returned a dict.
+        duration: seconds the evaluation took.
+        error: the traceback or reason, when failed.
+    """
+
+    number: int
+    key: str
+    fidelity: str
+    cost: float
+    status: str
+    value: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    duration: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == COMPLETE
+
+
+class Storage(ABC):
+    """Where a search's trials live.
+
+    Contract: :meth:`append` is atomic (after a crash a trial is either wholly there or absent);
+    stored trials are never changed; :meth:`trials` returns them in completion order; ``meta`` holds
+    the search's settings as strings. One writer at a time: a second writer gets
+    :class:`archtune.errors.SearchLockedError`.
+    """
+
+    @abstractmethod
+    def append(self, trial: Trial) -> None:
+        """Store one finished trial atomically."""
+
+    @abstractmethod
+    def trials(self) -> list[Trial]:
+        """All stored trials in completion order."""
+
+    @abstractmethod
+    def get_meta(self) -> dict[str, str]:
+        """The search's stored settings."""
+
+    @abstractmethod
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Store settings (atomically, all or nothing)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file and the writer lock."""

@@ -1,0 +1,156 @@
+"""The ask/tell contract every search strategy follows.
+
+A strategy decides what to evaluate next and at which fidelity; it never trains networks or touches
+files. It sees the space through a :class:`SearchContext` and learns results through :meth:`tell`.
+
+Determinism: ``ask`` draws its randomness from a generator seeded by (seed, trials told, trials
+pending), so replaying a stored history through ``tell`` puts a new strategy object in exactly the
+state of the one that produced it. This is what makes a killed search resume identically.
+
+Example:
+    >>> import numpy as np
+    >>> ctx = SearchContext(features=np.eye(3, dtype=np.float32), fidelities=[Fidelity("hi", 1.0)], seed=0)
+    >>> from archtune.strategy.random_search import RandomSearch
+    >>> s = RandomSearch(); s.setup(ctx)
+    >>> [sug.fidelity for sug in s.ask(2)]
+    ['hi', 'hi']
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archtune.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """A way to evaluate: its name (``"lo"``/``"hi"``) and its cost in the user's units."""
+
+    name: str
+    cost: float
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What to evaluate: an index into the space and a fidelity name."""
+
+    index: int
+    fidelity: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished evaluation as a strategy sees it (value None when it failed)."""
+
+    index: int
+    fidelity: str
+    value: float | None
+    cost: float
+
+
+@dataclass
+class SearchContext:
+    """What a strategy may know of the search.
+
+    Attributes:
+        features: float32 matrix, one row per encoding of the space.
+        fidelities: from cheapest to most expensive; the last one is the objective that counts.
+        seed: the run's seed.
+        searchable: mask of encodings that may be proposed (None: all).
+        metrics: zero-cost metrics per encoding (NaN = unknown), for pretraining.
+        pretrained: a stored pretrained surrogate (see :meth:`DeepEnsemble.pretrained_payload`).
+        neighbors: index -> indices one mutation away (for evolution and local search).
+    """
+
+    features: np.ndarray
+    fidelities: list[Fidelity]
+    seed: int = 0
+    searchable: np.ndarray | None = None
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    pretrained: dict[str, Any] | None = None
+    neighbors: Callable[[int], Sequence[int]] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.features)
+
+    @property
+    def top(self) -> str:
+        """Name of the highest fidelity."""
+        return self.fidelities[-1].name
+
+    def cost_of(self, fidelity: str) -> float:
+        for f in self.fidelities:
+            if f.name == fidelity:
+                return f.cost
+        raise ConfigError(f"unknown fidelity {fidelity!r}")
+
+
+class Strategy(ABC):
+    """Base class: keeps the observations; subclasses implement :meth:`propose`."""
+
+    name = "strategy"
+
+    def setup(self, context: SearchContext) -> None:
+        """Attach the strategy to a search. Called once, before any ask or tell."""
+        self.ctx = context
+        self.values: dict[str, dict[int, float]] = {f.name: {} for f in context.fidelities}
+        self.tried: dict[str, set[int]] = {f.name: set() for f in context.fidelities}
+        self.spent: dict[str, float] = {f.name: 0.0 for f in context.fidelities}
+        self.history: list[Observation] = []
+        self.searchable = context.searchable if context.searchable is not None else np.ones(context.n, dtype=bool)
+
+    def tell(self, observation: Observation) -> None:
+        """Record a finished evaluation (failed ones are never proposed again at that fidelity)."""
+        self.history.append(observation)
+        self.tried[observation.fidelity].add(observation.index)
+        self.spent[observation.fidelity] += observation.cost
+        if observation.value is not None:
+            self.values[observation.fidelity][observation.index] = observation.value
+
+    def ask(self, n: int = 1, pending: Sequence[Suggestion] = (), allowed: Sequence[str] | None = None) -> list[Suggestion]:
+        """Propose ``n`` evaluations, none already tried or pending at the same fidelity.
+
+        Args:
+            n: how many suggestions.
+            pending: evaluations dispatched but not finished (treated as tried).
+            allowed: fidelity names the remaining budget can pay for (None: all).
+        """
+        allowed = list(allowed) if allowed is not None else [f.name for f in self.ctx.fidelities]
+        if not allowed:
+            return []
+        out: list[Suggestion] = []
+        for _ in range(n):
+            busy = list(pending) + out
+            rng = np.random.default_rng([self.ctx.seed, len(self.history), len(busy)])
+            suggestion = self.propose(rng, busy, allowed)
+            if suggestion is None:
+                break
+            out.append(suggestion)
+        return out
+
+    @abstractmethod
+    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+        """One suggestion (or None when nothing is left to try)."""
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+    def available(self, fidelity: str, pending: Sequence[Suggestion]) -> np.ndarray:
+        """Mask of encodings not yet tried or pending at ``fidelity``."""
+        mask = self.searchable.copy()
+        idx = list(self.tried[fidelity]) + [p.index for p in pending if p.fidelity == fidelity]
+        if idx:
+            mask[idx] = False
+        return mask
+
+    def random_available(self, rng: np.random.Generator, fidelity: str, pending: Sequence[Suggestion]) -> int | None:
+        candidates = np.flatnonzero(self.available(fidelity, pending))
+        return int(rng.choice(candidates)) if len(candidates) else None
+
+    def top_fidelity(self, allowed: Sequence[str]) -> str | None:
+        return self.ctx.top if self.ctx.top in allowed else None
