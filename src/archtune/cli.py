@@ -1,0 +1,73 @@
+"""Command line: ``archtune demo``, ``archtune status FILE``, ``archtune --version``.
+
+Thin: every command calls the public API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from archtune import __version__
+from archtune.errors import ArchtuneError
+
+
+def _status(args: argparse.Namespace) -> int:
+    from archtune.search.instance import search_summary
+
+    summary = search_summary(args.file)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    table = Table(title=f"search {summary['name']!r} ({args.file})")
+    for col in ("fidelity", "complete", "failed"):
+        table.add_column(col)
+    for fidelity, counts in sorted(summary["counts"].items()):
+        table.add_row(fidelity, str(counts["COMPLETE"]), str(counts["FAILED"]))
+    console = Console()
+    console.print(table)
+    console.print(f"trials: {summary['n_trials']}   budget spent: {summary['spent']:.2f} "
+                  f"({summary['spent_hi_units']:.2f} high-fidelity evaluations)")
+    best = summary["best"]
+    console.print("best so far: " + ("none yet" if best is None else f"{best['value']:.4f}  {best['encoding']}"))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from archtune.demo import run_demo
+
+    run_demo(workdir=args.workdir, budget=args.budget, seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archtune", description="Neural architecture tuning.")
+    parser.add_argument("--version", action="version", version=f"archtune {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    status = sub.add_parser("status", help="trials by status and fidelity, budget spent, best so far")
+    status.add_argument("file", help="a search file (SearchInstance save_filename)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(func=_status)
+    demo = sub.add_parser("demo", help="run a real search: small CNNs trained on scikit-learn's digits")
+    demo.add_argument("--budget", type=float, default=6.0, help="budget in high-fidelity evaluations (default 6)")
+    demo.add_argument("--workdir", default=None, help="where the space and search files go (default: a temp dir)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ArchtuneError as err:
+        print(f"archtune: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
