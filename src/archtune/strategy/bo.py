@@ -122,9 +122,12 @@ class BayesianOptimization(Strategy):
         self._fitted_on = len(self.history)
 
     def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
-        fidelity = self.choose_fidelity(pending, allowed)
-        available = self.available(fidelity, pending)
-        if not available.any():
+        first = self.choose_fidelity(pending, allowed)
+        for fidelity in [first] + [f for f in allowed if f != first]:  # fall back when one is exhausted
+            available = self.available(fidelity, pending)
+            if available.any():
+                break
+        else:
             return None
         n_ok = sum(len(v) for v in self.values.values())
         if n_ok < (self.n_init or 0):

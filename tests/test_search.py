@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from archtune import ConfigError, SearchInstance, SearchLockedError, SearchStoppedError, create_search_space
+from archtune.bench.nb201 import LO_FI_COST, nb201_objectives, nb201_optimum
+
+
+def _square_space(tmp_path):
+    encs = [(a, b) for a in range(6) for b in ("x", "y", "z")]
+    path = tmp_path / "sq.space"
+    create_search_space("sq", path, encs)
+    return str(path)
+
+
+def _objective(enc):
+    return -((enc[0] - 4) ** 2) + {"x": 0.0, "y": 0.5, "z": 0.1}[enc[1]]
+
+
+def test_seed_api_verbatim(tmp_path):
+    os.chdir(tmp_path)
+    encodings = [(w, d) for w in (4, 8) for d in (1, 2, 3)]
+
+    def encoding_to_net(enc):
+        w, d = enc
+        layers = [torch.nn.Conv2d(3, w, 3)] + [torch.nn.Conv2d(w, w, 3, padding=1) for _ in range(d - 1)]
+        return torch.nn.Sequential(*layers)
+
+    def hi_fi_eval(enc):
+        return float(enc[0] * enc[1])
+
+    def lo_fi_eval(enc):
+        return float(enc[0] * enc[1]) + 0.5
+
+    ss = create_search_space(name="m1", save_filename="m1.space", encodings=encodings,
+                             encoding_to_net=encoding_to_net)
+    ss.preprocess(sample_input=torch.rand(2, 3, 16, 16), threads=2)
+    s = SearchInstance(name="run1", save_filename="run1.search", search_space_filename="m1.space",
+                       hi_fi_eval=hi_fi_eval, hi_fi_cost=240, lo_fi_eval=lo_fi_eval, lo_fi_cost=12)
+    s.run_search(eval_budget=3)
+    best = s.best()
+    assert best is not None and best[1] == max(hi_fi_eval(e) for e in [h["encoding"] for h in s.history() if h["fidelity"] == "hi"])
+    spent = sum(h["cost"] for h in s.history())
+    assert spent <= 3 * 240
+    s.close()
+
+
+def test_budget_is_total_and_resume_pays_nothing_twice(tmp_path):
+    space = _square_space(tmp_path)
+    calls = []
+
+    def hi(enc):
+        calls.append(enc)
+        return _objective(enc)
+
+    s = SearchInstance("r", tmp_path / "r.search", space, hi_fi_eval=hi, strategy="random", progress=False)
+    s.run_search(eval_budget=5)
+    s.close()
+    assert len(calls) == 5
+    s = SearchInstance("r", tmp_path / "r.search", space, hi_fi_eval=hi, strategy="random", progress=False)
+    s.run_search(eval_budget=5)
+    assert len(calls) == 5  # already spent
+    s.run_search(eval_budget=8)
+    assert len(calls) == 8 and len({tuple(c) for c in calls}) == 8
+    s.close()
+
+
+def test_failures_are_recorded_and_search_goes_on(tmp_path):
+    space = _square_space(tmp_path)
+
+    def flaky(enc):
+        if enc[0] == 0:
+            raise RuntimeError("boom")
+        if enc[0] == 1:
+            return float("nan")
+        if enc[0] == 2:
+            time.sleep(2)
+        return _objective(enc)
+
+    s = SearchInstance("f", tmp_path / "f.search", space, hi_fi_eval=flaky, strategy="random",
+                       time_limit=0.5, progress=False, max_consecutive_failures=100)
+    s.run_search(eval_budget=18)
+    hist = s.history()
+    assert len(hist) == 18
+    failed = [h for h in hist if h["status"] == "FAILED"]
+    assert {h["encoding"][0] for h in failed} == {0, 1, 2}
+    assert any("RuntimeError: boom" in h["error"] for h in failed)
+    assert any("non-finite" in h["error"] for h in failed)
+    assert any("time limit" in h["error"] for h in failed)
+    assert s.best()[0] == (4, "y")
+    s.close()
+
+
+def test_consecutive_failures_stop_with_clear_message(tmp_path):
+    space = _square_space(tmp_path)
+
+    def broken(enc):
+        raise ValueError("dataset not found")
+
+    s = SearchInstance("b", tmp_path / "b.search", space, hi_fi_eval=broken, strategy="random", progress=False)
+    with pytest.raises(SearchStoppedError, match="5 evaluations failed in a row(.|\n)*dataset not found"):
+        s.run_search(eval_budget=18)
+    assert len(s.history()) == 5
+    s.close()
+
+
+def test_dict_objective_and_missing_key(tmp_path):
+    space = _square_space(tmp_path)
+    s = SearchInstance("d", tmp_path / "d.search", space, hi_fi_eval=lambda e: {"acc": _objective(e), "loss": 1.0},
+                       objective_key="acc", strategy="random", progress=False)
+    s.run_search(eval_budget=3)
+    assert all(h["metrics"]["loss"] == 1.0 for h in s.history())
+    s.close()
+    s = SearchInstance("d2", tmp_path / "d2.search", space, hi_fi_eval=lambda e: {"acc": 1.0},
+                       strategy="random", progress=False)
+    with pytest.raises(SearchStoppedError, match="without the key 'value'"):
+        s.run_search(eval_budget=10)
+    s.close()
+
+
+def test_bad_configuration_fails_at_once(tmp_path):
+    space = _square_space(tmp_path)
+    with pytest.raises(ConfigError, match="hi_fi_cost"):
+        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, hi_fi_cost=0)
+    with pytest.raises(ConfigError, match="both lo_fi_eval and lo_fi_cost"):
+        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective)
+    with pytest.raises(ConfigError, match="below hi_fi_cost"):
+        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective, lo_fi_cost=2)
+    with pytest.raises(KeyError, match="unknown strategy 'nope'; valid: bo, random, rea"):
+        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, strategy="nope")
+    s = SearchInstance("x", tmp_path / "y.search", space, hi_fi_eval=_objective, seed=1, progress=False)
+    s.close()
+    with pytest.raises(ConfigError, match="seed=1, not 2"):
+        SearchInstance("x", tmp_path / "y.search", space, hi_fi_eval=_objective, seed=2)
+
+
+def test_second_writer_gets_clear_error(tmp_path):
+    space = _square_space(tmp_path)
+    code = textwrap.dedent(f"""
+        import time
+        from archtune import SearchInstance
+        s = SearchInstance("w", {str(tmp_path / 'w.search')!r}, {space!r}, hi_fi_eval=lambda e: 1.0, strategy="random")
+        print("open", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "open"
+        with pytest.raises(SearchLockedError, match="open for writing in another process"):
+            SearchInstance("w", tmp_path / "w.search", space, hi_fi_eval=_objective, strategy="random")
+    finally:
+        proc.kill()
+        proc.wait()
+    # the holder died by SIGKILL: the file opens again
+    SearchInstance("w", tmp_path / "w.search", space, hi_fi_eval=_objective, strategy="random", progress=False).close()
+
+
+def test_space_that_gained_encodings_keeps_history(tmp_path):
+    path = tmp_path / "g.space"
+    create_search_space("g", path, [(a,) for a in range(5)])
+    s = SearchInstance("g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False)
+    s.run_search(eval_budget=5)
+    s.close()
+    create_search_space("g", path, [(a,) for a in range(8)])
+    s = SearchInstance("g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False)
+    s.run_search(eval_budget=8)
+    encs = [h["encoding"] for h in s.history()]
+    assert sorted(encs) == [(a,) for a in range(8)]
+    assert s.best() == ((7,), 7.0)
+    s.close()
+
+
+KILL_SCRIPT = """
+import sys, json, numpy as np, torch
+torch.set_num_threads(1)
+from archtune import SearchInstance, create_search_space
+from archtune.bench.nb201 import nb201_objectives, LO_FI_COST
+encodings, metrics = json.load(open(sys.argv[1]))
+ss = create_search_space("k", None, [tuple(e) for e in encodings],
+                         pretraining_data={k: np.asarray(v) for k, v in metrics.items()})
+hi, lo = nb201_objectives("cifar10")
+s = SearchInstance("k", sys.argv[2], search_space=ss, hi_fi_eval=hi, lo_fi_eval=lo, lo_fi_cost=LO_FI_COST, seed=3,
+                   progress=False)
+s.run_search(eval_budget=float(sys.argv[3]))
+"""
+
+
+def _history_of(path):
+    from archtune.search.instance import SQLiteStorage
+
+    st = SQLiteStorage(path, read_only=True)
+    try:
+        return [(t.key, t.fidelity, t.value) for t in st.trials()]
+    finally:
+        st.close()
+
+
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, nb201_small):
+    encodings, metrics = nb201_small
+    data = tmp_path / "space.json"
+    data.write_text(json.dumps([[list(e) for e in encodings], {k: v.tolist() for k, v in metrics.items()}]))
+    script = tmp_path / "run.py"
+    script.write_text(KILL_SCRIPT)
+    budget = "4"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run([sys.executable, str(script), str(data), str(tmp_path / "ref.search"), budget], check=True, env=env)
+    reference = _history_of(tmp_path / "ref.search")
+    assert len(reference) > 20
+    rng = random.Random(7)
+    kills = 0
+    for attempt in range(4):  # killed at three random moments, then left to finish
+        proc = subprocess.Popen([sys.executable, str(script), str(data), str(tmp_path / "k.search"), budget], env=env)
+        try:
+            proc.wait(timeout=rng.uniform(4.0, 9.0) if attempt < 3 else 300)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        if proc.returncode == 0:
+            break
+    assert kills >= 1
+    assert proc.returncode == 0
+    assert _history_of(tmp_path / "k.search") == reference
+
+
+def test_bo_finds_nb201_optimum_on_small_budget(nb201_small):
+    encodings, metrics = nb201_small
+    ss = create_search_space("nb", None, encodings, pretraining_data=metrics)
+    hi, lo = nb201_objectives("cifar10")
+    found = []
+    for seed in range(3):
+        s = SearchInstance("b", f"/tmp/archtune-test-bo-{os.getpid()}-{seed}.search", search_space=ss, hi_fi_eval=hi,
+                           lo_fi_eval=lo, lo_fi_cost=LO_FI_COST, seed=seed, progress=False)
+        try:
+            s.run_search(eval_budget=25)
+            found.append(math.isclose(s.best()[1], nb201_optimum("cifar10")))
+        finally:
+            s.close()
+            for suffix in ("", ".lock", "-wal", "-shm"):
+                path = f"/tmp/archtune-test-bo-{os.getpid()}-{seed}.search{suffix}"
+                if os.path.exists(path):
+                    os.remove(path)
+    # random search finds a given cell among 801 within 25 evaluations with probability 3%
+    assert sum(found) >= 2, found
+
+
+def test_bo_beats_random_mean_best(nb201_small, tmp_path):
+    encodings, metrics = nb201_small
+    ss = create_search_space("nb", None, encodings, pretraining_data=metrics)
+    hi, _ = nb201_objectives("cifar100")
+    best = {"bo": [], "random": []}
+    for strategy in best:
+        for seed in range(4):
+            s = SearchInstance("c", tmp_path / f"{strategy}{seed}.search", search_space=ss, hi_fi_eval=hi, seed=seed,
+                               strategy=strategy, progress=False)
+            s.run_search(eval_budget=15)
+            best[strategy].append(s.best()[1])
+            s.close()
+    assert np.mean(best["bo"]) > np.mean(best["random"]) + 0.5, best
