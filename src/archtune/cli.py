@@ -44,6 +44,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from archtune.bench.runner import run_benchmark
+
+    run_benchmark(args.dataset, args.strategies.split(","), args.seeds, args.budget, args.workers, args.out,
+                  stop_at_optimum=args.stop_at_optimum)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="archtune", description="Neural architecture tuning.")
     parser.add_argument("--version", action="version", version=f"archtune {__version__}")
@@ -57,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", default=None, help="where the space and search files go (default: a temp dir)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
+    bench.add_argument("benchmark", choices=["nb201"])
+    bench.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16"])
+    bench.add_argument("--strategies", default="bo,random,rea", help="comma-separated strategy names")
+    bench.add_argument("--seeds", type=int, default=30)
+    bench.add_argument("--budget", type=float, default=300.0, help="high-fidelity units per search")
+    bench.add_argument("--workers", type=int, default=2, help="seeds run in parallel processes")
+    bench.add_argument("--out", default=None, help="folder for the markdown table and JSON")
+    bench.add_argument("--stop-at-optimum", action="store_true",
+                       help="stop each search once it has evaluated the global optimum (faster; units-to-optimum only)")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from archtune.bench.nb201 import nb201_objectives, nb201_optimum, nb201_space
+from archtune.bench.nb201_data import encoding_to_arch_str, load_nb201
+from archtune.bench.runner import run_seed, summarise, to_markdown
+
+
+def test_nb201_table_and_known_optima():
+    table = load_nb201()
+    assert len(table.encodings) == 15625 and len(set(table.encodings)) == 15625
+    assert table.encodings[6111] == tuple(encoding_to_arch_str(table.encodings[6111]).replace("|+|", "|").strip("|")
+                                         .replace("~0", "").replace("~1", "").replace("~2", "").split("|"))
+    assert math.isclose(nb201_optimum("cifar10"), 94.37333, abs_tol=1e-3)
+    assert math.isclose(nb201_optimum("cifar100"), 73.51333, abs_tol=1e-3)
+    hi, lo = nb201_objectives("imagenet16")
+    assert math.isclose(hi(table.encodings[857]), 47.31111, abs_tol=1e-3)
+    assert len(table.latency_columns) == 27
+
+
+def test_nb201_space_has_latency_pretraining_data():
+    space = nb201_space()
+    assert len(space) == 15625 and space.features.shape == (15625, 30)
+    assert np.isfinite(space.metrics["lat_pixel3"]).all()
+
+
+def test_run_seed_and_summary():
+    run = run_seed("rea", "cifar10", seed=0, budget=30, pretrained=None)
+    spent = [s for s, _ in run["curve"]]
+    assert spent == sorted(spent) and spent[-1] <= 30 + 1e-9
+    best = [b for _, b in run["curve"]]
+    assert best == sorted(best)  # best-so-far never decreases
+    fake = [
+        {"strategy": "a", "seed": 0, "found_at": 10.0, "curve": [(10.0, 1.0)], "time_per_iter": 0.1},
+        {"strategy": "a", "seed": 1, "found_at": None, "curve": [(10.0, 0.5)], "time_per_iter": 0.3},
+        {"strategy": "a", "seed": 2, "found_at": 20.0, "curve": [(25.0, 1.0)], "time_per_iter": 0.2},
+    ]
+    s = summarise(fake, budget=30)["a"]
+    assert s["median_units_to_optimum"] == 20.0 and s["p90_units_to_optimum"] == math.inf
+    assert math.isclose(s["share_found"], 2 / 3) and s["mean_best_at"]["10"] == 0.75
+    assert "> budget" in to_markdown({"a": s}, "cifar10", 30)
