@@ -7,32 +7,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from archtune.errors import UnknownNameError
+from archtune.registry import Registry
 from archtune.space.search_space import SearchSpace
 
-SPACES: dict[str, Callable[..., SearchSpace]] = {}
-
-
-def register_space(name: str) -> Callable[[Callable[..., SearchSpace]], Callable[..., SearchSpace]]:
-    """Decorator registering a space factory under ``name``."""
-
-    def add(factory: Callable[..., SearchSpace]) -> Callable[..., SearchSpace]:
-        SPACES[name] = factory
-        return factory
-
-    return add
-
-
-def make_space(name: str, **kwargs: Any) -> SearchSpace:
-    """Build a registered space."""
-    try:
-        factory = SPACES[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown space {name!r}; valid: {', '.join(sorted(SPACES))}") from None
-    return factory(**kwargs)
+_REGISTRY: Registry[SearchSpace] = Registry("space")
+SPACES = _REGISTRY.factories
+register_space = _REGISTRY.register
+make_space = _REGISTRY.make
 
 
 def _register_builtins() -> None:

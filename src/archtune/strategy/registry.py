@@ -11,36 +11,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from archtune.errors import UnknownNameError
+from archtune.registry import Registry
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.evolution import RegularizedEvolution
 from archtune.strategy.random_search import RandomSearch
 
-STRATEGIES: dict[str, Callable[..., Strategy]] = {
-    "bo": BayesianOptimization,
-    "random": RandomSearch,
-    "rea": RegularizedEvolution,
-}
+_REGISTRY: Registry[Strategy] = Registry("strategy")
+STRATEGIES = _REGISTRY.factories
+register_strategy = _REGISTRY.register
+make_strategy = _REGISTRY.make
 
-
-def register_strategy(name: str) -> Callable[[Callable[..., Strategy]], Callable[..., Strategy]]:
-    """Decorator adding a strategy factory under ``name``."""
-
-    def add(factory: Callable[..., Strategy]) -> Callable[..., Strategy]:
-        STRATEGIES[name] = factory
-        return factory
-
-    return add
-
-
-def make_strategy(name: str, **kwargs: Any) -> Strategy:
-    """A new strategy object by registered name."""
-    try:
-        factory = STRATEGIES[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown strategy {name!r}; valid: {', '.join(sorted(STRATEGIES))}") from None
-    return factory(**kwargs)
+STRATEGIES.update({"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution})
