@@ -126,7 +126,7 @@ def test_dict_objective_and_missing_key(tmp_path):
     s = SearchInstance("d2", tmp_path / "d2.search", space, hi_fi_eval=lambda e: {"acc": 1.0},
                        strategy="random", progress=False)
     with pytest.raises(SearchStoppedError, match="without the key 'value'"):
-        s.run_search(eval_budget=10)
+        s.run_search(eval_budget=25)
     s.close()
 
 
