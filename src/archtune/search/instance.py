@@ -190,7 +190,7 @@ class SearchInstance:
         if n_workers < 1:
             raise ConfigError("n_workers must be at least 1")
         total = eval_budget * self.fidelities[-1].cost
-        in_flight: dict[Future[Outcome] | int, Suggestion] = {}
+        in_flight: dict[Future[Outcome], Suggestion] = {}
         failures = 0
         for t in reversed(self._trials):
             if t.ok:
@@ -217,22 +217,21 @@ class SearchInstance:
                         f"{failures} evaluations failed in a row; the search stopped. Last error:\n{trial.error}"
                     )
 
-    def _submit(self, suggestion: Suggestion) -> Future[Outcome] | int:
+    def _submit(self, suggestion: Suggestion) -> Future[Outcome]:
         args = (
             self.objectives[suggestion.fidelity],
             self.space.encodings[suggestion.index],
             self.objective_key,
             self.time_limit,
         )
-        if self.executor is None:
-            self._inline = run_objective(*args)
-            return -1
+        if self.executor is None:  # in-process: run now, hand back an already finished future
+            future: Future[Outcome] = Future()
+            future.set_result(run_objective(*args))
+            return future
         return self.executor.submit(run_objective, *args)
 
-    def _collect(self, in_flight: dict[Any, Suggestion]) -> list[tuple[Any, Outcome]]:
-        if self.executor is None:
-            return [(-1, self._inline)]
-        done, _ = wait([h for h in in_flight if isinstance(h, Future)], return_when=FIRST_COMPLETED)
+    def _collect(self, in_flight: dict[Future[Outcome], Suggestion]) -> list[tuple[Future[Outcome], Outcome]]:
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
         out = []
         for future in done:
             try:
