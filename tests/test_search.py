@@ -269,3 +269,16 @@ def test_bo_beats_random_mean_best(nb201_small, tmp_path):
             best[strategy].append(s.best()[1])
             s.close()
     assert np.mean(best["bo"]) > np.mean(best["random"]) + 0.5, best
+
+
+def test_executor_keeps_k_in_flight_without_duplicates(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    space = _square_space(tmp_path)
+    with ThreadPoolExecutor(3) as pool:
+        s = SearchInstance("e", tmp_path / "e.search", space, hi_fi_eval=_objective, strategy="random",
+                           executor=pool, progress=False)
+        s.run_search(eval_budget=12, n_workers=3)
+        encs = [h["encoding"] for h in s.history()]
+        s.close()
+    assert len(encs) == 12 and len(set(encs)) == 12
