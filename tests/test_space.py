@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-import time
-import tracemalloc
+import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from archtune import SpaceError, create_search_space, load_search_space
 from archtune.errors import ArchtuneError, SpaceFileError
+from archtune.space.encoding import encoding_key, validate_encodings
 from archtune.space.featurize import Featurizer
 
 
@@ -94,17 +96,47 @@ def test_preprocess_sample_size():
     assert np.isfinite(ss.metrics["params"]).sum() == 5
 
 
-@pytest.mark.slow
+_MILLION_SCRIPT = """
+import json, resource, time
+import numpy as np
+from archtune import create_search_space
+rng = np.random.default_rng(0)
+depth = rng.integers(1, 20, 1_000_000)
+encs = [(int(d), i % 7 * 0.5, ("conv", "mbconv", "attn")[i % 3], i) for i, d in enumerate(depth)]
+with open("/proc/self/statm") as f:
+    rss_before = int(f.read().split()[1]) * resource.getpagesize()
+start = time.perf_counter()
+ss = create_search_space("big", None, encs)
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"s": elapsed, "extra_bytes": peak - rss_before, "shape": list(ss.features.shape),
+                  "key": ss.keys[123456], "row": ss.features[123456].tolist(), "enc": list(encs[123456])}))
+"""
+
+
 def test_million_encodings_featurize_fast_and_small():
-    rng = np.random.default_rng(0)
-    depth = rng.integers(1, 20, 1_000_000)
-    encs = [(int(d), i % 7 * 0.5, ("conv", "mbconv", "attn")[i % 3], i) for i, d in enumerate(depth)]
-    tracemalloc.start()
-    start = time.perf_counter()
-    ss = create_search_space("big", None, encs)
-    elapsed = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert ss.features.shape == (1_000_000, 6)
-    assert elapsed < 10, elapsed
-    assert peak < 1024**3, peak
+    # in a fresh process, so the peak resident memory belongs to this space alone
+    out = subprocess.run([sys.executable, "-c", _MILLION_SCRIPT], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["shape"] == [1_000_000, 6]
+    assert result["key"] == encoding_key(tuple(result["enc"]))
+    assert result["s"] < 10, result
+    assert result["extra_bytes"] < 1024**3, result
+
+
+@pytest.mark.parametrize(
+    "encodings",
+    [
+        [(1, "a", 0.5, None, True), (2, "b", -0.0, None, False), (1, "é\n\"q", 0.0, 1, 1)],
+        [{"depth": d, "op": o, "w": w} for d in (1, 2) for o in ("x", 'y"') for w in (0.25, 1e300, -3.5)],
+        ["alpha", "béta", 'quo"te', "new\nline"],
+        [(np.float64(0.5), np.int64(3)), (np.float64(1.5), np.int64(3))],
+        [(i % 3, float(i % 5)) for i in range(15)],
+        [(True, 1), (1, 1)],
+        [()],
+    ],
+)
+def test_fast_keys_equal_canonical_json(encodings):
+    canonical, keys = validate_encodings(encodings)
+    assert keys == [encoding_key(e) for e in canonical]
+    assert all(isinstance(e, tuple | dict | str) for e in canonical)

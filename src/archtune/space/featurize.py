@@ -24,6 +24,9 @@ from archtune.space.encoding import Encoding, position_values
 
 
 def _is_numeric(values: Sequence[Any]) -> bool:
+    types = set(map(type, values))  # one C pass; subclasses (numpy scalars) take the careful test
+    if types <= {int, float}:
+        return True
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
@@ -43,17 +46,22 @@ class Featurizer:
         return (type(value).__name__, value)
 
     @classmethod
-    def fit(cls, encodings: Sequence[Encoding]) -> Featurizer:
-        """Plan the features from the values each position takes."""
+    def fit(cls, encodings: Sequence[Encoding], columns: dict[str, list[Any]] | None = None) -> Featurizer:
+        """Plan the features from the values each position takes (``columns``: their precomputed
+        :func:`position_values`, to save a pass over a big space)."""
         plans = []
-        for name, values in position_values(encodings).items():
+        for name, values in (columns if columns is not None else position_values(encodings)).items():
             if _is_numeric(values):
                 arr = np.asarray(values, dtype=np.float64)
                 plans.append({"position": name, "kind": "numeric", "low": float(arr.min()), "high": float(arr.max())})
             else:
                 seen: dict[tuple[str, Any], Any] = {}
-                for v in values:
-                    seen.setdefault(cls._category_key(v), v)
+                if len(set(map(type, values))) == 1:  # one type: equal values are the same category
+                    uniques = dict.fromkeys(values)
+                    seen = {cls._category_key(v): v for v in uniques}
+                else:
+                    for v in values:
+                        seen.setdefault(cls._category_key(v), v)
                 plans.append({"position": name, "kind": "onehot", "categories": list(seen.values())})
         return cls(plans)
 
@@ -61,11 +69,12 @@ class Featurizer:
     def n_features(self) -> int:
         return sum(1 if p["kind"] == "numeric" else len(p["categories"]) for p in self.plans)
 
-    def transform(self, encodings: Sequence[Encoding]) -> np.ndarray:
-        """Feature matrix (float32, one row per encoding)."""
+    def transform(self, encodings: Sequence[Encoding], columns: dict[str, list[Any]] | None = None) -> np.ndarray:
+        """Feature matrix (float32, one row per encoding); ``columns`` as in :meth:`fit`."""
         n = len(encodings)
         out = np.zeros((n, self.n_features), dtype=np.float32)
-        columns = position_values(encodings) if n else {}
+        if columns is None:
+            columns = position_values(encodings) if n else {}
         col = 0
         for plan, lookup in zip(self.plans, self._lookup, strict=True):
             values = columns.get(plan["position"], [])
@@ -77,7 +86,16 @@ class Featurizer:
             else:
                 key = self._category_key
                 try:
-                    idx = np.fromiter((lookup[key(v)] for v in values), dtype=np.int64, count=n)
+                    types = set(map(type, values))
+                    if len(types) == 1:  # one type: look the values up directly, in a C loop
+                        t = next(iter(types)).__name__
+                        plain = {c: i for (tn, c), i in lookup.items() if tn == t}
+                        try:
+                            idx = np.fromiter(map(plain.__getitem__, values), dtype=np.int64, count=n)
+                        except KeyError as err:
+                            raise KeyError(key(err.args[0])) from None
+                    else:
+                        idx = np.fromiter((lookup[key(v)] for v in values), dtype=np.int64, count=n)
                 except KeyError as err:
                     raise SpaceError(
                         f"position {plan['position']!r} has a value the featurizer has not seen: {err.args[0][1]!r}"

@@ -28,7 +28,14 @@ import torch
 
 from archtune.errors import SpaceError, SpaceFileError
 from archtune.space.builders import callable_path, resolve_path
-from archtune.space.encoding import Encoding, decode_key, encoding_key, position_values, validate_encodings
+from archtune.space.encoding import (
+    Encoding,
+    decode_key,
+    encoding_key,
+    gc_paused,
+    position_values,
+    validate_encodings,
+)
 from archtune.space.featurize import Featurizer, featurize
 from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
 
@@ -310,12 +317,15 @@ def create_search_space(
     """
     if not isinstance(name, str) or not name:
         raise SpaceError("a search space needs a non-empty string name")
-    canonical, keys = validate_encodings(encodings)
-    if featurizer is None:
-        plan = Featurizer.fit(canonical)
-        features, plans = plan.transform(canonical), plan.to_json()
-    else:
-        features, plans = featurize(canonical, featurizer), None
+    with gc_paused():
+        canonical, keys = validate_encodings(encodings)
+        if featurizer is None:
+            columns = position_values(canonical)
+            plan = Featurizer.fit(canonical, columns)
+            features, plans = plan.transform(canonical, columns), plan.to_json()
+            del columns
+        else:
+            features, plans = featurize(canonical, featurizer), None
     ss = SearchSpace(name, save_filename, canonical, keys, features, plans, encoding_to_net, featurizer)
     if pretraining_data is not None:
         ss.set_pretraining_data(pretraining_data)
@@ -343,11 +353,13 @@ def load_search_space(
         raise SpaceFileError(f"{str(path)!r} is not a readable archtune space file: {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SpaceFileError(f"{str(path)!r} is not an archtune space file (format {FORMAT})")
-    keys = json.loads(payload["encodings"])
-    encodings = [decode_key(k) for k in keys]
+    with gc_paused():
+        keys = json.loads(payload["encodings"])
+        encodings = [decode_key(k) for k in keys]
     plans = json.loads(payload["featurizer_plans"])
     if plans is not None:
-        features = Featurizer(plans).transform(encodings)
+        with gc_paused():
+            features = Featurizer(plans).transform(encodings)
     elif featurizer is not None:
         features = featurize(encodings, featurizer)
     else:
