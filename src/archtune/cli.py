@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archtune import __version__
-from archtune.errors import ArchtuneError
+from archtune.errors import ArchtuneError, ConfigError
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -47,9 +47,22 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from archtune.bench.runner import run_benchmark
 
-    run_benchmark(args.dataset, args.strategies.split(","), args.seeds, args.budget, args.workers, args.out,
-                  stop_at_optimum=args.stop_at_optimum)
+    constraint = _parse_constraint(args.constraint) if args.constraint else None
+    for dataset in args.dataset.split(","):
+        run_benchmark(dataset, args.strategies.split(","), args.seeds, args.budget, args.workers, args.out,
+                      stop_at_optimum=args.stop_at_optimum, constraint=constraint, plot=not args.no_plot)
     return 0
+
+
+def _parse_constraint(text: str) -> tuple[str, float]:
+    """``"lat_pixel3<=20"`` -> ``("lat_pixel3", 20.0)``."""
+    column, sep, limit = text.partition("<=")
+    try:
+        if not sep or not column.strip():
+            raise ValueError
+        return column.strip(), float(limit)
+    except ValueError:
+        raise ConfigError(f"a constraint reads COLUMN<=NUMBER, e.g. lat_pixel3<=20; got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
     bench.add_argument("benchmark", choices=["nb201"])
-    bench.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16"])
-    bench.add_argument("--strategies", default="bo,random,rea", help="comma-separated strategy names")
+    bench.add_argument("--dataset", default="cifar10",
+                       help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
+    bench.add_argument("--strategies", default="bo,random,rea,ls",
+                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, random, rea, ls")
+    bench.add_argument("--constraint", default=None,
+                       help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
+    bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")
     bench.add_argument("--seeds", type=int, default=30)
     bench.add_argument("--budget", type=float, default=300.0, help="high-fidelity units per search")
     bench.add_argument("--workers", type=int, default=2, help="seeds run in parallel processes")
-    bench.add_argument("--out", default=None, help="folder for the markdown table and JSON")
+    bench.add_argument("--out", default=None, help="folder for the markdown table, JSON and PNG plot")
     bench.add_argument("--stop-at-optimum", action="store_true",
                        help="stop each search once it has evaluated the global optimum (faster; units-to-optimum only)")
     bench.set_defaults(func=_bench)

@@ -1,18 +1,22 @@
 """Multi-seed NAS-Bench-201 benchmark: strategies side by side, evaluations to the global optimum.
 
 Every strategy runs through the same ask/tell interface on table lookups; costs are in high-fidelity
-units (a 12-epoch evaluation costs 12/200). Seeds run in parallel processes.
+units (a 12-epoch evaluation costs 12/200). Seeds run in parallel processes. Strategy names are the
+variants of :mod:`archtune.bench.variants` (ablations included). A constraint such as
+``("lat_pixel3", 20.0)`` restricts the search to cells whose latency is at most 20 ms; the optimum is
+then the best cell that satisfies it.
 
 Example::
 
-    archtune bench nb201 --dataset cifar10 --strategies bo,random,rea --seeds 30 --budget 300
+    archtune bench nb201 --dataset cifar10 --strategies bo,random,rea,ls --seeds 30 --budget 300
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +24,62 @@ import numpy as np
 import torch
 
 from archtune.bench.nb201 import LO_FI_COST, PRETRAINING_LATENCIES
-from archtune.bench.nb201_data import DATASETS, load_nb201
-from archtune.space.search_space import create_search_space
+from archtune.bench.nb201_data import DATASETS, NB201Table, load_nb201
+from archtune.bench.plot import best_at, plot_best_so_far
+from archtune.bench.variants import variant
+from archtune.errors import ConfigError
+from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.strategy.base import Fidelity, Observation, SearchContext
-from archtune.strategy.registry import make_strategy
 from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
 
 CHECKPOINTS = (10, 25, 50, 100, 200)
-MULTI_FIDELITY = {"bo"}  # strategies given the 12-epoch fidelity too
+Constraint = tuple[str, float]  # (metric column, maximum allowed value)
 
 
-def run_seed(strategy: str, dataset: str, seed: int, budget: float, pretrained: dict[str, Any] | None,
-             stop_at_optimum: bool = False) -> dict[str, Any]:
+@functools.cache
+def _nb201() -> tuple[NB201Table, SearchSpace]:
+    """The table and its space, built once per process (not once per seed)."""
+    table = load_nb201()
+    return table, create_search_space("nb201", None, table.encodings)
+
+
+def feasible_mask(table: NB201Table, constraint: Constraint | None) -> np.ndarray:
+    """Cells that satisfy ``constraint`` (all of them without one)."""
+    if constraint is None:
+        return np.ones(len(table.encodings), dtype=bool)
+    column, limit = constraint
+    if column not in table.latency_columns:
+        raise ConfigError(f"unknown constraint column {column!r}; valid: {', '.join(table.latency_columns)}")
+    mask = table.column(column) <= limit
+    if not mask.any():
+        raise ConfigError(f"no NB201 cell has {column} <= {limit:g}")
+    return mask
+
+
+def pretrain_payloads(modes: set[str]) -> dict[str, dict[str, Any]]:
+    """One pretrained ensemble per pretraining mode, on the table's latencies (shared by every seed)."""
+    table, space = _nb201()
+    payloads = {}
+    for mode in sorted(modes):
+        ens = DeepEnsemble(space.features.shape[1], list(PRETRAINING_LATENCIES), ["hi"], EnsembleConfig(pretraining=mode), seed=0)
+        ens.pretrain(space.features, {c: table.column(c) for c in PRETRAINING_LATENCIES})
+        payloads[mode] = ens.pretrained_payload()
+    return payloads
+
+
+def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict[str, Any] | None,
+             stop_at_optimum: bool = False, constraint: Constraint | None = None) -> dict[str, Any]:
     """One search; returns units spent when the optimum was evaluated (None if never), best-so-far curve, timings."""
     torch.set_num_threads(1)
-    table = load_nb201()
+    table, space = _nb201()
     hi, lo = (table.column(c) for c in DATASETS[dataset])
-    optimum = hi.max()
-    space = create_search_space("nb201", None, table.encodings)
-    fidelities = [Fidelity("hi", 1.0)]
-    if strategy in MULTI_FIDELITY:
-        fidelities.insert(0, Fidelity("lo", LO_FI_COST))
-    ctx = SearchContext(space.features, fidelities, seed=seed, pretrained=pretrained, neighbors=space.neighbors)
-    s = make_strategy(strategy)
+    feasible = feasible_mask(table, constraint)
+    optimum = hi[feasible].max()
+    v = variant(name)
+    fidelities = [Fidelity("lo", LO_FI_COST), Fidelity("hi", 1.0)] if v.multi_fidelity else [Fidelity("hi", 1.0)]
+    ctx = SearchContext(space.features, fidelities, seed=seed, pretrained=pretrained, neighbors=space.neighbors,
+                        searchable=feasible)
+    s = v.make()
     s.setup(ctx)
     spent, found, best, curve, times = 0.0, None, -np.inf, [], []
     while spent + 1e-9 < budget:
@@ -64,12 +101,8 @@ def run_seed(strategy: str, dataset: str, seed: int, budget: float, pretrained: 
         curve.append((spent, best))
         if found is not None and stop_at_optimum:
             break
-    return {"strategy": strategy, "seed": seed, "found_at": found, "curve": curve, "time_per_iter": float(np.median(times))}
-
-
-def _best_at(curve: list[tuple[float, float]], units: float) -> float:
-    vals = [b for s, b in curve if s <= units + 1e-9 and np.isfinite(b)]
-    return vals[-1] if vals else float("nan")
+    return {"strategy": name, "seed": seed, "found_at": found, "curve": curve,
+            "time_per_iter": float(np.median(times)), "iterations": len(times)}
 
 
 def summarise(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str, Any]]:
@@ -83,13 +116,14 @@ def summarise(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str, 
             "median_units_to_optimum": float(np.median(found)),
             "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
             "share_found": float(np.isfinite(found).mean()),
-            "mean_best_at": {str(u): float(np.nanmean([_best_at(r["curve"], u) for r in mine])) for u in CHECKPOINTS if u <= budget},
+            "mean_best_at": {str(u): float(np.nanmean([best_at(r["curve"], u) for r in mine])) for u in CHECKPOINTS if u <= budget},
             "median_time_per_iter_s": float(np.median([r["time_per_iter"] for r in mine])),
         }
     return out
 
 
-def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float) -> str:
+def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float, optimum: float | None = None,
+                constraint: Constraint | None = None) -> str:
     checkpoints = [u for u in CHECKPOINTS if u <= budget]
     head = ["strategy", "seeds", "median units to optimum", "p90", "found within budget"]
     head += [f"mean best @{u}" for u in checkpoints] + ["median s/iter"]
@@ -100,34 +134,81 @@ def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float)
                f"{100 * s['share_found']:.0f}%"]
         row += [f"{s['mean_best_at'][str(u)]:.3f}" for u in checkpoints] + [f"{s['median_time_per_iter_s']:.3f}"]
         lines.append("| " + " | ".join(row) + " |")
-    return f"NAS-Bench-201 {dataset}, budget {budget:g} high-fidelity units\n\n" + "\n".join(lines) + "\n"
+    title = f"NAS-Bench-201 {dataset}, budget {budget:g} high-fidelity units"
+    if constraint is not None:
+        title += f", constraint {constraint[0]} <= {constraint[1]:g}"
+    if optimum is not None:
+        title += f", optimum {optimum:.3f}"
+    return title + "\n\n" + "\n".join(lines) + "\n"
+
+
+def _job_key(name: str, seed: int) -> str:
+    return f"{name}/{seed}"
+
+
+def _load_finished(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Runs already recorded in ``path`` for the same settings (a benchmark resumes where it stopped)."""
+    finished: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return finished
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill: that run is simply run again
+        if record.get("meta") == meta:
+            finished[_job_key(record["run"]["strategy"], record["run"]["seed"])] = record["run"]
+    return finished
 
 
 def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float, workers: int = 2,
-                  out_dir: str | None = None, stop_at_optimum: bool = False) -> dict[str, Any]:
-    """Run every (strategy, seed), print and optionally write the markdown table and JSON."""
-    table = load_nb201()
-    space = create_search_space("nb201", None, table.encodings)
-    pretrained = None
-    if "bo" in strategies:  # pretrain once; every seed starts from the same pretrained ensemble
-        ens = DeepEnsemble(space.features.shape[1], list(PRETRAINING_LATENCIES), ["hi"], EnsembleConfig(), seed=0)
-        ens.pretrain(space.features, {c: table.column(c) for c in PRETRAINING_LATENCIES})
-        pretrained = ens.pretrained_payload()
-    jobs = [(s, dataset, seed, budget, pretrained if s == "bo" else None, stop_at_optimum)
-            for s in strategies for seed in range(seeds)]
+                  out_dir: str | None = None, stop_at_optimum: bool = False,
+                  constraint: Constraint | None = None, plot: bool = True) -> dict[str, Any]:
+    """Run every (strategy, seed), print and optionally write the markdown table, JSON and PNG plot.
+
+    With ``out_dir``, each finished run is appended at once to ``<stem>.runs.jsonl``; running the same
+    command again skips the runs recorded there with the same settings, so a killed benchmark loses
+    only the runs in flight and more seeds or strategies can be added later.
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    variants = [variant(name) for name in strategies]  # unknown names fail here, before any work
+    table, _ = _nb201()
+    feasible = feasible_mask(table, constraint)
+    optimum = float(table.column(DATASETS[dataset][0])[feasible].max())
+    meta = {"dataset": dataset, "budget": budget, "optimum": optimum,
+            "constraint": list(constraint) if constraint else None, "stop_at_optimum": stop_at_optimum}
+    stem = f"nb201_{dataset}" + (f"_{constraint[0]}_le_{constraint[1]:g}" if constraint else "")
+    folder = Path(out_dir) if out_dir is not None else None
+    finished: dict[str, dict[str, Any]] = {}
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        finished = _load_finished(folder / f"{stem}.runs.jsonl", meta)
+    todo = [v for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
+    if finished:
+        print(f"resuming: {len(finished)} runs already recorded, {len(todo)} to go", flush=True)
+    payloads = pretrain_payloads({v.pretraining for v in todo if v.pretraining is not None})
+    jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint)
+            for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
     with ProcessPoolExecutor(workers) as pool:
-        runs = []
-        for r in pool.map(run_seed, *zip(*jobs, strict=True)):
-            print(f"{r['strategy']:>7s} seed {r['seed']:3d}: optimum at {r['found_at']}", flush=True)
-            runs.append(r)
+        futures = [pool.submit(run_seed, *job) for job in jobs]
+        for future in as_completed(futures):
+            r = future.result()
+            finished[_job_key(r["strategy"], r["seed"])] = r
+            print(f"{r['strategy']:>9s} seed {r['seed']:3d}: optimum at {r['found_at']}", flush=True)
+            if folder is not None:
+                with open(folder / f"{stem}.runs.jsonl", "a") as f:
+                    f.write(json.dumps({"meta": meta, "run": r}) + "\n")
+    runs = [finished[_job_key(v.name, seed)] for v in variants for seed in range(seeds)]
     summary = summarise(runs, budget)
-    md = to_markdown(summary, dataset, budget)
+    md = to_markdown(summary, dataset, budget, optimum, constraint)
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
         md += "\nRun with --stop-at-optimum: each search stopped once it evaluated the optimum.\n"
     print(md)
-    if out_dir is not None:
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"nb201_{dataset}.md").write_text(md)
-        (folder / f"nb201_{dataset}.json").write_text(json.dumps({"summary": summary, "runs": runs}, indent=1))
+    if folder is not None:
+        (folder / f"{stem}.md").write_text(md)
+        (folder / f"{stem}.json").write_text(json.dumps({"meta": {**meta, "seeds": seeds}, "summary": summary}, indent=1))
+        if plot:
+            plot_best_so_far(runs, budget, optimum, f"NAS-Bench-201 {dataset}: best so far over {seeds} seeds",
+                             folder / f"{stem}.png")
     return summary

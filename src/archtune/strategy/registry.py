@@ -6,7 +6,7 @@ Example:
     >>> make_strategy("nope")
     Traceback (most recent call last):
     ...
-    archtune.errors.UnknownNameError: unknown strategy 'nope'; valid: bo, random, rea
+    archtune.errors.UnknownNameError: unknown strategy 'nope'; valid: bo, ls, random, rea
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from archtune.registry import Registry
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.evolution import RegularizedEvolution
+from archtune.strategy.local_search import LocalSearch
 from archtune.strategy.random_search import RandomSearch
 
 _REGISTRY: Registry[Strategy] = Registry("strategy")
@@ -22,4 +23,4 @@ STRATEGIES = _REGISTRY.factories
 register_strategy = _REGISTRY.register
 make_strategy = _REGISTRY.make
 
-STRATEGIES.update({"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution})
+STRATEGIES.update({"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution, "ls": LocalSearch})

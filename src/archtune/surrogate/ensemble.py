@@ -189,10 +189,13 @@ class DeepEnsemble(torch.nn.Module):
         w = torch.where(fid == top, c.hi_fi_weight, 1.0)
         w = w / w.sum()
         torch.manual_seed(seed)
-        opt = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        # only the trunk and fidelity heads learn here; foreach=True updates them in a few fused kernels
+        # instead of a Python loop per tensor (the optimizer step was half of a BO iteration's time)
+        params = [*self.trunk, self.fid_w, self.fid_b]
+        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay, fused=True)
         arange = torch.arange(len(fid))
         for _ in range(c.fit_steps):
-            _, out = self(x)
+            out = torch.baddbmm(self.fid_b, self.representation(x), self.fid_w)
             pred = out[:, arange, fid]
             loss = (((pred - t.unsqueeze(0)) ** 2) * w.unsqueeze(0)).sum() / c.members
             opt.zero_grad()

@@ -1,0 +1,73 @@
+"""The strategies a benchmark compares, ablations included, by name.
+
+A variant is a strategy plus what it is given: the low fidelity or not, and which pretrained surrogate.
+``bo`` is the library's default configuration; the others change one thing each:
+
+========== =================================================================
+bo         default BO: UCB, simultaneous pretraining, two fidelities
+bo-ei      expected improvement instead of UCB
+bo-ts      Thompson sampling (one ensemble member per step) instead of UCB
+bo-single  high fidelity only (no 12-epoch screening)
+bo-seq     sequential pretraining (one metric after another)
+bo-nopre   no pretraining (surrogate starts from random weights)
+random     random search, high fidelity
+rea        regularized evolution, high fidelity
+ls         local search, high fidelity
+========== =================================================================
+
+Any other registered strategy name runs with its defaults at high fidelity.
+
+Example:
+    >>> v = variant("bo-single"); v.multi_fidelity, v.pretraining
+    (False, 'simultaneous')
+    >>> variant("rea").pretraining is None
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archtune.errors import UnknownNameError
+from archtune.strategy.base import Strategy
+from archtune.strategy.bo import BayesianOptimization
+from archtune.strategy.registry import STRATEGIES, make_strategy
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How to run one strategy in a benchmark."""
+
+    name: str
+    make: Callable[[], Strategy]
+    multi_fidelity: bool = False
+    pretraining: str | None = None  # which pretrained surrogate it starts from (None: none)
+
+
+def _bo(**kwargs: Any) -> Callable[[], Strategy]:
+    return lambda: BayesianOptimization(**kwargs)
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("bo", _bo(), True, "simultaneous"),
+        Variant("bo-ei", _bo(acquisition="ei"), True, "simultaneous"),
+        Variant("bo-ts", _bo(acquisition="ts"), True, "simultaneous"),
+        Variant("bo-single", _bo(), False, "simultaneous"),
+        Variant("bo-seq", _bo(), True, "sequential"),
+        Variant("bo-nopre", _bo(pretraining="none"), True, None),
+    )
+}
+
+
+def variant(name: str) -> Variant:
+    """The variant called ``name``: one of :data:`VARIANTS` or a registered strategy with defaults."""
+    if name in VARIANTS:
+        return VARIANTS[name]
+    if name in STRATEGIES:
+        return Variant(name, lambda: make_strategy(name))
+    valid = ", ".join(sorted(set(VARIANTS) | set(STRATEGIES)))
+    raise UnknownNameError(f"unknown benchmark strategy {name!r}; valid: {valid}")
