@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -190,7 +191,9 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     payloads = pretrain_payloads({v.pretraining for v in todo if v.pretraining is not None})
     jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint)
             for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
-    with ProcessPoolExecutor(workers) as pool:
+    # spawn, not fork: the parent has run autograd (pretraining), and a forked child of a process with
+    # autograd threads cannot backpropagate (PyTorch refuses it on multi-threaded builds)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(run_seed, *job) for job in jobs]
         for future in as_completed(futures):
             r = future.result()
