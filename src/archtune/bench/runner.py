@@ -185,12 +185,12 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         finished = _load_finished(folder / f"{stem}.runs.jsonl", meta)
-    todo = [v for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
+    todo = [(v, seed) for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
     if finished:
         print(f"resuming: {len(finished)} runs already recorded, {len(todo)} to go", flush=True)
-    payloads = pretrain_payloads({v.pretraining for v in todo if v.pretraining is not None})
+    payloads = pretrain_payloads({v.pretraining for v, _ in todo if v.pretraining is not None})
     jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint)
-            for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
+            for v, seed in todo]
     # spawn, not fork: the parent has run autograd (pretraining), and a forked child of a process with
     # autograd threads cannot backpropagate (PyTorch refuses it on multi-threaded builds)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:

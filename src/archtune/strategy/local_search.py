@@ -81,8 +81,7 @@ class LocalSearch(Strategy):
 
     def _settle(self) -> None:
         """Move to the climb's best once every neighbour of the current encoding is evaluated."""
-        tried = self.tried[self.ctx.top]
-        while self.current is not None and self._neighbours(self.current) <= tried:
+        while self._at_local_optimum():  # every neighbour evaluated (the name holds once no move is left)
             if self._value(self.climb_best) > self._value(self.current):
                 self.current = self.climb_best
             else:
