@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -42,3 +43,19 @@ def test_run_seed_and_summary():
     assert s["median_units_to_optimum"] == 20.0 and s["p90_units_to_optimum"] == math.inf
     assert math.isclose(s["share_found"], 2 / 3) and s["mean_best_at"]["10"] == 0.75
     assert "> budget" in to_markdown({"a": s}, "cifar10", 30)
+
+
+def test_bench_resumes_and_respects_constraint(tmp_path, capsys):
+    from archtune.bench.nb201_data import load_nb201
+    from archtune.bench.runner import run_benchmark
+
+    out = tmp_path / "r"
+    run_benchmark("cifar10", ["ls", "rea"], seeds=2, budget=5, workers=1, out_dir=str(out), constraint=("lat_pixel3", 15.0), plot=False)
+    lines = (out / "nb201_cifar10_lat_pixel3_le_15.runs.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    run_benchmark("cifar10", ["ls", "rea", "random"], seeds=2, budget=5, workers=1, out_dir=str(out), constraint=("lat_pixel3", 15.0), plot=False)
+    assert "4 runs already recorded, 2 to go" in capsys.readouterr().out
+    table = load_nb201()
+    feasible_best = table.column("cifar10_test_200ep")[table.column("lat_pixel3") <= 15.0].max()
+    for line in (out / "nb201_cifar10_lat_pixel3_le_15.runs.jsonl").read_text().splitlines():
+        assert all(best <= feasible_best + 1e-9 for _, best in json.loads(line)["run"]["curve"])
