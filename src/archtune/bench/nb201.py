@@ -25,10 +25,16 @@ LO_FI_COST = LO_EPOCHS / HI_EPOCHS
 
 
 def nb201_space(save_filename: str | None = None, pretraining: bool = True) -> SearchSpace:
-    """The 15,625 NB201 cells as a space, with measured latencies as pretraining data."""
+    """The 15,625 NB201 cells as a space, with measured latencies as pretraining data.
+
+    Its ``encoding_to_net`` is the real NB201 network (:func:`archtune.spaces.nb201_net.nb201_net`), so
+    ``space.preprocess(torch.rand(1, 3, 32, 32))`` profiles parameters, FLOPs, latency and memory.
+    """
+    from archtune.spaces.nb201_net import nb201_net
+
     table = load_nb201()
     data = {c: table.column(c) for c in PRETRAINING_LATENCIES} if pretraining else None
-    return create_search_space("nb201", save_filename, table.encodings, pretraining_data=data)
+    return create_search_space("nb201", save_filename, table.encodings, encoding_to_net=nb201_net, pretraining_data=data)
 
 
 def nb201_objectives(dataset: str = "cifar10") -> tuple[Callable[[Any], float], Callable[[Any], float]]:
