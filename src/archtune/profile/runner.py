@@ -8,7 +8,7 @@ Example:
     ...     return torch.nn.Linear(4, width)
     >>> out = profile_encodings([1, 0, 2], build, torch.rand(1, 4), threads=1, progress=False)
     >>> out.metrics["params"]
-    [10.0, nan, 15.0]
+    [5.0, nan, 10.0]
     >>> out.errors
     {1: 'ValueError: width must be positive'}
 """

@@ -8,7 +8,7 @@ Example:
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
     >>> m = profile_module(net, torch.rand(1, 3, 16, 16), latency_repeats=2)
     >>> m["params"], m["flops"]
-    (224.0, 75264.0)
+    (224.0, 84672.0)
 """
 
 from __future__ import annotations

@@ -312,8 +312,8 @@ def create_search_space(
 
     Example:
         >>> ss = create_search_space("demo", None, encodings=[{"depth": d, "act": a} for d in (2, 4) for a in ("relu", "gelu")])
-        >>> ss.features.tolist()[1]
-        [0.0, 0.0, 1.0]
+        >>> ss.features.tolist()[1]  # act one-hot (relu, gelu in order of appearance), depth scaled
+        [0.0, 1.0, 0.0]
     """
     if not isinstance(name, str) or not name:
         raise SpaceError("a search space needs a non-empty string name")

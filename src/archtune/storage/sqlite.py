@@ -5,6 +5,7 @@ SIGKILL, so a crashed search can always be reopened while a running one cannot b
 
 Example:
     >>> import tempfile, os
+    >>> from archtune.storage.base import COMPLETE
     >>> path = os.path.join(tempfile.mkdtemp(), "s.search")
     >>> st = SQLiteStorage(path)
     >>> st.append(Trial(0, '[1]', "hi", 1.0, COMPLETE, 0.5))
