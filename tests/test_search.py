@@ -282,3 +282,41 @@ def test_executor_keeps_k_in_flight_without_duplicates(tmp_path):
         encs = [h["encoding"] for h in s.history()]
         s.close()
     assert len(encs) == 12 and len(set(encs)) == 12
+
+
+def test_constraints_keep_the_search_inside_the_limits(nb201_small, tmp_path):
+    encodings, metrics = nb201_small
+    ss = create_search_space("nb", None, encodings, pretraining_data=metrics)
+    hi, _ = nb201_objectives("cifar10")
+    limit = float(np.quantile(metrics["lat_pixel3"], 0.3))
+    feasible = {e for e, lat in zip(encodings, metrics["lat_pixel3"], strict=True) if lat <= limit}
+    s = SearchInstance("k", tmp_path / "k.search", search_space=ss, hi_fi_eval=hi, strategy="random",
+                       constraints={"lat_pixel3": limit}, progress=False)
+    s.run_search(eval_budget=60)
+    assert {tuple(h["encoding"]) for h in s.history()} <= feasible and len(s.history()) == 60
+    s.close()
+    with pytest.raises(ConfigError, match="started with constraints"):
+        SearchInstance("k", tmp_path / "k.search", search_space=ss, hi_fi_eval=hi, strategy="random",
+                       constraints={"lat_pixel3": limit + 1}, progress=False)
+    with pytest.raises(ConfigError, match="unknown constraint metric 'latency'; this space has: lat_1080ti_1"):
+        SearchInstance("u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"latency": 1})
+    with pytest.raises(ConfigError, match="no encoding satisfies"):
+        SearchInstance("u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"lat_pixel3": 0})
+    with pytest.raises(ConfigError, match="must be a number"):
+        SearchInstance("u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"lat_pixel3": "x"})
+
+
+def test_constraint_on_unmeasured_encodings_uses_the_surrogate():
+    from archtune.search.constraints import feasible_mask
+
+    widths = list(range(1, 41))
+    ss = create_search_space("w", None, [(w,) for w in widths])
+    # only even widths were profiled; latency grows with width
+    ss.preprocess(pretraining_data={"latency": [float(w) if w % 2 == 0 else np.nan for w in widths]}, progress=False)
+    mask = feasible_mask(ss, {"latency": 20.5})
+    odd = [w for w in widths if w % 2]
+    assert all(mask[w - 1] for w in odd if w <= 15) and not any(mask[w - 1] for w in odd if w >= 27)
+    assert [w for w in widths if w % 2 == 0 and mask[w - 1]] == list(range(2, 21, 2))  # measured ones decide
+    bare = create_search_space("b", None, [(w,) for w in widths], pretraining_data={"latency": [1.0] + [np.nan] * 39})
+    with pytest.raises(ConfigError, match="39 encodings have no 'latency' value"):
+        feasible_mask(bare, {"latency": 2})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from rich.console import Console
 
 from archtune.errors import ConfigError, SearchStoppedError
 from archtune.execute.evaluation import Outcome, run_objective
+from archtune.search.constraints import check_constraints, feasible_mask
 from archtune.space.encoding import decode_key
 from archtune.space.search_space import SearchSpace, load_search_space
 from archtune.storage.base import COMPLETE, FAILED, Trial
@@ -58,6 +59,9 @@ class SearchInstance:
         objective_key: key of the objective value when objectives return dicts.
         executor: a ``concurrent.futures.Executor`` to run evaluations on (default: in this process).
         progress: print a line per finished evaluation.
+        constraints: ``{metric: maximum}`` over the space's zero-cost metrics, e.g.
+            ``{"latency_ms": 20}``: only encodings within every limit are evaluated (see
+            :mod:`archtune.search.constraints`; unmeasured ones are judged by the pretrained surrogate).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class SearchInstance:
         objective_key: str = "value",
         executor: Executor | None = None,
         progress: bool = True,
+        constraints: Mapping[str, float] | None = None,
     ):
         if hi_fi_eval is None or not callable(hi_fi_eval):
             raise ConfigError("hi_fi_eval must be a callable: encoding -> float or dict")
@@ -96,6 +101,8 @@ class SearchInstance:
             search_space = load_search_space(search_space_filename)
         self.name = name
         self.space = search_space
+        self.constraints = check_constraints(constraints)
+        searchable = self.space.searchable & feasible_mask(self.space, self.constraints)
         self.seed = seed
         self.time_limit = time_limit
         self.max_consecutive_failures = max_consecutive_failures
@@ -116,7 +123,7 @@ class SearchInstance:
                     features=self.space.features,
                     fidelities=self.fidelities,
                     seed=seed,
-                    searchable=self.space.searchable,
+                    searchable=searchable,
                     metrics=self.space.metrics,
                     pretrained=self.space.surrogate,
                     neighbors=self.space.neighbors,
@@ -138,6 +145,7 @@ class SearchInstance:
         kwargs.setdefault("search_space_filename", meta.get("space_file") or None)
         kwargs.setdefault("seed", int(meta["seed"]))
         kwargs.setdefault("hi_fi_cost", float(meta["hi_fi_cost"]))
+        kwargs.setdefault("constraints", json.loads(meta.get("constraints", "{}")) or None)
         if meta.get("lo_fi_cost") not in (None, "None") and "lo_fi_eval" in kwargs:
             kwargs.setdefault("lo_fi_cost", float(meta["lo_fi_cost"]))
         return cls(meta["name"], save_filename, **kwargs)
@@ -151,12 +159,14 @@ class SearchInstance:
             "hi_fi_cost": str(self.fidelities[-1].cost),
             "lo_fi_cost": str(self.fidelities[0].cost) if len(self.fidelities) > 1 else "None",
             "strategy": strategy if isinstance(strategy, str) else type(strategy).__name__,
+            "constraints": json.dumps(self.constraints, sort_keys=True),
         }
         stored = self.storage.get_meta()
         if not stored:
             self.storage.set_meta({**wanted, "format": "archtune.search/1"})
             return
-        for key in ("seed", "hi_fi_cost", "lo_fi_cost", "strategy"):
+        stored.setdefault("constraints", "{}")  # files written before constraints existed had none
+        for key in ("seed", "hi_fi_cost", "lo_fi_cost", "strategy", "constraints"):
             if stored.get(key) != wanted[key]:
                 raise ConfigError(
                     f"this search file was started with {key}={stored.get(key)}, not {wanted[key]}: "

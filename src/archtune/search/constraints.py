@@ -1,0 +1,74 @@
+"""Metric constraints ("latency at most 20 ms"): which encodings a search may evaluate.
+
+A constraint names a zero-cost metric stored with the space (``params``, ``flops``, ``latency_ms``,
+``peak_memory_mb``, or a column of the user's ``pretraining_data``) and its largest allowed value.
+Measured values decide. Encodings left unmeasured (``preprocess(sample_size=...)`` on a big space) are
+judged by the pretrained surrogate's head for that metric, which was trained on the measured ones: a
+sampled space can still be searched under a constraint without profiling every network.
+
+Example:
+    >>> from archtune import create_search_space
+    >>> ss = create_search_space("w", None, [(w,) for w in (1, 2, 3, 4)],
+    ...                          pretraining_data={"latency_ms": [1.0, 2.0, 3.0, 4.0]})
+    >>> feasible_mask(ss, {"latency_ms": 2.5}).tolist()
+    [True, True, False, False]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from archtune.errors import ConfigError
+from archtune.space.search_space import SearchSpace
+from archtune.surrogate.ensemble import DeepEnsemble
+
+
+def check_constraints(constraints: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate ``{metric: maximum}`` and return it as a plain dict of floats."""
+    if constraints is None:
+        return {}
+    if not isinstance(constraints, Mapping):
+        raise ConfigError(f"constraints must be a mapping {{metric: maximum}}, got {type(constraints).__name__}")
+    out = {}
+    for name, limit in constraints.items():
+        try:
+            value = float(limit)
+        except (TypeError, ValueError):
+            raise ConfigError(f"constraint {name!r}: the maximum must be a number, got {limit!r}") from None
+        if math.isnan(value):
+            raise ConfigError(f"constraint {name!r}: the maximum is NaN")
+        out[str(name)] = value
+    return out
+
+
+def feasible_mask(space: SearchSpace, constraints: Mapping[str, float] | None) -> np.ndarray:
+    """Boolean mask of the encodings that satisfy every constraint (all True without constraints).
+
+    Raises:
+        ConfigError: a metric the space does not have, or no encoding satisfying the constraints.
+    """
+    limits = check_constraints(constraints)
+    mask = np.ones(len(space), dtype=bool)
+    model: DeepEnsemble | None = None
+    for name, limit in limits.items():
+        if name not in space.metrics:
+            have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
+            raise ConfigError(f"unknown constraint metric {name!r}; this space has: {have}")
+        values = np.asarray(space.metrics[name], dtype=np.float64).copy()
+        unknown = ~np.isfinite(values)
+        if unknown.any():
+            if space.surrogate is None or name not in space.surrogate["metric_names"]:
+                raise ConfigError(
+                    f"{int(unknown.sum())} encodings have no {name!r} value and the space has no pretrained "
+                    "surrogate to predict it: profile them all or run preprocess"
+                )
+            if model is None:
+                model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
+            values[unknown] = model.predict_metric(space.features[unknown], name)
+        mask &= values <= limit
+    if not mask.any():
+        raise ConfigError(f"no encoding satisfies the constraints {limits}")
+    return mask
