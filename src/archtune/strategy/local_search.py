@@ -1,12 +1,13 @@
 """Local search (White et al. 2020, "Local search is state of the art for NAS benchmarks").
 
 Start from the best of ``n_init`` random encodings; evaluate the neighbours of the current encoding
-(one position changed) in random order; once all of them are evaluated, move to the best encoding of
-this climb if it beats the current one, otherwise the climb has reached a local optimum and a new
-climb starts from a random encoding.
+(one position changed) that are not evaluated yet, in random order; once all of them are known, move
+to the best neighbour if it beats the current encoding (neighbours evaluated earlier, in the random
+start or another climb, count with their known values), otherwise the climb has reached a local
+optimum and a new climb starts from a random encoding.
 
-The climb's state (current encoding, best of the climb) changes only in :meth:`tell`, as a function
-of the observations, so replaying a stored history rebuilds it exactly.
+The climb's state (the current encoding) changes only in :meth:`tell`, as a function of the
+observations, so replaying a stored history rebuilds it exactly.
 
 Example:
     >>> import numpy as np
@@ -49,7 +50,6 @@ class LocalSearch(Strategy):
         if context.neighbors is None:
             raise ConfigError("local search needs a space with neighbours (SearchContext.neighbors)")
         self.current: int | None = None  # encoding the climb stands on
-        self.climb_best: int | None = None  # best encoding evaluated in this climb
         self._neighbour_sets: dict[int, set[int]] = {}
 
     def _neighbours(self, index: int) -> set[int]:
@@ -68,22 +68,20 @@ class LocalSearch(Strategy):
         done = self.values[self.ctx.top]
         if self.current is None:
             if len(done) >= self.n_init:  # the first climb starts from the best random encoding
-                self.current = self.climb_best = max(done, key=done.__getitem__)
-        elif observation.index in self._neighbours(self.current):
-            if self._value(observation.index) > self._value(self.climb_best):
-                self.climb_best = observation.index
-        elif self._at_local_optimum():  # not a neighbour, proposed at a local optimum: a new climb
-            self.current = self.climb_best = observation.index
+                self.current = max(done, key=done.__getitem__)
+        elif observation.index not in self._neighbours(self.current) and self._neighbours_known():
+            self.current = observation.index  # proposed at a local optimum: a new climb starts here
         self._settle()
 
-    def _at_local_optimum(self) -> bool:
+    def _neighbours_known(self) -> bool:
         return self.current is not None and self._neighbours(self.current) <= self.tried[self.ctx.top]
 
     def _settle(self) -> None:
-        """Move to the climb's best once every neighbour of the current encoding is evaluated."""
-        while self._at_local_optimum():  # every neighbour evaluated (the name holds once no move is left)
-            if self._value(self.climb_best) > self._value(self.current):
-                self.current = self.climb_best
+        """Move to the best neighbour, as long as every neighbour of the current encoding is known."""
+        while self._neighbours_known():
+            best = max(sorted(self._neighbours(self.current)), key=self._value, default=None)  # type: ignore[arg-type]
+            if best is not None and self._value(best) > self._value(self.current):
+                self.current = best
             else:
                 return  # a local optimum: propose() restarts
 

@@ -1,0 +1,60 @@
+"""Baselines and benchmark pieces on the full NAS-Bench-201 table: local search's climbing rule,
+the ablation variants' fidelities, and the best-so-far quartiles behind the plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archtune.bench.nb201_data import DATASETS
+from archtune.bench.plot import plot_best_so_far, quantile_curves
+from archtune.bench.runner import _nb201, run_seed
+from archtune.bench.variants import variant
+from archtune.errors import UnknownNameError
+from archtune.strategy.base import Fidelity, Observation, SearchContext
+from archtune.strategy.local_search import LocalSearch
+
+
+def test_local_search_climbs_and_restarts_only_at_local_optima():
+    table, space = _nb201()
+    acc = table.column(DATASETS["cifar100"][0])
+    ls = LocalSearch(n_init=10)
+    ls.setup(SearchContext(space.features, [Fidelity("hi", 1.0)], seed=3, neighbors=space.neighbors))
+    restarts, moves = 0, 0
+    for _ in range(400):
+        before = ls.current
+        (s,) = ls.ask(1)
+        if before is not None:
+            neighbours = set(space.neighbors(before))
+            if s.index not in neighbours:  # a restart: only once the climb is stuck
+                restarts += 1
+                assert neighbours <= ls.tried["hi"]
+                assert acc[before] >= max(acc[j] for j in neighbours)
+        ls.tell(Observation(s.index, "hi", float(acc[s.index]), 1.0))
+        if before is not None and ls.current != before and ls.current in set(space.neighbors(before)):
+            moves += 1
+            assert acc[ls.current] > acc[before]  # a move always improves
+    assert restarts >= 1 and moves >= 3
+    assert len(ls.tried["hi"]) == 400  # never pays twice for one cell
+
+
+def test_variants_spend_the_fidelities_they_name():
+    single = run_seed("bo-single", "cifar10", seed=0, budget=4, pretrained=None)
+    costs = np.diff([0.0] + [spent for spent, _ in single["curve"]])
+    assert np.allclose(costs, 1.0) and single["iterations"] == 4
+    multi = run_seed("bo", "cifar10", seed=0, budget=2, pretrained=None)
+    costs = np.diff([0.0] + [spent for spent, _ in multi["curve"]])
+    assert np.isclose(costs, 12 / 200).sum() >= 10 and np.isclose(costs, 1.0).any()
+    assert variant("bo-nopre").pretraining is None and variant("bo-seq").pretraining == "sequential"
+    with pytest.raises(UnknownNameError, match="unknown benchmark strategy 'bo-x'; valid: bo, bo-ei"):
+        variant("bo-x")
+
+
+def test_quartiles_and_plot(tmp_path):
+    runs = [{"strategy": "a", "curve": [(1.0, float(v))]} for v in (1, 2, 3, 4)]
+    runs.append({"strategy": "b", "curve": [(2.0, 5.0)]})
+    grid, (q25, q50, q75) = quantile_curves(runs, "a", budget=10.0, points=5)
+    assert grid[0] == pytest.approx(0.05) and grid[-1] == pytest.approx(10.0)
+    assert np.isnan(q50[0]) and (q25[-1], q50[-1], q75[-1]) == (1.75, 2.5, 3.25)
+    path = plot_best_so_far(runs, 10.0, 5.0, "test", tmp_path / "p.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
