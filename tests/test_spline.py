@@ -1,0 +1,131 @@
+"""Polyharmonic-spline search (paper 004): the paper's own predictions, the initial design, the argmax,
+the stopping rule, categorical knobs and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archtune.errors import ConfigError
+from archtune.strategy.spline_search import NumericDimension, SplineSearch, initial_design, spline_argmax
+from archtune.surrogate.spline import PolyharmonicSpline, SplineError
+
+# Paper 004, Table 4: BLResNext on ImageNet-1k, 8 dimensions (w1..w4, d1..d4), the 19 initial points
+TABLE4_INITIAL = np.array([
+    [32, 32, 32, 32, 2, 2, 2, 2, 52.95], [128, 256, 512, 768, 10, 10, 18, 5, 78.82],
+    [80, 160, 320, 480, 5, 5, 5, 3, 77.61], [128, 32, 32, 32, 2, 2, 2, 2, 60.60],
+    [32, 256, 32, 32, 2, 2, 2, 2, 65.53], [32, 32, 512, 32, 2, 2, 2, 2, 70.19],
+    [32, 32, 32, 768, 2, 2, 2, 2, 69.84], [32, 32, 32, 32, 10, 2, 2, 2, 58.37],
+    [32, 32, 32, 32, 2, 10, 2, 2, 58.83], [32, 32, 32, 32, 2, 2, 18, 2, 59.17],
+    [32, 32, 32, 32, 2, 2, 2, 5, 55.16], [32, 256, 512, 768, 10, 10, 18, 5, 77.68],
+    [128, 32, 512, 768, 10, 10, 18, 5, 78.18], [128, 256, 32, 768, 10, 10, 18, 5, 78.26],
+    [128, 256, 512, 32, 10, 10, 18, 5, 77.78], [128, 256, 512, 768, 2, 10, 18, 5, 78.55],
+    [128, 256, 512, 768, 10, 2, 18, 5, 78.40], [128, 256, 512, 768, 10, 10, 2, 5, 78.44],
+    [128, 256, 512, 768, 10, 10, 18, 2, 79.27],
+])
+# (point, measured, the paper's prediction): each prediction uses every measured point above it
+TABLE4_INCREMENTAL = [
+    ([71, 256, 512, 768, 2, 2, 2, 2], 76.42, 85.09),
+    ([91, 72, 512, 768, 6, 7, 10, 2], 77.76, 80.88),
+    ([128, 256, 441, 768, 10, 10, 18, 2], None, 79.29),
+]
+TABLE4_DEFAULT = ([64, 128, 256, 512, 3, 4, 6, 3], 77.02, 75.50)  # predicted from the 19 initial points
+TABLE4_BOUNDS = [(32, 128), (32, 256), (32, 512), (32, 768), (2, 10), (2, 10), (2, 18), (2, 5)]
+
+
+def test_table4_predictions_reproduced_within_0_2():
+    X, y = TABLE4_INITIAL[:, :8], TABLE4_INITIAL[:, 8]
+    point, _, paper = TABLE4_DEFAULT
+    assert abs(PolyharmonicSpline().fit(X, y).predict([point])[0] - paper) <= 0.2
+    for point, measured, paper in TABLE4_INCREMENTAL:
+        predicted = PolyharmonicSpline().fit(X, y).predict([point])[0]
+        assert abs(predicted - paper) <= 0.2, (point, predicted, paper)
+        if measured is not None:
+            X, y = np.vstack([X, point]), np.append(y, measured)
+
+
+def test_initial_design_is_the_papers_corner_set():
+    dims = [NumericDimension(f"x{k}", lo, hi) for k, (lo, hi) in enumerate(TABLE4_BOUNDS)]
+    design = initial_design(dims)
+    assert len(design) == 2 * 8 + 3 == len({tuple(p) for p in design})
+    # every row of the paper's Table 4 design but its centre row (the paper used a point "near" the centre)
+    paper = {tuple(r) for r in TABLE4_INITIAL[:, :8]} - {(80, 160, 320, 480, 5, 5, 5, 3)}
+    ours = [tuple(p) for p in design]
+    assert set(ours[:2] + ours[3:]) == paper
+    assert ours[2] == (80, 144, 272, 400, 6, 6, 10, 4)  # (max + min) / 2, snapped to integers
+    square = initial_design([NumericDimension("a", 0, 4), NumericDimension("b", 0, 4)])
+    assert sorted(map(tuple, square)) == [(0, 0), (0, 4), (2, 2), (4, 0), (4, 4)]  # 4 corners and the centre
+
+
+def test_argmax_finds_the_maximum_of_a_known_function():
+    dims = [NumericDimension("a", 0, 1, integer=False), NumericDimension("b", 0, 1, integer=False)]
+    grid = np.array([(a, b) for a in np.linspace(0, 1, 7) for b in np.linspace(0, 1, 7)])
+    f = lambda P: -((P[:, 0] - 0.71) ** 2) - (P[:, 1] - 0.23) ** 2  # noqa: E731
+    spline = PolyharmonicSpline().fit(grid, f(grid))
+    x, value = spline_argmax(spline, dims, grid, np.random.default_rng(0), min_distance=0.0)
+    assert np.allclose(x, [0.71, 0.23], atol=0.01) and value == pytest.approx(0.0, abs=1e-3)
+
+
+def test_stops_when_measurement_matches_prediction():
+    dims = [NumericDimension(n, 0, 50) for n in "abc"]
+    search = SplineSearch(dims, epsilon=1e-6, seed=1)
+    linear = lambda p: 2 * p["a"] - p["b"] + 0.5 * p["c"]  # noqa: E731  (a spline reproduces it exactly)
+    steps = 0
+    while (point := search.ask()) is not None:
+        search.tell(point, linear(point))
+        steps += 1
+        assert steps < 30
+    assert search.converged and steps == 2 * 3 + 3 + 1  # the design, then one argmax that agrees
+    assert search.best()[1] == max(linear(p) for p, _, _ in search.history)
+    # a function the spline misses keeps the search going past its first argmax
+    bumpy = SplineSearch(dims, epsilon=1e-6, seed=1)
+    for _ in range(12):
+        p = bumpy.ask()
+        bumpy.tell(p, float(np.sin(p["a"] / 3.0) + np.cos(p["b"] / 5.0)))
+    assert not bumpy.converged and bumpy.n_measured == 12
+
+
+def test_categorical_knobs_get_one_spline_each_and_failures_are_skipped():
+    dims = [NumericDimension("w", 8, 64), NumericDimension("d", 1, 6), NumericDimension("k", 1, 7)]
+    search = SplineSearch(dims, categorical={"block": ["conv", "mbconv"]}, seed=0)
+    f = lambda p: -abs(p["w"] - 40) / 10 - abs(p["d"] - 3) + (2.0 if p["block"] == "mbconv" else 0.0)  # noqa: E731
+    search.tell(search.ask(), None)  # a failed evaluation: recorded, not fitted
+    while (point := search.ask()) is not None and search.n_measured < 40:
+        search.tell(point, f(point))
+    blocks = [p["block"] for p, _, _ in search.history]
+    assert blocks[:9] == ["conv"] * 9 and blocks[9:18] == ["mbconv"] * 9  # one design per combination
+    assert search.history[0][1] is None and len(search.support[0]) == 8
+    best, value = search.best()
+    assert best["block"] == "mbconv" and value >= f({"w": 40, "d": 3, "block": "mbconv"}) - 1.0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SplineSearch([]), "at least one numeric dimension"),
+        (lambda: NumericDimension("w", 8, 8), "low \\(8\\) must be below high \\(8\\)"),
+        (lambda: NumericDimension("w", "a", 8), "bounds must be numbers"),
+        (lambda: NumericDimension("w", 0.2, 0.9), "fewer than two integers"),
+        (lambda: SplineSearch([NumericDimension("w", 0, 9)], categorical={"w": [1, 2]}), "unique"),
+        (lambda: SplineSearch([NumericDimension("w", 0, 9)], epsilon=0), "epsilon must be positive"),
+    ],
+)
+def test_bad_search_input(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_bad_support_points_are_refused():
+    with pytest.raises(SplineError, match="coincide"):
+        PolyharmonicSpline().fit([[0, 0], [1, 0], [0, 1], [0, 1]], [1, 2, 3, 4])
+    with pytest.raises(SplineError, match="dimension 1 spans no range"):
+        PolyharmonicSpline().fit([[0, 5], [1, 5], [2, 5], [3, 5]], [1, 2, 3, 4])
+    with pytest.raises(SplineError, match="at least 4 support points"):
+        PolyharmonicSpline().fit([[0, 0], [1, 1], [0, 1]], [1, 2, 3])
+    with pytest.raises(SplineError, match="lower-dimensional plane"):
+        PolyharmonicSpline().fit([[0, 0], [1, 1], [2, 2], [3, 3]], [1, 2, 3, 4])
+    with pytest.raises(SplineError, match="ill-conditioned"):
+        PolyharmonicSpline(min_distance=0).fit([[0, 0], [1, 0], [0, 1], [1, 1], [0.5, 0.5], [0.5, 0.5 + 1e-13]],
+                                               [0, 1, 1, 2, 9, -9])
+    with pytest.raises(SplineError, match="must be finite"):
+        PolyharmonicSpline().fit([[0, np.nan], [1, 0], [0, 1], [1, 1]], [1, 2, 3, 4])
