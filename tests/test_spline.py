@@ -6,50 +6,34 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from archtune.bench.paper004 import TABLE4_INITIAL, reproduce
 from archtune.errors import ConfigError
 from archtune.strategy.spline_search import NumericDimension, SplineSearch, initial_design, spline_argmax
 from archtune.surrogate.spline import PolyharmonicSpline, SplineError
 
-# Paper 004, Table 4: BLResNext on ImageNet-1k, 8 dimensions (w1..w4, d1..d4), the 19 initial points
-TABLE4_INITIAL = np.array([
-    [32, 32, 32, 32, 2, 2, 2, 2, 52.95], [128, 256, 512, 768, 10, 10, 18, 5, 78.82],
-    [80, 160, 320, 480, 5, 5, 5, 3, 77.61], [128, 32, 32, 32, 2, 2, 2, 2, 60.60],
-    [32, 256, 32, 32, 2, 2, 2, 2, 65.53], [32, 32, 512, 32, 2, 2, 2, 2, 70.19],
-    [32, 32, 32, 768, 2, 2, 2, 2, 69.84], [32, 32, 32, 32, 10, 2, 2, 2, 58.37],
-    [32, 32, 32, 32, 2, 10, 2, 2, 58.83], [32, 32, 32, 32, 2, 2, 18, 2, 59.17],
-    [32, 32, 32, 32, 2, 2, 2, 5, 55.16], [32, 256, 512, 768, 10, 10, 18, 5, 77.68],
-    [128, 32, 512, 768, 10, 10, 18, 5, 78.18], [128, 256, 32, 768, 10, 10, 18, 5, 78.26],
-    [128, 256, 512, 32, 10, 10, 18, 5, 77.78], [128, 256, 512, 768, 2, 10, 18, 5, 78.55],
-    [128, 256, 512, 768, 10, 2, 18, 5, 78.40], [128, 256, 512, 768, 10, 10, 2, 5, 78.44],
-    [128, 256, 512, 768, 10, 10, 18, 2, 79.27],
-])
-# (point, measured, the paper's prediction): each prediction uses every measured point above it
-TABLE4_INCREMENTAL = [
-    ([71, 256, 512, 768, 2, 2, 2, 2], 76.42, 85.09),
-    ([91, 72, 512, 768, 6, 7, 10, 2], 77.76, 80.88),
-    ([128, 256, 441, 768, 10, 10, 18, 2], None, 79.29),
-]
-TABLE4_DEFAULT = ([64, 128, 256, 512, 3, 4, 6, 3], 77.02, 75.50)  # predicted from the 19 initial points
-TABLE4_BOUNDS = [(32, 128), (32, 256), (32, 512), (32, 768), (2, 10), (2, 10), (2, 18), (2, 5)]
-
 
 def test_table4_predictions_reproduced_within_0_2():
-    X, y = TABLE4_INITIAL[:, :8], TABLE4_INITIAL[:, 8]
-    point, _, paper = TABLE4_DEFAULT
-    assert abs(PolyharmonicSpline().fit(X, y).predict([point])[0] - paper) <= 0.2
-    for point, measured, paper in TABLE4_INCREMENTAL:
-        predicted = PolyharmonicSpline().fit(X, y).predict([point])[0]
-        assert abs(predicted - paper) <= 0.2, (point, predicted, paper)
-        if measured is not None:
-            X, y = np.vstack([X, point]), np.append(y, measured)
+    rows = reproduce("table4")
+    assert len(rows) == 4  # the BL-ResNext50 default and three incremental points
+    for row in rows:
+        assert abs(row.ours - row.paper) <= 0.2, row
+
+
+def test_tables_1_and_5_agree_as_documented():
+    # documented in the README: Table 5 within 0.7 (7 of 9 rows within 0.15); Table 1 off by 0.56 and 1.09
+    t5 = [abs(r.ours - r.paper) for r in reproduce("table5")]
+    assert max(t5) < 0.7 and sum(d <= 0.15 for d in t5) >= 7
+    t1 = [r.ours - r.paper for r in reproduce("table1")]
+    assert 0.4 < t1[0] < 0.7 and 0.9 < t1[1] < 1.2
 
 
 def test_initial_design_is_the_papers_corner_set():
-    dims = [NumericDimension(f"x{k}", lo, hi) for k, (lo, hi) in enumerate(TABLE4_BOUNDS)]
+    bounds = [(32, 128), (32, 256), (32, 512), (32, 768), (2, 10), (2, 10), (2, 18), (2, 5)]
+    dims = [NumericDimension(f"x{k}", lo, hi) for k, (lo, hi) in enumerate(bounds)]
     design = initial_design(dims)
     assert len(design) == 2 * 8 + 3 == len({tuple(p) for p in design})
     # every row of the paper's Table 4 design but its centre row (the paper used a point "near" the centre)
-    paper = {tuple(r) for r in TABLE4_INITIAL[:, :8]} - {(80, 160, 320, 480, 5, 5, 5, 3)}
+    paper = {tuple(p) for p, _ in TABLE4_INITIAL} - {(80, 160, 320, 480, 5, 5, 5, 3)}
     ours = [tuple(p) for p in design]
     assert set(ours[:2] + ours[3:]) == paper
     assert ours[2] == (80, 144, 272, 400, 6, 6, 10, 4)  # (max + min) / 2, snapped to integers

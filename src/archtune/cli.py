@@ -45,12 +45,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.benchmark == "spline-tables":
+        return _spline_tables(args.out)
     from archtune.bench.runner import run_benchmark
 
     constraint = _parse_constraint(args.constraint) if args.constraint else None
     for dataset in args.dataset.split(","):
         run_benchmark(dataset, args.strategies.split(","), args.seeds, args.budget, args.workers, args.out,
                       stop_at_optimum=args.stop_at_optimum, constraint=constraint, plot=not args.no_plot)
+    return 0
+
+
+def _spline_tables(out: str | None) -> int:
+    """Paper 004's Tables 1, 4 and 5: its spline predictions next to ours."""
+    from pathlib import Path
+
+    from archtune.bench.paper004 import reproduce, to_markdown
+
+    text = "\n".join(to_markdown(name, reproduce(name)) for name in ("table1", "table4", "table5"))
+    print(text)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "paper004_tables.md").write_text(text)
     return 0
 
 
@@ -79,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
-    bench.add_argument("benchmark", choices=["nb201"])
+    bench.add_argument("benchmark", choices=["nb201", "spline-tables"],
+                       help="nb201: strategies side by side; spline-tables: paper 004's spline predictions vs ours")
     bench.add_argument("--dataset", default="cifar10",
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
     bench.add_argument("--strategies", default="bo,random,rea,ls",
