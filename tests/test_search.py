@@ -138,7 +138,7 @@ def test_bad_configuration_fails_at_once(tmp_path):
         SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective)
     with pytest.raises(ConfigError, match="below hi_fi_cost"):
         SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective, lo_fi_cost=2)
-    with pytest.raises(KeyError, match="unknown strategy 'nope'; valid: bo, ls, random, rea"):
+    with pytest.raises(KeyError, match="unknown strategy 'nope'; valid: bo, ls, random, rea, spline"):
         SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, strategy="nope")
     s = SearchInstance("x", tmp_path / "y.search", space, hi_fi_eval=_objective, seed=1, progress=False)
     s.close()

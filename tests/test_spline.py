@@ -113,3 +113,46 @@ def test_bad_support_points_are_refused():
                                                [0, 1, 1, 2, 9, -9])
     with pytest.raises(SplineError, match="must be finite"):
         PolyharmonicSpline().fit([[0, np.nan], [1, 0], [0, 1], [1, 1]], [1, 2, 3, 4])
+
+
+def _grid_space(path=None):
+    import itertools
+
+    from archtune import create_search_space
+
+    encodings = [{"width": w, "depth": d, "block": b}
+                 for w, d, b in itertools.product(range(8, 65, 4), range(1, 9), ["conv", "mbconv"])]
+    return create_search_space("grid", path, encodings)
+
+
+def _objective(e):
+    bonus = 1.5 if e["block"] == "mbconv" else 0.0
+    return 80 - ((e["width"] - 44) / 8) ** 2 - (e["depth"] - 5) ** 2 / 2 + bonus
+
+
+def test_spline_strategy_in_a_search_stops_when_converged_and_resumes(tmp_path):
+    from archtune import SearchInstance
+
+    space = _grid_space()
+    kwargs = dict(search_space=space, hi_fi_eval=_objective, strategy="spline", progress=False)
+    s = SearchInstance("sp", tmp_path / "sp.search", **kwargs)
+    s.run_search(eval_budget=60)
+    history = s.history()
+    # 2 combinations x (4 corners + centre) initial design, then argmaxes until prediction meets measurement
+    assert [h["encoding"]["block"] for h in history[:10]] == ["conv"] * 5 + ["mbconv"] * 5
+    assert len(history) < 60  # Algorithm 1 stopped before the budget
+    best, value = s.best()
+    assert best["block"] == "mbconv" and value >= 81.5 - 0.6  # optimum 81.5 at width 44, depth 5
+    s.close()
+    again = SearchInstance("sp", tmp_path / "sp.search", **kwargs)  # the converged state is rebuilt on resume
+    again.run_search(eval_budget=60)
+    assert again.history() == history
+    again.close()
+
+
+def test_spline_strategy_needs_numeric_knobs(tmp_path):
+    from archtune import SearchInstance, create_search_space
+
+    space = create_search_space("c", None, [("a",), ("b",), ("c",)])
+    with pytest.raises(ConfigError, match="at least one numeric knob"):
+        SearchInstance("c", tmp_path / "c.search", search_space=space, hi_fi_eval=lambda e: 1.0, strategy="spline")

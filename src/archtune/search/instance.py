@@ -52,7 +52,8 @@ class SearchInstance:
         hi_fi_cost: cost of one high-fidelity evaluation (budgets count in these).
         lo_fi_eval, lo_fi_cost: optional cheaper, noisier objective and its cost.
         seed: one seed for the whole run; the same seed gives the same trajectory.
-        strategy: a registered name (``"bo"``, ``"random"``, ``"rea"``) or a :class:`Strategy` object.
+        strategy: a registered name (``"bo"``, ``"random"``, ``"rea"``, ``"ls"``, ``"spline"``) or a
+            :class:`Strategy` object.
         search_space: a :class:`SearchSpace` object instead of a file name.
         time_limit: seconds after which an evaluation is abandoned and recorded as failed.
         max_consecutive_failures: this many failed evaluations in a row stop the search.
@@ -127,6 +128,7 @@ class SearchInstance:
                     metrics=self.space.metrics,
                     pretrained=self.space.surrogate,
                     neighbors=self.space.neighbors,
+                    feature_plans=self.space.featurizer_plans,
                 )
             )
             self._trials = self.storage.trials()

@@ -66,6 +66,7 @@ class SearchContext:
         metrics: zero-cost metrics per encoding (NaN = unknown), for pretraining.
         pretrained: a stored pretrained surrogate (see :meth:`DeepEnsemble.pretrained_payload`).
         neighbors: index -> indices one mutation away (for evolution and local search).
+        feature_plans: the default featurizer's plan per position (numeric or one-hot), or None.
     """
 
     features: np.ndarray
@@ -75,6 +76,7 @@ class SearchContext:
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
     pretrained: dict[str, Any] | None = None
     neighbors: Callable[[int], Sequence[int]] | None = None
+    feature_plans: list[dict[str, Any]] | None = None
 
     @property
     def n(self) -> int:

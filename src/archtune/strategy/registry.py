@@ -6,7 +6,7 @@ Example:
     >>> make_strategy("nope")
     Traceback (most recent call last):
     ...
-    archtune.errors.UnknownNameError: unknown strategy 'nope'; valid: bo, ls, random, rea
+    archtune.errors.UnknownNameError: unknown strategy 'nope'; valid: bo, ls, random, rea, spline
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.evolution import RegularizedEvolution
 from archtune.strategy.local_search import LocalSearch
 from archtune.strategy.random_search import RandomSearch
+from archtune.strategy.spline import SplineStrategy
 
 _REGISTRY: Registry[Strategy] = Registry("strategy")
 STRATEGIES = _REGISTRY.factories
 register_strategy = _REGISTRY.register
 make_strategy = _REGISTRY.make
 
-STRATEGIES.update({"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution, "ls": LocalSearch})
+STRATEGIES.update(
+    {"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution, "ls": LocalSearch,
+     "spline": SplineStrategy}
+)
