@@ -156,3 +156,17 @@ def test_spline_strategy_needs_numeric_knobs(tmp_path):
     space = create_search_space("c", None, [("a",), ("b",), ("c",)])
     with pytest.raises(ConfigError, match="at least one numeric knob"):
         SearchInstance("c", tmp_path / "c.search", search_space=space, hi_fi_eval=lambda e: 1.0, strategy="spline")
+
+
+def test_spline_benchmark_pieces():
+    from archtune.bench.spline_bench import run_function_seed, summarise
+
+    run = run_function_seed("spline", "branin", seed=0, budget=20)
+    # deterministic on a grid: the 5-point design, then argmaxes; Branin's minimum is 0.398 (grid: 0.40)
+    assert len(run["values"]) == 20 and max(run["values"][:12]) > -0.5
+    fake = [{"strategy": "a", "seed": 0, "values": [0.0, 5.0, 9.95]},
+            {"strategy": "a", "seed": 1, "values": [10.0]},
+            {"strategy": "b", "seed": 0, "values": [1.0, 2.0]}]
+    s = summarise(fake, grid_median=0.0)  # target = 10 - 0.01 * (10 - 0) = 9.9
+    assert s["a"]["median_evals_to_target"] == 2.0 and s["a"]["share_reached"] == 1.0
+    assert s["b"]["median_evals_to_target"] == np.inf and s["b"]["mean_best"] == 2.0

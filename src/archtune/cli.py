@@ -47,11 +47,17 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.benchmark == "spline-tables":
         return _spline_tables(args.out)
+    if args.benchmark == "spline":
+        from archtune.bench.spline_bench import run_spline_benchmark
+
+        strategies = (args.strategies or "spline,bo,random").split(",")
+        run_spline_benchmark(args.functions.split(","), strategies, args.seeds, int(args.budget), args.out)
+        return 0
     from archtune.bench.runner import run_benchmark
 
     constraint = _parse_constraint(args.constraint) if args.constraint else None
     for dataset in args.dataset.split(","):
-        run_benchmark(dataset, args.strategies.split(","), args.seeds, args.budget, args.workers, args.out,
+        run_benchmark(dataset, (args.strategies or "bo,random,rea,ls").split(","), args.seeds, args.budget, args.workers, args.out,
                       stop_at_optimum=args.stop_at_optimum, constraint=constraint, plot=not args.no_plot)
     return 0
 
@@ -95,12 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
-    bench.add_argument("benchmark", choices=["nb201", "spline-tables"],
-                       help="nb201: strategies side by side; spline-tables: paper 004's spline predictions vs ours")
+    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables"],
+                       help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
+                            "standard functions; spline-tables: paper 004's spline predictions vs ours")
+    bench.add_argument("--functions", default="branin,hartmann6", help="for 'spline': branin, hartmann6")
     bench.add_argument("--dataset", default="cifar10",
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
-    bench.add_argument("--strategies", default="bo,random,rea,ls",
-                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, random, rea, ls")
+    bench.add_argument("--strategies", default=None,
+                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, random, rea, ls, spline "
+                            "(default: bo,random,rea,ls for nb201; spline,bo,random for spline)")
     bench.add_argument("--constraint", default=None,
                        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
     bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")

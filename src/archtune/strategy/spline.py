@@ -22,7 +22,7 @@ Example:
     ...     s.tell(Observation(sug[0].index, "hi", f(ss.encodings[sug[0].index]), 1.0))
     >>> best = max(s.values["hi"], key=s.values["hi"].get)  # the maximum is f(13, 6) = 0 among 441 cells
     >>> ss.encodings[best], round(f(ss.encodings[best]), 2), len(s.history) <= 20, s.converged
-    ((13, 7), -0.1, True, True)
+    ((13, 6), 0.0, True, True)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from scipy.spatial import cKDTree
 
 from archtune.errors import ConfigError
 from archtune.strategy.base import Observation, SearchContext, Strategy, Suggestion
-from archtune.strategy.spline_search import NumericDimension, initial_design
+from archtune.strategy.spline_search import NumericDimension, default_epsilon, initial_design
 from archtune.surrogate.spline import PolyharmonicSpline, SplineError
 
 
@@ -42,8 +42,8 @@ class SplineStrategy(Strategy):
     """Polyharmonic-spline search (paper 004) at the top fidelity.
 
     Args:
-        epsilon: stop once |measured - predicted| <= epsilon at an argmax; default: 1% of the spread
-            of the values measured so far.
+        epsilon: stop once |measured - predicted| <= epsilon at an argmax; default:
+            :func:`~archtune.strategy.spline_search.default_epsilon` of the values measured so far.
         min_distance: an argmax keeps at least this distance (unit box) from every support point.
     """
 
@@ -112,8 +112,7 @@ class SplineStrategy(Strategy):
     def _epsilon(self) -> float:
         if self.epsilon is not None:
             return self.epsilon
-        v = list(self.values[self.ctx.top].values())
-        return 0.01 * (max(v) - min(v)) if len(v) > 1 else 0.0
+        return default_epsilon(list(self.values[self.ctx.top].values()))
 
     def tell(self, observation: Observation) -> None:
         argmax = observation.index not in self._design_set and observation.fidelity == self.ctx.top
