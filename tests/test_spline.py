@@ -170,3 +170,18 @@ def test_spline_benchmark_pieces():
     s = summarise(fake, grid_median=0.0)  # target = 10 - 0.01 * (10 - 0) = 9.9
     assert s["a"]["median_evals_to_target"] == 2.0 and s["a"]["share_reached"] == 1.0
     assert s["b"]["median_evals_to_target"] == np.inf and s["b"]["mean_best"] == 2.0
+
+
+def test_projection_plot_from_a_search_file(tmp_path, capsys):
+    from archtune import SearchInstance
+    from archtune.cli import main
+
+    s = SearchInstance("sp", tmp_path / "sp.search", search_space=_grid_space(), hi_fi_eval=_objective,
+                       strategy="spline", progress=False)
+    s.run_search(eval_budget=14)
+    s.close()
+    png = tmp_path / "p.png"
+    assert main(["spline-plot", str(tmp_path / "sp.search"), "--x", "width", "--y", "depth", "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
+    assert main(["spline-plot", str(tmp_path / "sp.search"), "--x", "block", "--y", "depth"]) == 2
+    assert "'block' is not a numeric knob of this search; numeric knobs: depth, width" in capsys.readouterr().err

@@ -76,6 +76,14 @@ def _spline_tables(out: str | None) -> int:
     return 0
 
 
+def _spline_plot(args: argparse.Namespace) -> int:
+    from archtune.plots.spline_projection import plot_projection
+
+    out = plot_projection(args.file, args.x, args.y, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
 def _parse_constraint(text: str) -> tuple[str, float]:
     """``"lat_pixel3<=20"`` -> ``("lat_pixel3", 20.0)``."""
     column, sep, limit = text.partition("<=")
@@ -100,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", default=None, help="where the space and search files go (default: a temp dir)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    plot = sub.add_parser("spline-plot", help="PNG of a search's spline over two numeric knobs (paper 004, Fig. 2)")
+    plot.add_argument("file", help="a search file")
+    plot.add_argument("--x", required=True, help="numeric knob on the x axis (dict key, or position 0, 1, ...)")
+    plot.add_argument("--y", required=True, help="numeric knob on the y axis")
+    plot.add_argument("--out", default="spline_projection.png", help="PNG path (default spline_projection.png)")
+    plot.set_defaults(func=_spline_plot)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
