@@ -185,3 +185,20 @@ def test_projection_plot_from_a_search_file(tmp_path, capsys):
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
     assert main(["spline-plot", str(tmp_path / "sp.search"), "--x", "block", "--y", "depth"]) == 2
     assert "'block' is not a numeric knob of this search; numeric knobs: depth, width" in capsys.readouterr().err
+
+
+def test_box_expansion_follows_an_optimum_outside_the_box():
+    f = lambda p: -((p["w"] - 150) / 20) ** 2 - ((p["d"] - 6) / 2) ** 2  # noqa: E731  (optimum at w=150)
+    dims = [NumericDimension("w", 16, 64), NumericDimension("d", 1, 12), NumericDimension("k", 1, 7)]
+    fixed = SplineSearch(dims, epsilon=0.05)
+    wide = SplineSearch(dims, epsilon=0.05, expand={"w": (16, 256)})
+    for search in (fixed, wide):
+        while (p := search.ask()) is not None and search.n_measured < 60:
+            search.tell(p, f(p))
+    assert fixed.best()[0]["w"] == 64 and fixed.expansions == 0  # stuck on the box's edge
+    assert wide.expansions >= 1 and wide.dimensions[0].high > 64 and abs(wide.best()[0]["w"] - 150) <= 10
+    assert len({tuple(sorted(p.items())) for p, _, _ in wide.history}) == wide.n_measured  # nothing paid twice
+    with pytest.raises(ConfigError, match="must contain its box"):
+        SplineSearch(dims, expand={"w": (32, 256)})
+    with pytest.raises(ConfigError, match="expand names no numeric dimension"):
+        SplineSearch(dims, expand={"x": (0, 1)})

@@ -171,6 +171,11 @@ class SplineSearch:
             default: :func:`default_epsilon` of the values measured so far.
         seed: seeds the Halton sampling.
         samples, rounds, shrink, min_distance: the argmax search (see :func:`spline_argmax`).
+        expand: ``{name: (lowest, highest)}``: how far the box may widen in each named dimension
+            (section 5.3). Once the search converges with its best point on the box's edge in such a
+            dimension, that side of the box moves out by the box's width (up to the limit), the initial
+            design of the wider box is measured (points already measured are not paid again), and the
+            search goes on; without ``expand`` the box is fixed.
     """
 
     def __init__(
@@ -183,6 +188,7 @@ class SplineSearch:
         rounds: int = 8,
         shrink: float = 0.5,
         min_distance: float = 0.02,
+        expand: Mapping[str, tuple[float, float]] | None = None,
     ):
         if not dimensions:
             raise ConfigError("spline search needs at least one numeric dimension (d >= 1)")
@@ -195,17 +201,26 @@ class SplineSearch:
         if epsilon is not None and not epsilon > 0:
             raise ConfigError(f"epsilon must be positive, got {epsilon!r}")
         self.dimensions = list(dimensions)
+        self.expand = {k: (float(lo), float(hi)) for k, (lo, hi) in (expand or {}).items()}
+        unknown = set(self.expand) - {d.name for d in self.dimensions}
+        if unknown:
+            raise ConfigError(f"expand names no numeric dimension: {sorted(unknown)}")
+        for dim in self.dimensions:
+            lo, hi = self.expand.get(dim.name, (dim.low, dim.high))
+            if lo > dim.low or hi < dim.high:
+                raise ConfigError(f"dimension {dim.name!r}: expand limits ({lo}, {hi}) must contain its box")
+        self.expansions = 0
         self.categorical = {k: list(v) for k, v in (categorical or {}).items()}
         self.combos = [dict(zip(self.categorical, c, strict=True)) for c in itertools.product(*self.categorical.values())]
         self.epsilon = epsilon
         self.rng = np.random.default_rng(seed)
         self.argmax_options = {"samples": samples, "rounds": rounds, "shrink": shrink, "min_distance": min_distance}
-        design = initial_design(self.dimensions)
-        self._queue: list[tuple[int, np.ndarray, float | None]] = [(c, x, None) for c in range(len(self.combos)) for x in design]
         self.support: list[list[np.ndarray]] = [[] for _ in self.combos]
         self.values: list[list[float]] = [[] for _ in self.combos]
         self.history: list[tuple[Point, float | None, float | None]] = []  # (point, measured, predicted)
         self.converged = False
+        self._queue: list[tuple[int, np.ndarray, float | None]] = []
+        self._queue_design()
 
     # -- points <-> arrays -----------------------------------------------------------------------
     def _point(self, combo: int, x: np.ndarray) -> Point:
@@ -233,12 +248,10 @@ class SplineSearch:
         if self._queue:
             combo, x, _ = self._queue[0]
             return self._point(combo, x)
-        if self.converged:
-            return None
-        proposal = self._propose()
+        proposal = None if self.converged else self._propose()
         if proposal is None:
             self.converged = True
-            return None
+            return self.ask() if self._widen_box() else None
         self._queue.append(proposal)
         return self._point(proposal[0], proposal[1])
 
@@ -285,6 +298,45 @@ class SplineSearch:
             if found is not None and (best is None or found[1] > best[2]):
                 best = (combo, found[0], found[1])
         return best
+
+    def _queue_design(self) -> None:
+        """Queue the initial design of the current box for every combination, minus measured points."""
+        design = initial_design(self.dimensions)
+        for c in range(len(self.combos)):
+            for x in design:
+                if not any(np.array_equal(x, m) for m in self._measured_in(c)):
+                    self._queue.append((c, x, None))
+
+    def _measured_in(self, combo: int) -> list[np.ndarray]:
+        """Every point measured in ``combo``, failed ones included, so none is paid for twice."""
+        located = [self._locate(p) for p, _, _ in self.history]
+        return [x for c, x in located if c == combo]
+
+    def _widen_box(self) -> bool:
+        """Section 5.3: move each box side the best point sits on outwards, within ``expand``."""
+        best = self.best()
+        if best is None or not self.expand:
+            return False
+        point, _ = best
+        widened, changed = [], False
+        for dim in self.dimensions:
+            lo, hi = dim.low, dim.high
+            if dim.name in self.expand:
+                limit_lo, limit_hi = self.expand[dim.name]
+                width = hi - lo
+                if point[dim.name] >= dim.snap(np.array([hi]))[0] and hi < limit_hi:
+                    hi = min(limit_hi, hi + width)
+                if point[dim.name] <= dim.snap(np.array([lo]))[0] and lo > limit_lo:
+                    lo = max(limit_lo, lo - width)
+            changed |= (lo, hi) != (dim.low, dim.high)
+            widened.append(NumericDimension(dim.name, lo, hi, dim.integer))
+        if not changed:
+            return False
+        self.dimensions = widened
+        self.expansions += 1
+        self.converged = False
+        self._queue_design()
+        return True
 
     def _box(self) -> tuple[list[float], list[float]]:
         return [d.low for d in self.dimensions], [d.high for d in self.dimensions]
