@@ -202,3 +202,19 @@ def test_box_expansion_follows_an_optimum_outside_the_box():
         SplineSearch(dims, expand={"w": (32, 256)})
     with pytest.raises(ConfigError, match="expand names no numeric dimension"):
         SplineSearch(dims, expand={"x": (0, 1)})
+
+
+def test_trained_width_objective_learns_and_is_cached(tmp_path, monkeypatch):
+    from archtune.bench.spline_bench import TrainedObjective, _widths_space
+
+    space = _widths_space()
+    assert len(space) == 8**5
+    index = space.index_of({"c1": 8, "g1": 16, "g2": 16, "g3": 16, "g4": 16})
+    objective = TrainedObjective(space, tmp_path / "cache.json")
+    accuracy = objective[index]
+    assert 80.0 < accuracy <= 100.0  # 2 epochs of real training on 4,000 digits
+    import archtune.spaces.resnet_widths as widths
+
+    monkeypatch.setattr(widths, "train_and_evaluate", lambda *a, **k: pytest.fail("trained twice"))
+    again = TrainedObjective(space, tmp_path / "cache.json")  # as a new process would: reads the file
+    assert again[index] == accuracy

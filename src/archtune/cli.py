@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
                             "standard functions; spline-tables: paper 004's spline predictions vs ours")
-    bench.add_argument("--functions", default="branin,hartmann6", help="for 'spline': branin, hartmann6")
+    bench.add_argument("--functions", default="branin,hartmann6",
+                       help="for 'spline': branin, hartmann6, mnist_widths (real training on MNIST-5k)")
     bench.add_argument("--dataset", default="cifar10",
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
     bench.add_argument("--strategies", default=None,
