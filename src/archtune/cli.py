@@ -84,6 +84,25 @@ def _spline_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _naap(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from archtune.naap.baseline import table3, to_json, to_markdown
+    from archtune.naap.paper_table3 import PAPER_TABLE3
+
+    names = args.regressors.split(",") if args.regressors else None
+    results = table3(names)
+    text = "Paper 001, Table 3 (MAE / monotonicity score / violations on the 40 test architectures)\n\n"
+    text += to_markdown(results, PAPER_TABLE3)
+    print(text)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "naap440_table3.md").write_text(text)
+        (Path(args.out) / "naap440_table3.json").write_text(json.dumps(to_json(results), indent=1))
+    return 0
+
+
 def _parse_constraint(text: str) -> tuple[str, float]:
     """``"lat_pixel3<=20"`` -> ``("lat_pixel3", 20.0)``."""
     column, sep, limit = text.partition("<=")
@@ -114,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--y", required=True, help="numeric knob on the y axis")
     plot.add_argument("--out", default="spline_projection.png", help="PNG path (default spline_projection.png)")
     plot.set_defaults(func=_spline_plot)
+    naap = sub.add_parser("naap", help="NAAP-440 accuracy predictors (paper 001)")
+    naap.add_argument("task", choices=["baseline"], help="baseline: reproduce the paper's Table 3")
+    naap.add_argument("--regressors", default=None, help="comma-separated names (default: all of Table 3)")
+    naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
+    naap.set_defaults(func=_naap)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "

@@ -1,0 +1,1 @@
+"""NAAP-440 (paper 001): early-epoch accuracy predictors."""
