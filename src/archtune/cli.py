@@ -77,7 +77,7 @@ def _spline_tables(out: str | None) -> int:
 
 
 def _spline_plot(args: argparse.Namespace) -> int:
-    from archtune.plots.spline_projection import plot_projection
+    from archtune.report.spline_projection import plot_projection
 
     out = plot_projection(args.file, args.x, args.y, args.out)
     print(f"wrote {out}")

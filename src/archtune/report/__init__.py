@@ -1,0 +1,1 @@
+"""Reports and figures drawn from search files (spline projections, ...)."""
