@@ -56,3 +56,28 @@ def test_table3_deterministic_rows_match_the_paper_exactly(epochs):
 def test_table3_random_forest_target():
     r = evaluate("Random Forest (N=200)", 9)  # paper: 0.004 / 25; issue target: MAE <= 0.005, <= 30 violations
     assert r.mae <= 0.005 and r.violations <= 30, r
+
+
+def test_scheme_generator_builder_params_and_macs_match_the_table():
+    from archtune.naap.data import load_schemes
+    from archtune.naap.schemes import count_macs, generate_schemes, naap_net
+
+    t = load_naap440()
+    generated = generate_schemes()
+    assert [list(s) for s in generated] == load_schemes()  # all 440, in ModelId order
+    for i, scheme in enumerate(generated):
+        assert sum(p.numel() for p in naap_net(scheme).parameters()) == t.scheme["NumParams"][i]
+        assert count_macs(scheme) == t.scheme["NumMACs"][i]  # THOP's convention, documented
+    plain = count_macs(generated[0], table_convention=False)
+    assert plain == 210080 and t.scheme["NumMACs"][0] - plain == 4 * 5120 + (8 * 8 + 1) * 16
+
+
+def test_naap440_space_builds_real_networks():
+    import torch
+
+    from archtune.spaces import make_space
+
+    space = make_space("naap440")
+    net = space.encoding_to_net(space.encodings[100])
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert space.metrics["params"][100] == sum(p.numel() for p in net.parameters())

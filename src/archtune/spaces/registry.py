@@ -1,7 +1,7 @@
 """Built-in spaces by name (``@register_space("nb201")``).
 
 Example:
-    >>> "nb201" in SPACES and "digits_cnn" in SPACES
+    >>> "nb201" in SPACES and "digits_cnn" in SPACES and "naap440" in SPACES
     True
 """
 
@@ -19,9 +19,11 @@ make_space = _REGISTRY.make
 def _register_builtins() -> None:
     from archtune.bench.nb201 import nb201_space
     from archtune.spaces.digits_cnn import digits_cnn_space
+    from archtune.spaces.naap440 import naap440_space
 
     SPACES.setdefault("nb201", nb201_space)
     SPACES.setdefault("digits_cnn", digits_cnn_space)
+    SPACES.setdefault("naap440", naap440_space)
 
 
 _register_builtins()
