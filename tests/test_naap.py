@@ -88,3 +88,19 @@ def test_our_predictor_beats_the_papers_best_without_training():
 
     r = evaluate_ours(0)  # paper's best with 0 epochs: 42 violations; issue target: at most 38
     assert r.violations <= 38 and r.mae <= 0.005, r
+
+
+def test_training_recipe_schedule_and_a_real_run_on_mnist5k():
+    from archtune.datasets.mnist5k import load_mnist5k, stratified_split
+    from archtune.naap.recipe import learning_rate, train_with_recipe
+    from archtune.naap.schemes import generate_schemes
+
+    assert [learning_rate(e) for e in range(6)] == pytest.approx([0.1, 0.01, 0.001, 0.1, 0.01, 0.001])
+    images, labels = load_mnist5k()
+    train, test = stratified_split(labels, test_per_class=100)
+    scheme = generate_schemes()[1]
+    log = train_with_recipe(scheme, images, labels, train, test, epochs=2, seed=0)
+    assert [e["epoch"] for e in log] == [1, 2] and [e["lr"] for e in log] == pytest.approx([0.1, 0.01])
+    # 32 SGD steps of a 5k-parameter net: far from converged, but well above chance (0.1) and improving
+    assert log[-1]["accuracy"] > 0.2 and log[-1]["loss_mean"] < log[0]["loss_mean"]
+    assert train_with_recipe(scheme, images, labels, train, test, epochs=1, seed=0)[0] == log[0]  # deterministic
