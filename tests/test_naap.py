@@ -104,3 +104,22 @@ def test_training_recipe_schedule_and_a_real_run_on_mnist5k():
     # 32 SGD steps of a 5k-parameter net: far from converged, but well above chance (0.1) and improving
     assert log[-1]["accuracy"] > 0.2 and log[-1]["loss_mean"] < log[0]["loss_mean"]
     assert train_with_recipe(scheme, images, labels, train, test, epochs=1, seed=0)[0] == log[0]  # deterministic
+
+
+def test_predicted_fidelity_inside_a_search(tmp_path):
+    from archtune import SearchInstance, create_search_space
+    from archtune.naap.fidelity import PredictedFidelity
+
+    class Shift:  # stands in for a trained regressor: final accuracy = accuracy after k epochs + 10
+        def predict(self, X):
+            return [row[0] + 10 for row in X]
+
+    space = create_search_space("w", None, [(w,) for w in range(30)])
+    lo = PredictedFidelity(lambda e: [{"accuracy": 50.0 + e[0] / 2}], Shift(), lambda e, curve: [curve[-1]["accuracy"]])
+    s = SearchInstance("p", tmp_path / "p.search", search_space=space, hi_fi_eval=lambda e: 60.0 + e[0] / 2,
+                       hi_fi_cost=90, lo_fi_eval=lo, lo_fi_cost=9, strategy="bo", progress=False)
+    s.run_search(eval_budget=4)
+    lo_trials = [h for h in s.history() if h["fidelity"] == "lo"]
+    assert lo_trials and all(h["value"] == 60.0 + h["encoding"][0] / 2 for h in lo_trials)  # the prediction
+    assert all(h["metrics"]["curve"][0]["accuracy"] == h["value"] - 10 for h in lo_trials)  # the curve is kept
+    s.close()

@@ -91,6 +91,11 @@ def _naap(args: argparse.Namespace) -> int:
     from archtune.naap.baseline import table3, to_json, to_markdown
     from archtune.naap.paper_table3 import PAPER_TABLE3
 
+    if args.task == "search":
+        from archtune.naap.search_bench import run_naap_search_benchmark
+
+        run_naap_search_benchmark(args.seeds, args.budget, args.epochs, args.out)
+        return 0
     if args.task == "ours":
         from archtune.naap.predictor import evaluate_ours
 
@@ -142,8 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default="spline_projection.png", help="PNG path (default spline_projection.png)")
     plot.set_defaults(func=_spline_plot)
     naap = sub.add_parser("naap", help="NAAP-440 accuracy predictors (paper 001)")
-    naap.add_argument("task", choices=["baseline", "ours"],
-                      help="baseline: reproduce the paper's Table 3; ours: our predictor beside it")
+    naap.add_argument("task", choices=["baseline", "ours", "search"],
+                      help="baseline: reproduce the paper's Table 3; ours: our predictor beside it; search: "
+                           "units saved by a predicted fidelity inside a search")
+    naap.add_argument("--seeds", type=int, default=10, help="for 'search'")
+    naap.add_argument("--budget", type=float, default=40.0, help="for 'search': full-training units")
+    naap.add_argument("--epochs", type=int, default=9, help="for 'search': epochs behind the predicted fidelity")
     naap.add_argument("--regressors", default=None, help="comma-separated names (default: all of Table 3)")
     naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
     naap.set_defaults(func=_naap)
