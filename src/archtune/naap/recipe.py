@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
+from archtune.evaluate.loop import accuracy, train_epoch
 from archtune.naap.schemes import Layer, naap_net
 
 BASE_LR, DECAY, CYCLE_EPOCHS = 0.1, 0.1, 3
@@ -51,20 +51,7 @@ def train_with_recipe(
     for epoch in range(epochs):
         for group in opt.param_groups:
             group["lr"] = learning_rate(epoch)
-        net.train()
-        losses = []
-        order = train_idx[torch.randperm(len(train_idx), generator=loader_gen)]
-        for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
-            loss = nn.functional.cross_entropy(net(images[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        net.eval()
-        with torch.no_grad():
-            correct = sum(int((net(images[test_idx[s : s + 1000]]).argmax(1) == labels[test_idx[s : s + 1000]]).sum())
-                          for s in range(0, len(test_idx), 1000))
+        losses = train_epoch(net, opt, images, labels, loader_gen, BATCH, index=train_idx)
         log.append({"epoch": epoch + 1, "lr": learning_rate(epoch), "loss_mean": float(np.mean(losses)),
-                    "loss_median": float(np.median(losses)), "accuracy": correct / len(test_idx)})
+                    "loss_median": float(np.median(losses)), "accuracy": accuracy(net, images, labels, test_idx)})
     return log

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from archtune.evaluate.loop import accuracy, train_epoch
 from archtune.space.search_space import SearchSpace, create_search_space
 
 DEPTHS, WIDTHS, KERNELS, ACTIVATIONS = (1, 2, 3), (4, 8, 16, 24), (3, 5), ("relu", "gelu", "tanh")
@@ -65,17 +66,8 @@ def train_and_evaluate(encoding: tuple[Any, ...], epochs: int, seed: int = 0, ba
     opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        net.train()
-        order = torch.randperm(len(y_train), generator=gen)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            loss = nn.functional.cross_entropy(net(x_train[idx]), y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    with torch.no_grad():
-        return float((net(x_val).argmax(1) == y_val).float().mean() * 100)
+        train_epoch(net, opt, x_train, y_train, gen, batch_size)
+    return accuracy(net, x_val, y_val) * 100
 
 
 def hi_fi_eval(encoding: tuple[Any, ...]) -> float:

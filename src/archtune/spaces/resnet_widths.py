@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from archtune.datasets.mnist5k import load_mnist5k, stratified_split
+from archtune.evaluate.loop import accuracy, train_epoch
 
 STEM_WIDTHS = tuple(range(4, 33, 4))  # c1
 GROUP_WIDTHS = tuple(range(8, 65, 8))  # g1..g4
@@ -73,17 +74,6 @@ def train_and_evaluate(encoding: dict[str, Any], epochs: int = 2, seed: int = 0,
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     gen = torch.Generator().manual_seed(seed)
-    net.train()
     for _ in range(epochs):
-        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
-        for start in range(0, len(order), batch):
-            idx = order[start : start + batch]
-            loss = nn.functional.cross_entropy(net(images[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-    net.eval()
-    with torch.no_grad():
-        predicted = net(images[test_idx]).argmax(dim=1)
-    return float((predicted == labels[test_idx]).float().mean()) * 100
+        train_epoch(net, opt, images, labels, gen, batch, index=train_idx, scheduler=schedule)
+    return accuracy(net, images, labels, test_idx) * 100

@@ -1,0 +1,1 @@
+"""Real training: the shared training loop (the image-classification evaluator builds on it)."""
