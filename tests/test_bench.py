@@ -73,3 +73,19 @@ def test_short_benchmark_bo_beats_random_on_full_nb201():
     summary = run_benchmark("cifar100", ["bo", "random"], seeds=10, budget=10, workers=2, plot=False)
     bo, rnd = summary["bo"]["mean_best_at"]["10"], summary["random"]["mean_best_at"]["10"]
     assert bo > rnd + 0.5, (bo, rnd)
+
+
+def test_report_only_summarises_recorded_runs_without_running(tmp_path, capsys):
+    import pytest
+
+    from archtune.bench.runner import run_benchmark
+    from archtune.errors import ConfigError
+
+    out = tmp_path / "r"
+    run_benchmark("cifar100", ["rea"], seeds=2, budget=3, workers=1, out_dir=str(out), plot=False)
+    summary = run_benchmark("cifar100", ["rea", "random"], seeds=5, budget=3, workers=1, out_dir=str(out),
+                            plot=False, report_only=True)
+    assert "report only: 2 runs recorded, 8 not run" in capsys.readouterr().out
+    assert list(summary) == ["rea"] and summary["rea"]["seeds"] == 2
+    with pytest.raises(ConfigError, match="no recorded run"):
+        run_benchmark("cifar100", ["random"], seeds=2, budget=3, out_dir=str(out), plot=False, report_only=True)

@@ -58,7 +58,8 @@ def _bench(args: argparse.Namespace) -> int:
     constraint = _parse_constraint(args.constraint) if args.constraint else None
     for dataset in args.dataset.split(","):
         run_benchmark(dataset, (args.strategies or "bo,random,rea,ls").split(","), args.seeds, args.budget, args.workers, args.out,
-                      stop_at_optimum=args.stop_at_optimum, constraint=constraint, plot=not args.no_plot)
+                      stop_at_optimum=args.stop_at_optimum, constraint=constraint, plot=not args.no_plot,
+                      report_only=args.report_only)
     return 0
 
 
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--constraint", default=None,
                        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
     bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")
+    bench.add_argument("--report-only", action="store_true",
+                       help="nb201: run nothing, report the runs recorded under --out (partial seeds allowed)")
     bench.add_argument("--seeds", type=int, default=30)
     bench.add_argument("--budget", type=float, default=300.0, help="high-fidelity units per search")
     bench.add_argument("--workers", type=int, default=2, help="seeds run in parallel processes")

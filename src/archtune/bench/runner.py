@@ -164,12 +164,13 @@ def _load_finished(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]
 
 def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float, workers: int = 2,
                   out_dir: str | None = None, stop_at_optimum: bool = False,
-                  constraint: Constraint | None = None, plot: bool = True) -> dict[str, Any]:
+                  constraint: Constraint | None = None, plot: bool = True, report_only: bool = False) -> dict[str, Any]:
     """Run every (strategy, seed), print and optionally write the markdown table, JSON and PNG plot.
 
     With ``out_dir``, each finished run is appended at once to ``<stem>.runs.jsonl``; running the same
     command again skips the runs recorded there with the same settings, so a killed benchmark loses
-    only the runs in flight and more seeds or strategies can be added later.
+    only the runs in flight and more seeds or strategies can be added later. ``report_only`` runs
+    nothing and reports the recorded runs (the table's seeds column says how many each strategy has).
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
@@ -186,7 +187,12 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
         folder.mkdir(parents=True, exist_ok=True)
         finished = _load_finished(folder / f"{stem}.runs.jsonl", meta)
     todo = [(v, seed) for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
-    if finished:
+    if report_only:
+        if folder is None:
+            raise ConfigError("report_only needs out_dir, where the recorded runs are")
+        print(f"report only: {len(finished)} runs recorded, {len(todo)} not run", flush=True)
+        todo = []
+    elif finished:
         print(f"resuming: {len(finished)} runs already recorded, {len(todo)} to go", flush=True)
     payloads = pretrain_payloads({v.pretraining for v, _ in todo if v.pretraining is not None})
     jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint)
@@ -202,7 +208,9 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
             if folder is not None:
                 with open(folder / f"{stem}.runs.jsonl", "a") as f:
                     f.write(json.dumps({"meta": meta, "run": r}) + "\n")
-    runs = [finished[_job_key(v.name, seed)] for v in variants for seed in range(seeds)]
+    runs = [finished[key] for v in variants for seed in range(seeds) if (key := _job_key(v.name, seed)) in finished]
+    if not runs:
+        raise ConfigError("no recorded run matches these settings")
     summary = summarise(runs, budget)
     md = to_markdown(summary, dataset, budget, optimum, constraint)
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
