@@ -38,3 +38,8 @@ def test_help_on_every_command_and_missing_file():
         assert out.returncode == 0 and "usage" in out.stdout
     out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", "/nope.search"], capture_output=True, text=True)
     assert out.returncode == 2 and "no search file" in out.stderr
+
+
+def test_demo_refuses_a_budget_without_room_for_a_high_fidelity_result(capsys):
+    assert main(["demo", "--budget", "2"]) == 2
+    assert "the demo needs --budget of at least 4" in capsys.readouterr().err

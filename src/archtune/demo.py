@@ -13,12 +13,19 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from archtune.errors import ConfigError
 from archtune.search.instance import SearchInstance
 from archtune.spaces import digits_cnn
+
+MIN_BUDGET = 4.0
 
 
 def run_demo(workdir: str | None = None, budget: float = 6.0, seed: int = 0) -> dict[str, object]:
     """Create and profile the digits CNN space, search it, and compare with the hand-picked baseline."""
+    if budget < MIN_BUDGET:
+        # BO first screens 10 networks at 1 epoch (10 units of 4 per high-fidelity evaluation); below this
+        # budget no network would be trained at high fidelity and there would be no result to show
+        raise ConfigError(f"the demo needs --budget of at least {MIN_BUDGET:g} high-fidelity evaluations, got {budget:g}")
     console = Console(stderr=True)
     folder = Path(workdir or tempfile.mkdtemp(prefix="archtune-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -40,7 +47,8 @@ def run_demo(workdir: str | None = None, budget: float = 6.0, seed: int = 0) -> 
         search.run_search(eval_budget=budget)
         best = search.best()
     baseline_value = digits_cnn.hi_fi_eval(digits_cnn.BASELINE)
-    assert best is not None
+    if best is None:
+        raise ConfigError("the search ended without a high-fidelity result; give a larger --budget")
     console.print(f"best found : {best[0]!r}  accuracy {best[1]:.2f}%")
     console.print(f"baseline   : {digits_cnn.BASELINE!r}  accuracy {baseline_value:.2f}%")
     return {"best": best, "baseline": (digits_cnn.BASELINE, baseline_value), "search_file": str(search_file)}
