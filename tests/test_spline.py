@@ -167,7 +167,7 @@ def test_spline_benchmark_pieces():
     fake = [{"strategy": "a", "seed": 0, "values": [0.0, 5.0, 9.95]},
             {"strategy": "a", "seed": 1, "values": [10.0]},
             {"strategy": "b", "seed": 0, "values": [1.0, 2.0]}]
-    s = summarise(fake, grid_median=0.0)  # target = 10 - 0.01 * (10 - 0) = 9.9
+    s = summarise(fake, typical=0.0)  # target = 10 - 0.01 * (10 - 0) = 9.9
     assert s["a"]["median_evals_to_target"] == 2.0 and s["a"]["share_reached"] == 1.0
     assert s["b"]["median_evals_to_target"] == np.inf and s["b"]["mean_best"] == 2.0
 
