@@ -8,7 +8,7 @@ Example:
     0.3979
     >>> round(float(hartmann6(np.array([[0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573]]))[0]), 4)
     3.3224
-    >>> f = FUNCTIONS["branin"]; f.encodings()[0], round(f.objective(f.encodings()[0]), 2)
+    >>> f = FUNCTIONS["branin"]; f.encodings()[0], round(float(f.maximise(np.array(f.encodings()[:1]))[0]), 2)
     ((-5.0, 0.0), -308.13)
 """
 
@@ -52,9 +52,6 @@ class GridFunction:
     def encodings(self) -> list[tuple[float, ...]]:
         axes = [np.round(np.linspace(lo, hi, self.points), 6).tolist() for lo, hi in self.bounds]
         return list(itertools.product(*axes))
-
-    def objective(self, encoding: tuple[float, ...]) -> float:
-        return float(self.maximise(np.asarray([encoding], dtype=np.float64))[0])
 
 
 FUNCTIONS = {

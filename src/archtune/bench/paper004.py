@@ -80,7 +80,7 @@ class Prediction:
 
 def _table(name: str) -> tuple[list, list]:
     if name == "table1":
-        return list(TABLE1_INITIAL), [(p, m, q) for p, m, q in TABLE1_INCREMENTAL]
+        return list(TABLE1_INITIAL), list(TABLE1_INCREMENTAL)
     if name == "table4":
         return list(TABLE4_INITIAL), [TABLE4_DEFAULT, *TABLE4_INCREMENTAL]
     if name == "table5":

@@ -30,8 +30,6 @@ from archtune.naap.metrics import mean_absolute_error, monotonicity_score, monot
 
 SEEDS = tuple(20220905 + i for i in range(5))  # the paper's code's seeds
 EPOCH_COUNTS = (0, 3, 6, 9)
-EPOCH_ORDER = ("LossMean", "LossMedian", "Accuracy")  # per-epoch feature order
-assert set(EPOCH_ORDER) == set(EPOCH_METRICS)
 
 
 class PowerLinearRegression:
@@ -76,19 +74,24 @@ def feature_matrix(table: NAAP440, epochs: int) -> np.ndarray:
     cols = [np.log(s["NumParams"]), np.log(s["NumMACs"]), s["NumLayers"], s["NumStages"],
             s["FirstLayerWidth"], s["LastLayerWidth"]]
     for e in range(epochs):
-        cols += [table.epochs[m][:, e] for m in EPOCH_ORDER]
+        cols += [table.epochs[m][:, e] for m in EPOCH_METRICS]
     return np.stack(cols, axis=1)
 
 
-def feature_sets(table: NAAP440, epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X_train, y_train, X_test, y_test) on the table's split, rows of both sorted by true accuracy.
+def split_rows(table: NAAP440) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, test) of the table's split, each sorted by true accuracy.
 
     The paper's code sorted the table by accuracy before splitting; row order matters where regressors
     break ties by it (nearest neighbours with equal distances) or draw random row subsets (forests).
     """
+    order = np.argsort(table.max_accuracy, kind="stable")
+    return order[~table.is_test[order]], order[table.is_test[order]]
+
+
+def feature_sets(table: NAAP440, epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_test, y_test) on the table's split, rows of both sorted by true accuracy."""
     X, y = feature_matrix(table, epochs), table.max_accuracy
-    order = np.argsort(y, kind="stable")
-    train, test = order[~table.is_test[order]], order[table.is_test[order]]
+    train, test = split_rows(table)
     return X[train], y[train], X[test], y[test]
 
 
@@ -103,17 +106,28 @@ class Result:
     violations: int
 
 
+def median_run(y_test: np.ndarray, predict: Callable[[int], np.ndarray],
+               seeds: tuple[int, ...] = SEEDS) -> tuple[int, float, float]:
+    """(violations, MAE, score) of the seed whose run has the median number of violations (the paper's
+    report); ``predict(seed)`` fits and predicts the test rows."""
+    runs = []
+    for seed in seeds:
+        predicted = predict(seed)
+        runs.append((monotonicity_violations(y_test, predicted), mean_absolute_error(y_test, predicted),
+                     monotonicity_score(y_test, predicted)))
+    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+
+
 def evaluate(name: str, epochs: int, seeds: tuple[int, ...] = SEEDS, table: NAAP440 | None = None) -> Result:
     """Fit regressor ``name`` on the training split with each seed; the run with the median violations."""
     X_train, y_train, X_test, y_test = feature_sets(table or load_naap440(), epochs)
     scaler = preprocessing.StandardScaler().fit(X_train)
-    runs = []
-    for seed in seeds:
+
+    def predict(seed: int) -> np.ndarray:
         np.random.seed(seed)  # the regressors draw from NumPy's global generator, as in the paper's runs
-        predicted = REGRESSORS[name]().fit(scaler.transform(X_train), y_train).predict(scaler.transform(X_test))
-        runs.append((monotonicity_violations(y_test, predicted), mean_absolute_error(y_test, predicted),
-                     monotonicity_score(y_test, predicted)))
-    violations, mae, score = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+        return REGRESSORS[name]().fit(scaler.transform(X_train), y_train).predict(scaler.transform(X_test))
+
+    violations, mae, score = median_run(y_test, predict, seeds)
     return Result(name, epochs, mae, score, violations)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 SCHEME_COLUMNS = ("NumParams", "NumMACs", "NumLayers", "NumStages", "FirstLayerWidth", "LastLayerWidth")
-EPOCH_METRICS = ("Accuracy", "LossMean", "LossMedian")
+EPOCH_METRICS = ("LossMean", "LossMedian", "Accuracy")  # the order of the per-epoch features too
 EPOCHS = 90
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from sklearn import ensemble, preprocessing, svm
 from sklearn.model_selection import KFold
 
-from archtune.naap.baseline import SEEDS, Result, feature_matrix
+from archtune.naap.baseline import Result, feature_matrix, median_run, split_rows
 from archtune.naap.data import NAAP440, load_naap440
-from archtune.naap.metrics import mean_absolute_error, monotonicity_score, monotonicity_violations
+from archtune.naap.metrics import monotonicity_violations
 from archtune.naap.schemes import generate_schemes, scheme_to_encoding
 
 
@@ -76,17 +76,11 @@ def evaluate_ours(epochs: int, table: NAAP440 | None = None) -> Result:
     """Our predictor on the paper's split (feature set chosen by CV on the training split for k > 0)."""
     table = table or load_naap440()
     y = table.max_accuracy
-    order = np.argsort(y, kind="stable")
-    train, test = order[~table.is_test[order]], order[table.is_test[order]]
+    train, test = split_rows(table)
     candidates = {"scheme": scheme_features(table)}
     if epochs > 0:
-        candidates["scheme + epochs"] = np.column_stack([scheme_features(table), feature_matrix(table, epochs)[:, 6:]])
+        candidates["scheme + epochs"] = np.column_stack([candidates["scheme"], feature_matrix(table, epochs)[:, 6:]])
     chosen = min(candidates, key=lambda name: cross_validated_violations(candidates[name][train], y[train]))
     X = candidates[chosen]
-    runs = []
-    for seed in SEEDS:
-        predicted = _fit_predict(X[train], y[train], X[test], seed)
-        runs.append((monotonicity_violations(y[test], predicted), mean_absolute_error(y[test], predicted),
-                     monotonicity_score(y[test], predicted)))
-    violations, mae, score = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    violations, mae, score = median_run(y[test], lambda seed: _fit_predict(X[train], y[train], X[test], seed))
     return Result(f"ours ({chosen})", epochs, mae, score, violations)

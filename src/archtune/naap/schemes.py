@@ -113,19 +113,19 @@ def count_macs(scheme: Sequence[Layer], image_size: int = 32, table_convention: 
 
     net = naap_net(scheme).eval()
     x = torch.zeros(1, 3, image_size, image_size)
+    bn_outputs = 0
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(x)
+        for module in net:  # one pass: the counter sees every module, the loop sees each layer's output
+            x = module(x)
+            if isinstance(module, ConvLayer):
+                bn_outputs += x.numel()
+                last = x
     macs = counter.get_total_flops() // 2
     if not table_convention:
         return int(macs)
-    with torch.no_grad():
-        for module in net:
-            x = module(x)
-            if isinstance(module, ConvLayer):
-                macs += 4 * x.numel()  # batch norm (affine), as THOP counts it
-                last = x
     _, channels, height, width = last.shape
-    return int(macs + (height * width + 1) * channels)  # global average pooling
+    # batch norm (affine) at 4 operations per output, as THOP counts it, and the global average pooling
+    return int(macs + 4 * bn_outputs + (height * width + 1) * channels)
 
 
 def scheme_to_encoding(scheme: Sequence[Layer]) -> dict[str, int]:

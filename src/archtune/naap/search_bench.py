@@ -20,7 +20,7 @@ import numpy as np
 from sklearn import preprocessing
 
 from archtune.naap.baseline import feature_matrix
-from archtune.naap.data import load_naap440
+from archtune.naap.data import EPOCH_METRICS, load_naap440
 from archtune.naap.fidelity import PredictedFidelity
 from archtune.naap.predictor import AveragedRegressor, scheme_features
 from archtune.naap.schemes import generate_schemes, scheme_to_encoding
@@ -35,10 +35,8 @@ def _run(seed: int, budget: float, epochs: int, variant: str, workdir: Path) -> 
     table = load_naap440()
     half = np.random.default_rng(seed).permutation(440)
     learn, search = np.sort(half[:220]), np.sort(half[220:])
-    X = np.column_stack([scheme_features(table), feature_matrix(table, epochs)[:, 6:]])
-    scaler = preprocessing.StandardScaler().fit(X[learn])
-    predictor = AveragedRegressor(seed).fit(scaler.transform(X[learn]), table.max_accuracy[learn])
-    encodings = [scheme_to_encoding(generate_schemes()[i]) for i in search]
+    schemes = generate_schemes()
+    encodings = [scheme_to_encoding(schemes[i]) for i in search]
     row = {encoding_key(e): int(i) for e, i in zip(encodings, search, strict=True)}
     space = create_search_space("naap-half", None, encodings, pretraining_data={
         "params": table.scheme["NumParams"][search], "macs": table.scheme["NumMACs"][search]})
@@ -48,14 +46,18 @@ def _run(seed: int, budget: float, epochs: int, variant: str, workdir: Path) -> 
 
     def first_epochs(encoding: Any) -> list[dict[str, float]]:
         i = row[encoding_key(encoding)]
-        return [{m: float(table.epochs[m][i, e]) for m in ("LossMean", "LossMedian", "Accuracy")} for e in range(epochs)]
-
-    def features(encoding: Any, curve: list[dict[str, float]]) -> np.ndarray:
-        return scaler.transform(X[[row[encoding_key(encoding)]]])[0]  # the curve's values are these columns
+        return [{m: float(table.epochs[m][i, e]) for m in EPOCH_METRICS} for e in range(epochs)]
 
     kwargs: dict[str, Any] = {"hi_fi_eval": full_training, "hi_fi_cost": 90.0, "seed": seed, "progress": False,
                               "strategy": "random" if variant == "random" else "bo"}
-    if variant == "bo + predicted fidelity":
+    if variant == "bo + predicted fidelity":  # the predictor learns from the other half only
+        X = np.column_stack([scheme_features(table), feature_matrix(table, epochs)[:, 6:]])
+        scaler = preprocessing.StandardScaler().fit(X[learn])
+        predictor = AveragedRegressor(seed).fit(scaler.transform(X[learn]), table.max_accuracy[learn])
+
+        def features(encoding: Any, curve: list[dict[str, float]]) -> np.ndarray:
+            return scaler.transform(X[[row[encoding_key(encoding)]]])[0]  # the curve's values are these columns
+
         kwargs.update(lo_fi_eval=PredictedFidelity(first_epochs, predictor, features), lo_fi_cost=float(epochs))
     with SearchInstance("naap", workdir / f"{variant[:6].strip()}-{seed}.search", search_space=space, **kwargs) as s:
         s.run_search(eval_budget=budget)

@@ -97,9 +97,9 @@ class SplineStrategy(Strategy):
         return chosen
 
     # -- Algorithm 1 -------------------------------------------------------------------------------
-    def _spline(self, combo: int, exclude: int | None = None) -> tuple[PolyharmonicSpline, np.ndarray] | None:
+    def _spline(self, combo: int) -> tuple[PolyharmonicSpline, np.ndarray] | None:
         values = self.values[self.ctx.top]
-        support = np.array(sorted(i for i in values if self.combo[i] == combo and i != exclude), dtype=np.int64)
+        support = np.array(sorted(i for i in values if self.combo[i] == combo), dtype=np.int64)
         if len(support) < self.X.shape[1] + 2:
             return None
         try:
@@ -115,15 +115,16 @@ class SplineStrategy(Strategy):
         return default_epsilon(list(self.values[self.ctx.top].values()))
 
     def tell(self, observation: Observation) -> None:
+        predicted = None
         argmax = observation.index not in self._design_set and observation.fidelity == self.ctx.top
         if argmax and observation.value is not None and not self.converged:
-            fitted = self._spline(int(self.combo[observation.index]), exclude=observation.index)
+            # the spline it was proposed from: the support before this observation joins it
+            fitted = self._spline(int(self.combo[observation.index]))
             if fitted is not None:
                 predicted = float(fitted[0].predict(self.X[[observation.index]])[0])
-                super().tell(observation)
-                self.converged = abs(observation.value - predicted) <= self._epsilon()
-                return
         super().tell(observation)
+        if predicted is not None:
+            self.converged = abs(observation.value - predicted) <= self._epsilon()  # type: ignore[operator]
 
     def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
         fidelity = self.top_fidelity(allowed)
