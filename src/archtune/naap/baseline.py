@@ -137,6 +137,23 @@ def table3(regressors: list[str] | None = None, epoch_counts: tuple[int, ...] = 
     return [evaluate(name, k) for name in names for k in epoch_counts]
 
 
+def agreement(results: list[Result], paper: dict[str, list[tuple[float, float, int]]]) -> dict[str, int]:
+    """How many cells match the paper: same violation count, and within 0.003 MAE and 10 violations.
+
+    Example:
+        >>> agreement([Result("1-NN", 0, 0.0072, 0.93, 52), Result("1-NN", 3, 0.02, 0.9, 55)],
+        ...           {"1-NN": [(0.007, 0.933, 52), (0.009, 0.929, 55), (0, 0, 0), (0, 0, 0)]})
+        {'cells': 2, 'same_violations': 2, 'within_tolerance': 1}
+    """
+    cells = [(r, paper[r.regressor][EPOCH_COUNTS.index(r.epochs)]) for r in results if r.regressor in paper]
+    return {
+        "cells": len(cells),
+        "same_violations": sum(r.violations == v for r, (_, _, v) in cells),
+        "within_tolerance": sum(abs(round(r.mae, 3) - m) <= 0.003 + 1e-9 and abs(r.violations - v) <= 10
+                                for r, (m, _, v) in cells),
+    }
+
+
 def to_markdown(results: list[Result], paper: dict[str, list[tuple[float, float, int]]] | None = None) -> str:
     """Table 3 in the paper's layout: MAE / score / violations per epoch count; the paper's beside ours."""
     counts = sorted({r.epochs for r in results})
@@ -149,6 +166,10 @@ def to_markdown(results: list[Result], paper: dict[str, list[tuple[float, float,
         if paper:
             row += [fmt(*paper[name][EPOCH_COUNTS.index(k)]) if name in paper else "-" for k in counts]
         lines.append("| " + " | ".join(row) + " |")
+    if paper:
+        a = agreement(results, paper)
+        lines += ["", f"Cells with the paper's violation count: {a['same_violations']} of {a['cells']}; within 0.003 MAE "
+                      f"and 10 violations of the paper: {a['within_tolerance']} of {a['cells']}."]
     return "\n".join(lines) + "\n"
 
 
