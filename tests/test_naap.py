@@ -123,3 +123,13 @@ def test_predicted_fidelity_inside_a_search(tmp_path):
     assert lo_trials and all(h["value"] == 60.0 + h["encoding"][0] / 2 for h in lo_trials)  # the prediction
     assert all(h["metrics"]["curve"][0]["accuracy"] == h["value"] - 10 for h in lo_trials)  # the curve is kept
     s.close()
+
+
+def test_naap_search_benchmark_counts_full_training_units(tmp_path):
+    from archtune.naap.search_bench import _run
+
+    # random search over all 220 architectures of a half must meet the half's best, at a whole number of units
+    units = _run(seed=0, budget=220, epochs=9, variant="random", workdir=tmp_path)
+    assert units is not None and 1 <= units <= 220 and float(units).is_integer()
+    (tmp_path / "one").mkdir()  # a fresh search file: one full training either is the best or is not
+    assert _run(seed=0, budget=1, epochs=9, variant="random", workdir=tmp_path / "one") in (None, 1.0)
