@@ -22,15 +22,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from archtune.errors import ConfigError, SearchStoppedError
-from archtune.execute.evaluation import Outcome, run_objective
+from archtune.execute.evaluation import Outcome
+from archtune.execute.executors import open_executor
 from archtune.search.constraints import check_constraints, feasible_mask
+from archtune.search.dispatch import Dispatch, Dispatcher
 from archtune.space.encoding import decode_key
 from archtune.space.search_space import SearchSpace, load_search_space
 from archtune.storage.base import COMPLETE, FAILED, Trial
@@ -58,8 +59,15 @@ class SearchInstance:
         time_limit: seconds after which an evaluation is abandoned and recorded as failed.
         max_consecutive_failures: this many failed evaluations in a row stop the search.
         objective_key: key of the objective value when objectives return dicts.
-        executor: a ``concurrent.futures.Executor`` to run evaluations on (default: in this process).
-        progress: print a line per finished evaluation.
+        executor: where evaluations run: None (this process, one at a time), ``"process"`` (a local
+            process pool), ``"dask"`` (a Dask LocalCluster started and stopped for each
+            :meth:`run_search`), a Dask scheduler address, a ``distributed.Client``, or any
+            ``concurrent.futures.Executor``; see :mod:`archtune.execute.executors` and docs/parallel.md.
+        retries: how many times an evaluation whose worker died is submitted again before it is
+            recorded as failed (failures of the objective itself are never retried).
+        resources: Dask worker resources each evaluation needs, e.g. ``{"GPU": 1}`` (with
+            ``executor="dask"``: one worker per GPU, each seeing only its own device).
+        progress: print a line per finished evaluation (with trials running / done / failed).
         constraints: ``{metric: maximum}`` over the space's zero-cost metrics, e.g.
             ``{"latency_ms": 20}``: only encodings within every limit are evaluated (see
             :mod:`archtune.search.constraints`; unmeasured ones are judged by the pretrained surrogate).
@@ -80,7 +88,9 @@ class SearchInstance:
         time_limit: float | None = None,
         max_consecutive_failures: int = 5,
         objective_key: str = "value",
-        executor: Executor | None = None,
+        executor: Any = None,
+        retries: int = 2,
+        resources: Mapping[str, float] | None = None,
         progress: bool = True,
         constraints: Mapping[str, float] | None = None,
     ):
@@ -96,6 +106,8 @@ class SearchInstance:
             raise ConfigError("lo_fi_eval must be a callable")
         if max_consecutive_failures < 1:
             raise ConfigError("max_consecutive_failures must be at least 1")
+        if retries < 0:
+            raise ConfigError(f"retries must be 0 or more, got {retries!r}")
         if search_space is None:
             if search_space_filename is None:
                 raise ConfigError("give search_space_filename or search_space")
@@ -109,6 +121,8 @@ class SearchInstance:
         self.max_consecutive_failures = max_consecutive_failures
         self.objective_key = objective_key
         self.executor = executor
+        self.retries = retries
+        self.resources = dict(resources) if resources else None
         self.console = Console(stderr=True, quiet=not progress)
         self.objectives: dict[str, Callable[[Any], Any]] = {"hi": hi_fi_eval}
         self.fidelities = [Fidelity("hi", float(hi_fi_cost))]
@@ -194,7 +208,10 @@ class SearchInstance:
     def run_search(self, eval_budget: float, n_workers: int = 1) -> None:
         """Evaluate until ``eval_budget * hi_fi_cost`` has been spent in total (over all runs of this file).
 
-        Keeps ``n_workers`` evaluations in flight when an executor is set. Raises
+        With an executor, keeps ``n_workers`` evaluations in flight: each finished one is stored and
+        told to the strategy, and a new one is asked for at once (no barrier); in-flight evaluations
+        count against the budget and are never proposed twice. Evaluations that were in flight when a
+        previous run of this file was killed are dispatched again first. Raises
         :class:`SearchStoppedError` after ``max_consecutive_failures`` failed evaluations in a row.
         """
         if not eval_budget > 0:
@@ -202,57 +219,55 @@ class SearchInstance:
         if n_workers < 1:
             raise ConfigError("n_workers must be at least 1")
         total = eval_budget * self.fidelities[-1].cost
-        in_flight: dict[Future[Outcome], Suggestion] = {}
+        with open_executor(self.executor, n_workers, self.resources) as handle:
+            dispatcher = Dispatcher(handle, self._arguments, self.retries,
+                                    notify=lambda message: self.console.print(message, highlight=False))
+            self._loop(dispatcher, total, n_workers if handle.executor is not None else 1)
+
+    def _loop(self, dispatcher: Dispatcher, total: float, n_workers: int) -> None:
         failures = 0
         for t in reversed(self._trials):
             if t.ok:
                 break
             failures += 1
+        for record in self.storage.pending():  # in flight when a previous driver died: run them first
+            index = self.space.index.get(record.key)
+            if index is None or record.fidelity not in self.objectives:
+                self.storage.drop_pending(record.id)
+                continue
+            dispatcher.submit(Dispatch(Suggestion(index, record.fidelity), record.id))
         while True:
-            committed = self.spent + sum(self._cost(s.fidelity) for s in in_flight.values())
+            committed = self.spent + sum(self._cost(s.fidelity) for s in dispatcher.pending)
             allowed = [f.name for f in self.fidelities if committed + f.cost <= total + _EPS]
-            slots = (n_workers if self.executor is not None else 1) - len(in_flight)
+            slots = n_workers - len(dispatcher.in_flight)
             if slots > 0 and allowed:
-                for suggestion in self.strategy.ask(slots, pending=list(in_flight.values()), allowed=allowed):
+                for suggestion in self.strategy.ask(slots, pending=dispatcher.pending, allowed=allowed):
                     committed += self._cost(suggestion.fidelity)
                     if committed > total + _EPS:
                         break
-                    in_flight[self._submit(suggestion)] = suggestion
-            if not in_flight:
+                    key = self.space.keys[suggestion.index]
+                    # recorded before it is sent: a driver killed from here on re-dispatches it
+                    dispatcher.submit(Dispatch(suggestion, self.storage.add_pending(key, suggestion.fidelity)))
+            if not dispatcher.in_flight:
                 break
-            for handle, outcome in self._collect(in_flight):
-                suggestion = in_flight.pop(handle)
-                trial = self._record(suggestion, outcome)
+            for dispatch, outcome in dispatcher.finished():
+                trial = self._record(dispatch, outcome, running=len(dispatcher.in_flight))
                 failures = 0 if trial.ok else failures + 1
                 if failures >= self.max_consecutive_failures:
                     raise SearchStoppedError(
                         f"{failures} evaluations failed in a row; the search stopped. Last error:\n{trial.error}"
                     )
 
-    def _submit(self, suggestion: Suggestion) -> Future[Outcome]:
-        args = (
+    def _arguments(self, suggestion: Suggestion) -> tuple[Any, ...]:
+        return (
             self.objectives[suggestion.fidelity],
             self.space.encodings[suggestion.index],
             self.objective_key,
             self.time_limit,
         )
-        if self.executor is None:  # in-process: run now, hand back an already finished future
-            future: Future[Outcome] = Future()
-            future.set_result(run_objective(*args))
-            return future
-        return self.executor.submit(run_objective, *args)
 
-    def _collect(self, in_flight: dict[Future[Outcome], Suggestion]) -> list[tuple[Future[Outcome], Outcome]]:
-        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-        out = []
-        for future in done:
-            try:
-                out.append((future, future.result()))
-            except BaseException as err:  # the worker itself died
-                out.append((future, Outcome(None, error=f"worker failed: {type(err).__name__}: {err}")))
-        return out
-
-    def _record(self, suggestion: Suggestion, outcome: Outcome) -> Trial:
+    def _record(self, dispatch: Dispatch, outcome: Outcome, running: int = 0) -> Trial:
+        suggestion = dispatch.suggestion
         trial = Trial(
             number=len(self._trials),
             key=self.space.keys[suggestion.index],
@@ -264,19 +279,21 @@ class SearchInstance:
             duration=outcome.duration,
             error=outcome.error,
         )
-        self.storage.append(trial)  # committed before anyone acts on it
+        self.storage.append(trial, pending_id=dispatch.pending_id)  # committed before anyone acts on it
         self._trials.append(trial)
         self._tell(trial)
-        self._report(trial)
+        self._report(trial, running)
         return trial
 
-    def _report(self, trial: Trial) -> None:
+    def _report(self, trial: Trial, running: int) -> None:
         best = self.best()
         shown = "FAILED" if not trial.ok else f"{trial.value:.4f}"
         best_text = f"{best[1]:.4f}" if best else "-"
+        n_failed = sum(not t.ok for t in self._trials)
         self.console.print(
             f"[{trial.number:4d}] {trial.fidelity:2s} {shown:>9s}  spent {self.spent:9.2f}  "
-            f"best(hi) {best_text}  {self.space.encodings[self.space.index[trial.key]]!r}",
+            f"best(hi) {best_text}  running {running} done {len(self._trials) - n_failed} failed {n_failed}  "
+            f"{self.space.encodings[self.space.index[trial.key]]!r}",
             highlight=False,
         )
 

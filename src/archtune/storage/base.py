@@ -47,18 +47,40 @@ class Trial:
         return self.status == COMPLETE
 
 
+@dataclass(frozen=True)
+class Pending:
+    """An evaluation dispatched to a worker and not finished yet (re-dispatched after a driver crash)."""
+
+    id: int
+    key: str
+    fidelity: str
+
+
 class Storage(ABC):
     """Where a search's trials live.
 
-    Contract: :meth:`append` is atomic (after a crash a trial is either wholly there or absent);
+    Contract: :meth:`append` is atomic (after a crash a trial is either wholly there or absent, and its
+    dispatch record with it);
     stored trials are never changed; :meth:`trials` returns them in completion order; ``meta`` holds
     the search's settings as strings. One writer at a time: a second writer gets
     :class:`archtune.errors.SearchLockedError`.
     """
 
     @abstractmethod
-    def append(self, trial: Trial) -> None:
-        """Store one finished trial atomically."""
+    def append(self, trial: Trial, pending_id: int | None = None) -> None:
+        """Store one finished trial atomically, removing its dispatch record ``pending_id`` in the same step."""
+
+    @abstractmethod
+    def add_pending(self, key: str, fidelity: str) -> int:
+        """Record an evaluation about to be dispatched; returns its id."""
+
+    @abstractmethod
+    def drop_pending(self, pending_id: int) -> None:
+        """Forget a dispatch record that will never finish (its encoding left the space)."""
+
+    @abstractmethod
+    def pending(self) -> list[Pending]:
+        """Dispatched, unfinished evaluations, oldest first."""
 
     @abstractmethod
     def trials(self) -> list[Trial]:

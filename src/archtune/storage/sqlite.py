@@ -11,6 +11,12 @@ Example:
     >>> st.append(Trial(0, '[1]', "hi", 1.0, COMPLETE, 0.5))
     >>> [t.value for t in st.trials()]
     [0.5]
+    >>> pid = st.add_pending('[2]', "lo")          # dispatched, not finished: survives a crash
+    >>> [p.key for p in st.pending()]
+    ['[2]']
+    >>> st.append(Trial(1, '[2]', "lo", 0.1, COMPLETE, 0.4), pending_id=pid)
+    >>> st.pending()
+    []
     >>> st.close()
 """
 
@@ -23,7 +29,7 @@ import sqlite3
 from pathlib import Path
 
 from archtune.errors import SearchLockedError, StorageError
-from archtune.storage.base import Storage, Trial
+from archtune.storage.base import Pending, Storage, Trial
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +44,11 @@ CREATE TABLE IF NOT EXISTS trials (
     duration REAL NOT NULL,
     error TEXT,
     finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    encoding TEXT NOT NULL,
+    fidelity TEXT NOT NULL
 );
 """
 
@@ -73,9 +84,11 @@ class SQLiteStorage(Storage):
                 self.close()
                 raise StorageError(f"{str(self.path)!r} is not an archtune search file: {err}") from err
 
-    def append(self, trial: Trial) -> None:
+    def append(self, trial: Trial, pending_id: int | None = None) -> None:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
+            if pending_id is not None:  # the dispatch record goes in the same transaction as its result
+                self._conn.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
             self._conn.execute(
                 "INSERT INTO trials (number, encoding, fidelity, cost, status, value, metrics, duration, error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -84,6 +97,24 @@ class SQLiteStorage(Storage):
                     json.dumps(trial.metrics, default=str), trial.duration, trial.error,
                 ),
             )
+
+    def add_pending(self, key: str, fidelity: str) -> int:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            cursor = self._conn.execute("INSERT INTO pending (encoding, fidelity) VALUES (?, ?)", (key, fidelity))
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def drop_pending(self, pending_id: int) -> None:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+
+    def pending(self) -> list[Pending]:
+        try:
+            rows = self._conn.execute("SELECT id, encoding, fidelity FROM pending ORDER BY id").fetchall()
+        except sqlite3.OperationalError:  # a file written before dispatches were recorded
+            return []
+        return [Pending(*r) for r in rows]
 
     def trials(self) -> list[Trial]:
         try:

@@ -1,0 +1,136 @@
+"""Turning the ``executor=`` argument of a search into something that runs evaluations.
+
+Accepted forms:
+
+- ``None`` or ``"inline"``: each evaluation runs in the search's own process, one at a time;
+- ``"process"``: a local process pool of ``n_workers`` (objectives must be picklable: module-level
+  functions or callable objects, not lambdas); a pool broken by a dying worker is rebuilt;
+- ``"dask"``: a Dask ``LocalCluster`` of ``n_workers`` single-threaded worker processes, started and
+  stopped for the user (with ``resources={"GPU": 1}``: one worker per GPU, each seeing only its own
+  device through ``CUDA_VISIBLE_DEVICES``);
+- a Dask scheduler address (``"tcp://host:8786"``) or a ``distributed.Client``: run on that cluster;
+- any ``concurrent.futures.Executor`` (thread pool, process pool, ``Client.get_executor()``, ...).
+
+Example:
+    >>> with open_executor(None, n_workers=1) as handle:
+    ...     handle.kind, handle.executor is None
+    ('inline', True)
+    >>> with open_executor("process", n_workers=2) as handle:
+    ...     handle.kind, handle.submit(abs, -3).result()
+    ('process', 3)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from archtune.errors import ConfigError
+
+KINDS = ("inline", "process", "dask")
+
+
+class ExecutorHandle:
+    """An executor plus what it takes to repair and close it.
+
+    Attributes:
+        executor: the ``concurrent.futures``-style executor (None: evaluations run in-process).
+        kind: ``"inline"``, ``"process"``, ``"dask"`` or ``"custom"``.
+    """
+
+    def __init__(self, executor: Executor | None, kind: str, close: Callable[[], None] | None = None,
+                 rebuild: Callable[[], Executor] | None = None):
+        self.executor = executor
+        self.kind = kind
+        self._close = close
+        self._rebuild = rebuild
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)``; in-process executors hand back an already finished future."""
+        if self.executor is None:
+            future: Future[Any] = Future()
+            future.set_result(fn(*args))
+            return future
+        return self.executor.submit(fn, *args)
+
+    def repair(self, error: BaseException, submitted_to: Executor | None) -> None:
+        """After a worker died: rebuild a process pool this handle owns if the death broke it.
+
+        ``submitted_to`` is the executor the failed call went to; when the pool was already rebuilt
+        since (several calls fail together when a pool breaks), nothing more is done.
+        """
+        if self._rebuild is None or not isinstance(error, BrokenProcessPool) or submitted_to is not self.executor:
+            return
+        broken = self.executor
+        self.executor = self._rebuild()
+        broken.shutdown(wait=False, cancel_futures=True)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        """Stop what this handle started (a pool or a cluster); executors the user passed are left alone."""
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def __enter__(self) -> ExecutorHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _process_pool(n_workers: int) -> ExecutorHandle:
+    # spawn, not fork: a forked child of a process that has run autograd cannot backpropagate
+    def make() -> Executor:
+        return ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
+
+    handle = ExecutorHandle(make(), "process", rebuild=make)
+    handle._close = lambda: handle.executor.shutdown(wait=True, cancel_futures=True)  # type: ignore[union-attr]
+    return handle
+
+
+def _dask_client_handle(client: Any, resources: Mapping[str, float] | None, owned: Callable[[], None] | None,
+                        kind: str) -> ExecutorHandle:
+    # pure=False: every submission is a new task, so a retried evaluation is really run again
+    # (Dask would otherwise hand back the erred task with the same arguments).
+    kwargs: dict[str, Any] = {"pure": False}
+    if resources:
+        kwargs["resources"] = dict(resources)
+    return ExecutorHandle(client.get_executor(**kwargs), kind, close=owned)
+
+
+def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] | None = None) -> ExecutorHandle:
+    """Build an :class:`ExecutorHandle` from any accepted form of ``executor=`` (see the module doc)."""
+    if spec is None or spec == "inline":
+        return ExecutorHandle(None, "inline")
+    if spec == "process":
+        return _process_pool(n_workers)
+    if spec == "dask":
+        from archtune.execute.dask_cluster import start_local_cluster
+
+        client = start_local_cluster(n_workers, gpus=bool(resources and resources.get("GPU")))
+        return _dask_client_handle(client, resources, owned=lambda: _close_client(client), kind="dask")
+    if isinstance(spec, str):
+        if "://" not in spec:
+            raise ConfigError(
+                f"unknown executor {spec!r}: use one of {KINDS}, a Dask scheduler address (tcp://host:8786), "
+                "a distributed.Client or a concurrent.futures.Executor"
+            )
+        from distributed import Client
+
+        client = Client(spec)
+        return _dask_client_handle(client, resources, owned=client.close, kind="dask")
+    if type(spec).__name__ == "Client" and hasattr(spec, "get_executor"):  # a distributed.Client
+        return _dask_client_handle(spec, resources, owned=None, kind="dask")
+    if isinstance(spec, Executor) or callable(getattr(spec, "submit", None)):
+        return ExecutorHandle(spec, "custom")
+    raise ConfigError(f"executor must be None, one of {KINDS}, an address, a Client or an Executor; got {spec!r}")
+
+
+def _close_client(client: Any) -> None:
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
