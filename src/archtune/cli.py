@@ -53,6 +53,14 @@ def _bench(args: argparse.Namespace) -> int:
         strategies = (args.strategies or "spline,bo,random").split(",")
         run_spline_benchmark(args.functions.split(","), strategies, args.seeds, int(args.budget), args.out)
         return 0
+    if args.benchmark == "parallel":
+        from archtune.bench.parallel_bench import run_parallel_benchmark
+
+        workers = [int(k) for k in args.parallel_workers.split(",")]
+        for dataset in args.dataset.split(","):
+            run_parallel_benchmark(dataset, workers, args.seeds, args.budget, args.clock, args.unit_seconds,
+                                   args.stop_at_optimum, args.workers, args.out)
+        return 0
     from archtune.bench.runner import run_benchmark
 
     constraint = _parse_constraint(args.constraint) if args.constraint else None
@@ -158,9 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
     naap.set_defaults(func=_naap)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
-    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables"],
+    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
-                            "standard functions; spline-tables: paper 004's spline predictions vs ours")
+                            "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
+                            "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times")
+    bench.add_argument("--parallel-workers", default="1,2,4",
+                       help="for 'parallel': comma-separated numbers of evaluation workers (default 1,2,4)")
+    bench.add_argument("--clock", choices=["virtual", "real"], default="virtual",
+                       help="for 'parallel': virtual (simulated workers, no waiting) or real (Dask workers sleep)")
+    bench.add_argument("--unit-seconds", type=float, default=60.0,
+                       help="for 'parallel': simulated seconds of one 200-epoch training of an average cell")
     bench.add_argument("--functions", default="branin,hartmann6",
                        help="for 'spline': branin, hartmann6, mnist_widths (real training on MNIST-5k)")
     bench.add_argument("--dataset", default="cifar10",
@@ -175,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="nb201: run nothing, report the runs recorded under --out (partial seeds allowed)")
     bench.add_argument("--seeds", type=int, default=30)
     bench.add_argument("--budget", type=float, default=300.0, help="high-fidelity units per search")
-    bench.add_argument("--workers", type=int, default=2, help="seeds run in parallel processes")
+    bench.add_argument("--workers", type=int, default=2,
+                       help="seeds run in parallel processes (for 'parallel': virtual-clock runs at a time)")
     bench.add_argument("--out", default=None, help="folder for the markdown table, JSON and PNG plot")
     bench.add_argument("--stop-at-optimum", action="store_true",
                        help="stop each search once it has evaluated the global optimum (faster; units-to-optimum only)")

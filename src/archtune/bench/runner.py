@@ -79,7 +79,7 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
     v = variant(name)
     fidelities = [Fidelity("lo", LO_FI_COST), Fidelity("hi", 1.0)] if v.multi_fidelity else [Fidelity("hi", 1.0)]
     ctx = SearchContext(space.features, fidelities, seed=seed, pretrained=pretrained, neighbors=space.neighbors,
-                        searchable=feasible)
+                        searchable=feasible, feature_plans=space.featurizer_plans)
     s = v.make()
     s.setup(ctx)
     spent, found, best, curve, times = 0.0, None, -np.inf, [], []

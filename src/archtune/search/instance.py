@@ -205,7 +205,7 @@ class SearchInstance:
         return next(f.cost for f in self.fidelities if f.name == fidelity)
 
     # -- the loop --------------------------------------------------------------------------------
-    def run_search(self, eval_budget: float, n_workers: int = 1) -> None:
+    def run_search(self, eval_budget: float, n_workers: int = 1, target: float | None = None) -> None:
         """Evaluate until ``eval_budget * hi_fi_cost`` has been spent in total (over all runs of this file).
 
         With an executor, keeps ``n_workers`` evaluations in flight: each finished one is stored and
@@ -213,6 +213,9 @@ class SearchInstance:
         count against the budget and are never proposed twice. Evaluations that were in flight when a
         previous run of this file was killed are dispatched again first. Raises
         :class:`SearchStoppedError` after ``max_consecutive_failures`` failed evaluations in a row.
+
+        With ``target``, the search stops as soon as a high-fidelity result reaches it; evaluations
+        still in flight then are abandoned (and dispatched again by a later ``run_search``).
         """
         if not eval_budget > 0:
             raise ConfigError(f"eval_budget must be positive, got {eval_budget!r}")
@@ -222,9 +225,9 @@ class SearchInstance:
         with open_executor(self.executor, n_workers, self.resources) as handle:
             dispatcher = Dispatcher(handle, self._arguments, self.retries,
                                     notify=lambda message: self.console.print(message, highlight=False))
-            self._loop(dispatcher, total, n_workers if handle.executor is not None else 1)
+            self._loop(dispatcher, total, n_workers if handle.executor is not None else 1, target)
 
-    def _loop(self, dispatcher: Dispatcher, total: float, n_workers: int) -> None:
+    def _loop(self, dispatcher: Dispatcher, total: float, n_workers: int, target: float | None) -> None:
         failures = 0
         for t in reversed(self._trials):
             if t.ok:
@@ -252,6 +255,9 @@ class SearchInstance:
                 break
             for dispatch, outcome in dispatcher.finished():
                 trial = self._record(dispatch, outcome, running=len(dispatcher.in_flight))
+                if target is not None and trial.ok and trial.fidelity == self.fidelities[-1].name \
+                        and trial.value >= target:  # type: ignore[operator]
+                    return
                 failures = 0 if trial.ok else failures + 1
                 if failures >= self.max_consecutive_failures:
                     raise SearchStoppedError(

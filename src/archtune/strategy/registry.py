@@ -6,7 +6,7 @@ Example:
     >>> make_strategy("nope")
     Traceback (most recent call last):
     ...
-    archtune.errors.UnknownNameError: unknown strategy 'nope'; valid: bo, ls, random, rea, spline
+    archtune.errors.UnknownNameError: unknown strategy 'nope'; valid: bo, ls, random, rea, spline, tnas
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from archtune.strategy.evolution import RegularizedEvolution
 from archtune.strategy.local_search import LocalSearch
 from archtune.strategy.random_search import RandomSearch
 from archtune.strategy.spline import SplineStrategy
+from archtune.strategy.tnas import TNAS
 
 _REGISTRY: Registry[Strategy] = Registry("strategy")
 STRATEGIES = _REGISTRY.factories
@@ -26,5 +27,5 @@ make_strategy = _REGISTRY.make
 
 STRATEGIES.update(
     {"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution, "ls": LocalSearch,
-     "spline": SplineStrategy}
+     "spline": SplineStrategy, "tnas": TNAS}
 )

@@ -1,0 +1,151 @@
+"""TNAS (paper 002): sample architectures from a VAE trained on the best ones seen, mixed with uniform sampling.
+
+The sampler is eq. 11, Gamma_t = (1 - eps) U + eps p(alpha | z): each draw comes from the VAE with
+probability eps and uniformly from the untried encodings otherwise. Every ``round_size`` finished
+evaluations make a round: the VAE is retrained on the ``top_k`` best architectures of the history up to
+that round's end (by the objective the search optimises) and eps rises by ``eps_inc`` (section 5.3).
+The VAE of round r depends only on the first r * round_size observations, so a replayed history
+rebuilds exactly the same sampler (resumes are exact).
+
+As a stand-alone search (``evolution=True``, the default) the sampler seeds an aging evolution as in
+section 4.2: once ``population`` results exist, a share ``mutation_share`` of the proposals mutates one
+position of a tournament winner among the latest ``population`` results; the rest come from the sampler.
+With ``evolution=False`` every proposal comes from the sampler (the paper's Table 4 analysis).
+
+Example:
+    >>> import numpy as np
+    >>> from archtune.strategy.base import Fidelity, Observation, SearchContext
+    >>> plans = [{"kind": "onehot", "categories": list("abc")}] * 2
+    >>> X = np.array([np.r_[np.eye(3)[i], np.eye(3)[j]] for i in range(3) for j in range(3)], dtype=np.float32)
+    >>> t = TNAS(round_size=3, top_k=2, eps_inc=0.5, epochs=20); t.setup(SearchContext(X, [Fidelity("hi", 1.0)], feature_plans=plans))
+    >>> for i in range(3):
+    ...     t.tell(Observation(i, "hi", float(i), 1.0))
+    >>> t.epsilon(), t.ask(1)[0].index not in (0, 1, 2)
+    (0.5, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from archtune.errors import ConfigError
+from archtune.space.tokens import tokenize
+from archtune.strategy.base import SearchContext, Strategy, Suggestion
+from archtune.surrogate.vae import ArchitectureVAE
+
+VAE_DRAWS = 64  # VAE samples tried per proposal before falling back to a uniform draw
+
+
+class TNASSampler:
+    """Gamma_t over the encodings of a space, given as token rows (see :func:`archtune.space.tokens.tokenize`)."""
+
+    def __init__(self, tokens: np.ndarray, vocab_sizes: list[int], epochs: int = 150, seed: int = 0):
+        self.tokens = tokens
+        self.vocab_sizes = vocab_sizes
+        self.epochs = epochs
+        self.seed = seed
+        self.row_of = {tuple(int(t) for t in row): i for i, row in enumerate(tokens)}
+        self.vae: ArchitectureVAE | None = None
+
+    def retrain(self, best: Sequence[int], round_number: int) -> None:
+        """Train a fresh VAE on the encodings ``best`` (indices); seeded by the round: replay-safe."""
+        self.vae = ArchitectureVAE(self.vocab_sizes, seed=self.seed * 7919 + round_number)
+        self.vae.fit(self.tokens[np.asarray(best)], epochs=self.epochs)
+
+    def draw_vae(self, rng: np.random.Generator, available: np.ndarray) -> int | None:
+        """An available encoding decoded by the VAE, or None when none of ``VAE_DRAWS`` samples is one."""
+        if self.vae is None:
+            return None
+        for row in self.vae.sample(VAE_DRAWS, rng):
+            index = self.row_of.get(tuple(int(t) for t in row))
+            if index is not None and available[index]:  # legal in this space, and not tried yet
+                return index
+        return None
+
+    def draw(self, rng: np.random.Generator, available: np.ndarray, epsilon: float) -> tuple[int | None, str]:
+        """One draw from Gamma_t; also says where it came from (``"vae"`` or ``"uniform"``)."""
+        if rng.random() < epsilon:
+            index = self.draw_vae(rng, available)
+            if index is not None:
+                return index, "vae"
+        candidates = np.flatnonzero(available)
+        return (int(rng.choice(candidates)) if len(candidates) else None), "uniform"
+
+
+class TNAS(Strategy):
+    """TNAS sampler, optionally driving an aging evolution (see the module doc).
+
+    Args:
+        eps_start: eps of round 0 (before the first VAE exists only uniform draws are possible).
+        eps_inc: added to eps after each round (capped at 1).
+        round_size: finished evaluations per round.
+        top_k: architectures the VAE is trained on each round.
+        epochs: VAE training epochs per round.
+        evolution, population, sample, mutation_share: the evolution of section 4.2.
+    """
+
+    name = "tnas"
+
+    def __init__(self, eps_start: float = 0.0, eps_inc: float = 0.1, round_size: int = 10, top_k: int = 20,
+                 epochs: int = 150, evolution: bool = True, population: int = 20, sample: int = 5,
+                 mutation_share: float = 0.5):
+        if not 0 <= eps_start <= 1 or eps_inc < 0:
+            raise ConfigError("eps_start must be in [0, 1] and eps_inc at least 0")
+        if round_size < 1 or top_k < 1 or epochs < 1:
+            raise ConfigError("round_size, top_k and epochs must be at least 1")
+        if population < 1 or not 1 <= sample <= population or not 0 <= mutation_share <= 1:
+            raise ConfigError("evolution needs population >= 1, 1 <= sample <= population, mutation_share in [0, 1]")
+        self.eps_start, self.eps_inc = eps_start, eps_inc
+        self.round_size, self.top_k, self.epochs = round_size, top_k, epochs
+        self.evolution, self.population, self.sample, self.mutation_share = evolution, population, sample, mutation_share
+
+    def setup(self, context: SearchContext) -> None:
+        super().setup(context)
+        tokens, vocab = tokenize(context.features, context.feature_plans)
+        self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
+        self._trained_round = 0
+        self.sources: dict[str, int] = {"vae": 0, "uniform": 0, "mutation": 0}
+
+    def rounds(self) -> int:
+        """Rounds completed: finished evaluations at the top fidelity, by ``round_size``."""
+        return sum(1 for o in self.history if o.fidelity == self.ctx.top) // self.round_size
+
+    def epsilon(self) -> float:
+        """eps of the current round: ``eps_start + eps_inc * rounds``, at most 1."""
+        return min(1.0, self.eps_start + self.eps_inc * self.rounds())
+
+    def _sync(self) -> None:
+        """Retrain the VAE for the latest completed round, on that round's history only."""
+        r = self.rounds()
+        if r == self._trained_round:
+            return
+        seen = [o for o in self.history if o.fidelity == self.ctx.top][: r * self.round_size]
+        scored = [o for o in seen if o.value is not None]
+        if scored:
+            ranked = sorted(scored, key=lambda o: (-o.value, o.index))  # type: ignore[operator]
+            self.sampler.retrain([o.index for o in ranked[: self.top_k]], r)
+        self._trained_round = r
+
+    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+        fidelity = self.top_fidelity(allowed)
+        if fidelity is None:
+            return None
+        self._sync()
+        available = self.available(fidelity, pending)
+        done = [o for o in self.history if o.fidelity == fidelity and o.value is not None]
+        if self.evolution and len(done) >= self.population and self.ctx.neighbors is not None \
+                and rng.random() < self.mutation_share:
+            alive = done[-self.population:]
+            contenders = [alive[i] for i in rng.choice(len(alive), size=self.sample, replace=False)]
+            parent = max(contenders, key=lambda o: o.value)  # type: ignore[arg-type, return-value]
+            children = [j for j in self.ctx.neighbors(parent.index) if available[j]]
+            if children:
+                self.sources["mutation"] += 1
+                return Suggestion(int(rng.choice(children)), fidelity)
+        index, source = self.sampler.draw(rng, available, self.epsilon())
+        if index is None:
+            return None
+        self.sources[source] += 1
+        return Suggestion(index, fidelity)
