@@ -53,6 +53,11 @@ def _bench(args: argparse.Namespace) -> int:
         strategies = (args.strategies or "spline,bo,random").split(",")
         run_spline_benchmark(args.functions.split(","), strategies, args.seeds, int(args.budget), args.out)
         return 0
+    if args.benchmark == "tnas-table":
+        from archtune.bench.tnas_table import run_tnas_table
+
+        run_tnas_table(args.dataset.split(","), args.seeds, int(args.budget), args.eps_start, args.out, args.workers)
+        return 0
     if args.benchmark == "parallel":
         from archtune.bench.parallel_bench import run_parallel_benchmark
 
@@ -166,10 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
     naap.set_defaults(func=_naap)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
-    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel"],
+    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
                             "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
-                            "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times")
+                            "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
+                            "tnas-table: paper 002's Table 4 (TNAS sampler vs random and evolution, --budget = "
+                            "queries per run)")
+    bench.add_argument("--eps-start", type=float, default=0.0, help="for 'tnas-table': eps of the first round")
     bench.add_argument("--parallel-workers", default="1,2,4",
                        help="for 'parallel': comma-separated numbers of evaluation workers (default 1,2,4)")
     bench.add_argument("--clock", choices=["virtual", "real"], default="virtual",
@@ -181,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dataset", default="cifar10",
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
     bench.add_argument("--strategies", default=None,
-                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, random, rea, ls, spline "
+                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-vae, random, rea, ls, tnas, spline "
                             "(default: bo,random,rea,ls for nb201; spline,bo,random for spline)")
     bench.add_argument("--constraint", default=None,
                        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")

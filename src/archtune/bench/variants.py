@@ -10,9 +10,11 @@ bo-ts      Thompson sampling (one ensemble member per step) instead of UCB
 bo-single  high fidelity only (no 12-epoch screening)
 bo-seq     sequential pretraining (one metric after another)
 bo-nopre   no pretraining (surrogate starts from random weights)
+bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
 rea        regularized evolution, high fidelity
 ls         local search, high fidelity
+tnas       TNAS sampler-seeded evolution (paper 002), high fidelity
 ========== =================================================================
 
 Any other registered strategy name runs with its defaults at high fidelity.
@@ -34,6 +36,7 @@ from archtune.errors import UnknownNameError
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.registry import STRATEGIES, make_strategy
+from archtune.strategy.tnas import VAECandidates
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("bo-single", _bo(), False, "simultaneous"),
         Variant("bo-seq", _bo(), True, "sequential"),
         Variant("bo-nopre", _bo(pretraining="none"), True, None),
+        # a new generator per search: it holds the VAE of that search
+        Variant("bo-vae", lambda: BayesianOptimization(candidates=VAECandidates()), True, "simultaneous"),
     )
 }
 

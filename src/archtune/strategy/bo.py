@@ -42,6 +42,9 @@ class BayesianOptimization(Strategy):
         pretraining: override the ensemble's pretraining mode (``"simultaneous"``, ``"sequential"``,
             ``"none"``); with ``"none"`` the stored pretrained weights are ignored.
         ensemble: ensemble hyper-parameters (defaults: :class:`EnsembleConfig`).
+        candidates: None to score every untried encoding at each step (the default), or a candidate
+            generator such as :class:`archtune.strategy.tnas.VAECandidates` (the TNAS VAE proposes,
+            the ensemble ranks: the cost of a step no longer grows with the space).
     """
 
     name = "bo"
@@ -54,6 +57,7 @@ class BayesianOptimization(Strategy):
         lo_fi_share: float = 0.5,
         pretraining: str | None = None,
         ensemble: EnsembleConfig | None = None,
+        candidates: Any = None,
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -67,6 +71,7 @@ class BayesianOptimization(Strategy):
         self.lo_fi_share = lo_fi_share
         self.pretraining = pretraining
         self.ensemble_config = ensemble
+        self.candidates = candidates
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -86,6 +91,8 @@ class BayesianOptimization(Strategy):
             if metric_names:
                 self.model.pretrain(context.features, context.metrics, seed=context.seed)
         self._fitted_on = -1
+        if self.candidates is not None:
+            self.candidates.setup(context)
 
     # -- decisions -------------------------------------------------------------------------------
     def choose_fidelity(self, pending: Sequence[Suggestion], allowed: Sequence[str]) -> str:
@@ -133,6 +140,10 @@ class BayesianOptimization(Strategy):
         if n_ok < (self.n_init or 0):
             return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
         candidates = available
+        if self.candidates is not None and not (self.multi_fidelity and fidelity == self.ctx.top):
+            generated = self.candidates.mask(rng, available, self.history)
+            if generated.any():
+                candidates = generated
         if self.multi_fidelity and fidelity == self.ctx.top:
             screened = np.zeros_like(available)
             screened[list(self.values[self.ctx.fidelities[0].name])] = True

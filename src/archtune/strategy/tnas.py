@@ -32,7 +32,7 @@ import numpy as np
 
 from archtune.errors import ConfigError
 from archtune.space.tokens import tokenize
-from archtune.strategy.base import SearchContext, Strategy, Suggestion
+from archtune.strategy.base import Observation, SearchContext, Strategy, Suggestion
 from archtune.surrogate.vae import ArchitectureVAE
 
 VAE_DRAWS = 64  # VAE samples tried per proposal before falling back to a uniform draw
@@ -119,7 +119,7 @@ class TNAS(Strategy):
     def _sync(self) -> None:
         """Retrain the VAE for the latest completed round, on that round's history only."""
         r = self.rounds()
-        if r == self._trained_round:
+        if r == self._trained_round or self.epsilon() == 0.0:  # a VAE nobody draws from is not trained
             return
         seen = [o for o in self.history if o.fidelity == self.ctx.top][: r * self.round_size]
         scored = [o for o in seen if o.value is not None]
@@ -149,3 +149,63 @@ class TNAS(Strategy):
             return None
         self.sources[source] += 1
         return Suggestion(index, fidelity)
+
+
+class VAECandidates:
+    """The TNAS sampler as BO's candidate generator: the VAE proposes, the surrogate ranks.
+
+    Instead of scoring every untried encoding, BO scores ``n_vae`` VAE draws plus ``n_uniform`` uniform
+    draws (eq. 11 with eps = n_vae / (n_vae + n_uniform)), so its cost per step no longer grows with
+    the size of the space. The VAE is retrained every ``round_size`` finished evaluations on the
+    ``top_k`` best results at the cheapest fidelity that has any (screening results when there are two
+    fidelities), from that round's history only (replay-safe).
+
+    Example:
+        >>> import numpy as np
+        >>> from archtune.strategy.base import Fidelity, Observation, SearchContext
+        >>> from archtune.strategy.bo import BayesianOptimization
+        >>> X = np.array([np.r_[np.eye(4)[i], np.eye(4)[j]] for i in range(4) for j in range(4)], dtype=np.float32)
+        >>> plans = [{"kind": "onehot", "categories": list("abcd")}] * 2
+        >>> bo = BayesianOptimization(n_init=2, candidates=VAECandidates(n_vae=4, n_uniform=2, epochs=5))
+        >>> bo.setup(SearchContext(X, [Fidelity("hi", 1.0)], feature_plans=plans))
+        >>> for i in range(2):
+        ...     bo.tell(Observation(i, "hi", float(i), 1.0))
+        >>> bo.ask(1)[0].index not in (0, 1)
+        True
+    """
+
+    def __init__(self, n_vae: int = 500, n_uniform: int = 500, round_size: int = 10, top_k: int = 20,
+                 epochs: int = 60):
+        if n_vae < 0 or n_uniform < 0 or n_vae + n_uniform < 1:
+            raise ConfigError("VAECandidates needs n_vae + n_uniform >= 1")
+        self.n_vae, self.n_uniform = n_vae, n_uniform
+        self.round_size, self.top_k, self.epochs = round_size, top_k, epochs
+
+    def setup(self, context: SearchContext) -> None:
+        tokens, vocab = tokenize(context.features, context.feature_plans)
+        self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
+        self.fidelities = [f.name for f in context.fidelities]  # cheapest first
+        self._trained_round = 0
+
+    def mask(self, rng: np.random.Generator, available: np.ndarray, history: Sequence[Observation]) -> np.ndarray:
+        """Candidates to score: VAE draws and uniform draws among ``available``."""
+        r = len(history) // self.round_size
+        if r != self._trained_round:
+            seen = [o for o in history[: r * self.round_size] if o.value is not None]
+            with_data = [f for f in self.fidelities if any(o.fidelity == f for o in seen)]
+            if with_data:
+                scored = [o for o in seen if o.fidelity == with_data[0]]
+                ranked = sorted(scored, key=lambda o: (-o.value, o.index))  # type: ignore[operator]
+                self.sampler.retrain([o.index for o in ranked[: self.top_k]], r)
+            self._trained_round = r
+        chosen = np.zeros_like(available)
+        if self.sampler.vae is not None and self.n_vae:
+            rows = self.sampler.vae.sample(self.n_vae, rng)
+            hits = [self.sampler.row_of.get(tuple(int(t) for t in row)) for row in rows]
+            hits_a = np.asarray([h for h in hits if h is not None], dtype=np.int64)
+            chosen[hits_a[available[hits_a]]] = True
+        free = np.flatnonzero(available)
+        n_uniform = self.n_uniform + (self.n_vae if self.sampler.vae is None else 0)
+        if len(free):
+            chosen[rng.choice(free, size=min(n_uniform, len(free)), replace=False)] = True
+        return chosen
