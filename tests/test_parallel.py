@@ -166,6 +166,9 @@ def test_driver_killed_then_resumed_redispatches_in_flight_and_pays_nothing_twic
     done_at_kill = [t.key for t in storage.trials()]
     storage.close()
     assert pending_at_kill and not set(pending_at_kill) & set(done_at_kill)
+    from archtune.search.instance import search_summary
+
+    assert len(search_summary(search)["in_flight"]) == len(pending_at_kill)  # what `archtune status` shows
 
     from_driver = {}
     exec(compile(_DRIVER.replace('if __name__ == "__main__":', "if False:"), "driver", "exec"), from_driver)

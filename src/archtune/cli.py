@@ -30,7 +30,8 @@ def _status(args: argparse.Namespace) -> int:
         table.add_row(fidelity, str(counts["COMPLETE"]), str(counts["FAILED"]))
     console = Console()
     console.print(table)
-    console.print(f"trials: {summary['n_trials']}   budget spent: {summary['spent']:.2f} "
+    console.print(f"trials: {summary['n_trials']}   in flight: {len(summary['in_flight'])}   "
+                  f"budget spent: {summary['spent']:.2f} "
                   f"({summary['spent_hi_units']:.2f} high-fidelity evaluations)")
     best = summary["best"]
     console.print("best so far: " + ("none yet" if best is None else f"{best['value']:.4f}  {best['encoding']}"))
@@ -130,6 +131,15 @@ def _naap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tnas(args: argparse.Namespace) -> int:
+    from archtune.oneshot.experiment import run_oneshot
+
+    run_oneshot(args.samplers.split(","), n_cells=args.cells, channels=args.channels,
+                cells_per_stage=args.cells_per_stage, epochs=args.epochs, standalone_epochs=args.standalone_epochs,
+                queries=args.queries, seed=args.seed, eps_inc=args.eps_inc, out_dir=args.out)
+    return 0
+
+
 def _parse_constraint(text: str) -> tuple[str, float]:
     """``"lat_pixel3<=20"`` -> ``("lat_pixel3", 20.0)``."""
     column, sep, limit = text.partition("<=")
@@ -170,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     naap.add_argument("--regressors", default=None, help="comma-separated names (default: all of Table 3)")
     naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
     naap.set_defaults(func=_naap)
+    tnas = sub.add_parser("tnas", help="TNAS one-shot: SPOS vs TNAS-sampled supernet on MNIST-5k (paper 002)")
+    tnas.add_argument("task", choices=["oneshot"])
+    tnas.add_argument("--samplers", default="spos,tnas", help="comma-separated: spos, tnas")
+    tnas.add_argument("--cells", type=int, default=24, help="random cells trained alone to rate the supernet")
+    tnas.add_argument("--channels", type=int, default=8, help="stem width C (NB201: 16)")
+    tnas.add_argument("--cells-per-stage", type=int, default=1, help="N (NB201: 5)")
+    tnas.add_argument("--epochs", type=int, default=10, help="supernet training epochs")
+    tnas.add_argument("--standalone-epochs", type=int, default=10, help="epochs of each stand-alone training")
+    tnas.add_argument("--queries", type=int, default=200, help="evolution's supernet ratings")
+    tnas.add_argument("--eps-inc", type=float, default=0.1)
+    tnas.add_argument("--seed", type=int, default=0)
+    tnas.add_argument("--out", default=None, help="folder for tnas_oneshot.md/.json and the stand-alone cache")
+    tnas.set_defaults(func=_tnas)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "

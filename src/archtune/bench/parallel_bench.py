@@ -137,9 +137,13 @@ def summarise(runs: list[dict[str, Any]], clock: str) -> dict[str, dict[str, Any
         }
         if base is None:
             base = mine
-        by_seed = {r["seed"]: r["time"] for r in base}
-        ratios = [by_seed[r["seed"]] / r["time"] for r in mine if r["seed"] in by_seed and r["time"] > 0]
-        row["median_speedup"] = float(np.median(ratios)) if ratios else float("nan")
+        by_seed = {r["seed"]: r for r in base}
+        pairs = [(by_seed[r["seed"]], r) for r in mine if r["seed"] in by_seed and r["time"] > 0]
+        # time ratio: how much sooner the same seed finished; throughput ratio: simulated training done per
+        # second, which does not depend on which cells (short or long to train) each run happened to pick
+        row["median_speedup"] = float(np.median([b["time"] / r["time"] for b, r in pairs])) if pairs else float("nan")
+        row["median_throughput_speedup"] = float(np.median(
+            [(r["busy"] / r["time"]) / (b["busy"] / b["time"]) for b, r in pairs])) if pairs else float("nan")
         out[str(workers)] = row
     return out
 
@@ -153,21 +157,25 @@ def to_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str
         f"1 unit = {meta['unit_seconds']:g} s of simulated training",
         "",
         f"| workers | runs | median units to optimum | p90 | found | median {what} (s) | median speed-up vs 1 worker "
-        "| worker utilisation |",
-        "|---|---|---|---|---|---|---|---|",
+        "| median throughput speed-up | worker utilisation |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
     for workers, s in summary.items():
         lines.append(f"| {workers} | {s['runs']} | {fmt(s['median_units_to_optimum'])} | {fmt(s['p90_units_to_optimum'])} "
                      f"| {100 * s['share_found']:.0f}% | {s['median_time_s']:.1f} | {s['median_speedup']:.2f}x "
-                     f"| {100 * s['utilisation']:.0f}% |")
+                     f"| {s['median_throughput_speedup']:.2f}x | {100 * s['utilisation']:.0f}% |")
+    lines += ["", "Speed-up: per seed, the time with 1 worker over the time with k, median over seeds. Throughput "
+              "speed-up: simulated training seconds completed per second, with k workers over 1 (runs pick "
+              "different cells, some longer to train). Utilisation: simulated training seconds over k times the "
+              "elapsed time."]
     return "\n".join(lines) + "\n"
 
 
 def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget: float, clock: str = "virtual",
                            unit_seconds: float = 60.0, stop_at_optimum: bool = False, processes: int = 2,
                            out_dir: str | None = None) -> dict[str, Any]:
-    """Run every (worker count, seed); print the table and write ``parallel_<clock>_<dataset>.{md,json,runs.jsonl}``.
+    """Run every (worker count, seed); print the table and write ``parallel_<clock>_<dataset>_b<budget>.{md,json,runs.jsonl}``.
 
     Virtual-clock runs go ``processes`` at a time; real-clock runs one at a time (they measure wall
     time), each worker count on its own Dask LocalCluster, started before the clock starts.
@@ -181,7 +189,7 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
         raise ConfigError(f"worker counts must be positive integers, got {workers!r}")
     meta = {"dataset": dataset, "budget": budget, "clock": clock, "unit_seconds": unit_seconds,
             "stop_at_optimum": stop_at_optimum, "cost_column": COST_COLUMN}
-    stem = f"parallel_{clock}_{dataset}"
+    stem = f"parallel_{clock}_{dataset}_b{budget:g}"
     runs_file = Path(out_dir) / f"{stem}.runs.jsonl" if out_dir else None
     finished: dict[tuple[int, int], dict[str, Any]] = {}
     if runs_file is not None:

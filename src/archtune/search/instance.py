@@ -225,7 +225,11 @@ class SearchInstance:
         with open_executor(self.executor, n_workers, self.resources) as handle:
             dispatcher = Dispatcher(handle, self._arguments, self.retries,
                                     notify=lambda message: self.console.print(message, highlight=False))
-            self._loop(dispatcher, total, n_workers if handle.executor is not None else 1, target)
+            try:
+                self._loop(dispatcher, total, n_workers if handle.executor is not None else 1, target)
+            finally:  # stopped early (target, failures, Ctrl-C): do not leave abandoned work running
+                for future in dispatcher.in_flight:
+                    future.cancel()
 
     def _loop(self, dispatcher: Dispatcher, total: float, n_workers: int, target: float | None) -> None:
         failures = 0
@@ -351,7 +355,7 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
     """
     storage = SQLiteStorage(Path(save_filename), read_only=True)
     try:
-        meta, trials = storage.get_meta(), storage.trials()
+        meta, trials, in_flight = storage.get_meta(), storage.trials(), storage.pending()
     finally:
         storage.close()
     counts: dict[str, dict[str, int]] = {}
@@ -368,4 +372,6 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
         "spent_hi_units": sum(t.cost for t in trials) / hi_cost,
         "best": None if top is None else {"encoding": json.loads(top.key), "value": top.value},
         "n_trials": len(trials),
+        # dispatched and unfinished: running now, or in flight when the search was stopped
+        "in_flight": [{"encoding": json.loads(p.key), "fidelity": p.fidelity} for p in in_flight],
     }

@@ -80,12 +80,12 @@ class ResidualReduction(nn.Module):
 
 
 def nb201_net(encoding: Sequence[str], num_classes: int = 10, channels: int = STEM_CHANNELS,
-              cells_per_stage: int = CELLS_PER_STAGE) -> nn.Module:
-    """The whole network for one cell encoding (6 operation names), for 3-channel images."""
+              cells_per_stage: int = CELLS_PER_STAGE, in_channels: int = 3) -> nn.Module:
+    """The whole network for one cell encoding (6 operation names), for ``in_channels``-channel images."""
     ops = tuple(encoding)
     if len(ops) != len(EDGES):
         raise ConfigError(f"an NB201 cell has {len(EDGES)} edges, got {len(ops)} operations: {ops!r}")
-    layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)]
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)]
     c = channels
     for stage in range(3):
         if stage > 0:

@@ -29,6 +29,8 @@ from archtune.strategy.acquisition import ACQUISITIONS, score
 from archtune.strategy.base import SearchContext, Strategy, Suggestion
 from archtune.surrogate.ensemble import PRETRAINING_MODES, DeepEnsemble, EnsembleConfig
 
+PENDING_POLICIES = ("exclude", "ts")
+
 
 class BayesianOptimization(Strategy):
     """Deep-ensemble BO.
@@ -45,6 +47,12 @@ class BayesianOptimization(Strategy):
         candidates: None to score every untried encoding at each step (the default), or a candidate
             generator such as :class:`archtune.strategy.tnas.VAECandidates` (the TNAS VAE proposes,
             the ensemble ranks: the cost of a step no longer grows with the space).
+        pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
+            ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
+            rest; ``"ts"`` also scores by Thompson sampling (one ensemble member per slot) while any
+            are in flight at that fidelity. A search with one evaluation at a time never has pending
+            ones, so it is unaffected. Measured (docs/parallel.md): neither matches a sequential
+            search's evaluations-to-optimum yet.
     """
 
     name = "bo"
@@ -58,9 +66,12 @@ class BayesianOptimization(Strategy):
         pretraining: str | None = None,
         ensemble: EnsembleConfig | None = None,
         candidates: Any = None,
+        pending: str = "exclude",
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
+        if pending not in PENDING_POLICIES:
+            raise ConfigError(f"pending must be one of {PENDING_POLICIES}, got {pending!r}")
         if pretraining is not None and pretraining not in PRETRAINING_MODES:
             raise ConfigError(f"pretraining must be one of {PRETRAINING_MODES}, got {pretraining!r}")
         if not 0.0 <= lo_fi_share < 1.0:
@@ -72,6 +83,7 @@ class BayesianOptimization(Strategy):
         self.pretraining = pretraining
         self.ensemble_config = ensemble
         self.candidates = candidates
+        self.pending = pending
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -154,5 +166,7 @@ class BayesianOptimization(Strategy):
         head = [f.name for f in self.ctx.fidelities].index(fidelity)
         members = self.model.predict_members(self.ctx.features[cand_idx], head)
         best = max(self.values[fidelity].values()) if self.values[fidelity] else None
-        scores = score(self.acquisition, members, best, rng, beta=self.beta)
+        busy = any(p.fidelity == fidelity for p in pending)
+        kind = "ts" if busy and self.pending == "ts" else self.acquisition
+        scores = score(kind, members, best, rng, beta=self.beta)
         return Suggestion(int(cand_idx[int(np.argmax(scores))]), fidelity)
