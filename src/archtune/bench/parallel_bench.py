@@ -36,6 +36,7 @@ import torch
 
 from archtune.bench.nb201 import LO_FI_COST, nb201_space
 from archtune.bench.nb201_data import DATASETS, load_nb201
+from archtune.bench.runner import recorded_runs
 from archtune.errors import ConfigError
 from archtune.space.encoding import encoding_key
 from archtune.space.search_space import SearchSpace
@@ -194,14 +195,7 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
     finished: dict[tuple[int, int], dict[str, Any]] = {}
     if runs_file is not None:
         runs_file.parent.mkdir(parents=True, exist_ok=True)
-        if runs_file.exists():
-            for line in runs_file.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill: that run is run again
-                if record.get("meta") == meta:
-                    finished[(record["run"]["workers"], record["run"]["seed"])] = record["run"]
+        finished = recorded_runs(runs_file, meta, key=lambda run: (run["workers"], run["seed"]))
     todo = [(k, seed) for k in workers for seed in range(seeds) if (k, seed) not in finished]
 
     def keep(run: dict[str, Any]) -> None:
@@ -219,7 +213,7 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
             for future in as_completed(futures):
                 keep(future.result())
     else:
-        from archtune.execute.dask_cluster import start_local_cluster
+        from archtune.execute.dask_cluster import start_local_cluster, stop_local_cluster
 
         for k in workers:
             mine = [seed for kk, seed in todo if kk == k]
@@ -230,9 +224,7 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
                 for seed in mine:
                     keep(run_one(dataset, seed, k, *args, client=client))
             finally:
-                cluster = client.cluster
-                client.close()
-                cluster.close()
+                stop_local_cluster(client)
     runs = [finished[(k, seed)] for k in workers for seed in range(seeds) if (k, seed) in finished]
     summary = summarise(runs, clock)
     md = to_markdown(summary, meta)

@@ -17,6 +17,7 @@ import functools
 import json
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,10 @@ def _job_key(name: str, seed: int) -> str:
     return f"{name}/{seed}"
 
 
-def _load_finished(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Runs already recorded in ``path`` for the same settings (a benchmark resumes where it stopped)."""
-    finished: dict[str, dict[str, Any]] = {}
+def recorded_runs(path: Path, meta: dict[str, Any], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    """Runs already recorded in the JSON-lines file ``path`` for the same settings, by ``key(run)``
+    (a benchmark resumes where it stopped)."""
+    finished: dict[Any, dict[str, Any]] = {}
     if not path.exists():
         return finished
     for line in path.read_text().splitlines():
@@ -158,7 +160,7 @@ def _load_finished(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]
         except json.JSONDecodeError:
             continue  # a line cut short by a kill: that run is simply run again
         if record.get("meta") == meta:
-            finished[_job_key(record["run"]["strategy"], record["run"]["seed"])] = record["run"]
+            finished[key(record["run"])] = record["run"]
     return finished
 
 
@@ -185,7 +187,8 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     finished: dict[str, dict[str, Any]] = {}
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        finished = _load_finished(folder / f"{stem}.runs.jsonl", meta)
+        finished = recorded_runs(folder / f"{stem}.runs.jsonl", meta,
+                                 key=lambda run: _job_key(run["strategy"], run["seed"]))
     todo = [(v, seed) for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
     if report_only:
         if folder is None:

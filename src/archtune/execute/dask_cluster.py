@@ -13,7 +13,7 @@ Example:
     >>> import os
     >>> sorted(client.run(lambda: os.environ["CUDA_VISIBLE_DEVICES"]).values())
     ['0', '1']
-    >>> cluster = client.cluster; client.close(); cluster.close()
+    >>> stop_local_cluster(client)
 """
 
 from __future__ import annotations
@@ -45,3 +45,11 @@ def start_local_cluster(n_workers: int, gpus: bool = False) -> Any:
     client = Client(cluster)
     client.wait_for_workers(n_workers)
     return client
+
+
+def stop_local_cluster(client: Any) -> None:
+    """Close ``client`` and the cluster it was started with (if any)."""
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()

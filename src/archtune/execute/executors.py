@@ -108,10 +108,10 @@ def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] 
     if spec == "process":
         return _process_pool(n_workers)
     if spec == "dask":
-        from archtune.execute.dask_cluster import start_local_cluster
+        from archtune.execute.dask_cluster import start_local_cluster, stop_local_cluster
 
         client = start_local_cluster(n_workers, gpus=bool(resources and resources.get("GPU")))
-        return _dask_client_handle(client, resources, owned=lambda: _close_client(client), kind="dask")
+        return _dask_client_handle(client, resources, owned=lambda: stop_local_cluster(client), kind="dask")
     if isinstance(spec, str):
         if "://" not in spec:
             raise ConfigError(
@@ -128,9 +128,3 @@ def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] 
         return ExecutorHandle(spec, "custom")
     raise ConfigError(f"executor must be None, one of {KINDS}, an address, a Client or an Executor; got {spec!r}")
 
-
-def _close_client(client: Any) -> None:
-    cluster = client.cluster
-    client.close()
-    if cluster is not None:
-        cluster.close()

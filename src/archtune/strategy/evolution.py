@@ -11,12 +11,25 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from archtune.errors import ConfigError
-from archtune.strategy.base import Strategy, Suggestion
+from archtune.strategy.base import Observation, Strategy, Suggestion
+
+
+def mutate_tournament_winner(rng: np.random.Generator, done: Sequence[Observation], population: int, sample: int,
+                             neighbors: Callable[[int], Sequence[int]] | None, available: np.ndarray) -> int | None:
+    """An available one-mutation neighbour of the best of ``sample`` results drawn from the latest
+    ``population`` ones (aging evolution's step); None before ``population`` results or without one."""
+    if len(done) < population or neighbors is None:
+        return None
+    alive = done[-population:]
+    contenders = [alive[i] for i in rng.choice(len(alive), size=sample, replace=False)]
+    parent = max(contenders, key=lambda o: o.value)  # type: ignore[arg-type, return-value]
+    children = [j for j in neighbors(parent.index) if available[j]]
+    return int(rng.choice(children)) if children else None
 
 
 class RegularizedEvolution(Strategy):
@@ -35,13 +48,9 @@ class RegularizedEvolution(Strategy):
         if fidelity is None:
             return None
         done = [o for o in self.history if o.fidelity == fidelity and o.value is not None]
-        available = self.available(fidelity, pending)
-        if len(done) >= self.population and self.ctx.neighbors is not None:
-            alive = done[-self.population :]
-            contenders = [alive[i] for i in rng.choice(len(alive), size=self.sample, replace=False)]
-            parent = max(contenders, key=lambda o: o.value)  # type: ignore[arg-type, return-value]
-            children = [j for j in self.ctx.neighbors(parent.index) if available[j]]
-            if children:
-                return Suggestion(int(rng.choice(children)), fidelity)
+        child = mutate_tournament_winner(rng, done, self.population, self.sample, self.ctx.neighbors,
+                                         self.available(fidelity, pending))
+        if child is not None:
+            return Suggestion(child, fidelity)
         index = self.random_available(rng, fidelity, pending)
         return None if index is None else Suggestion(index, fidelity)

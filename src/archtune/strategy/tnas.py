@@ -33,6 +33,7 @@ import numpy as np
 from archtune.errors import ConfigError
 from archtune.space.tokens import tokenize
 from archtune.strategy.base import Observation, SearchContext, Strategy, Suggestion
+from archtune.strategy.evolution import mutate_tournament_winner
 from archtune.surrogate.vae import ArchitectureVAE
 
 VAE_DRAWS = 64  # VAE samples tried per proposal before falling back to a uniform draw
@@ -137,13 +138,10 @@ class TNAS(Strategy):
         done = [o for o in self.history if o.fidelity == fidelity and o.value is not None]
         if self.evolution and len(done) >= self.population and self.ctx.neighbors is not None \
                 and rng.random() < self.mutation_share:
-            alive = done[-self.population:]
-            contenders = [alive[i] for i in rng.choice(len(alive), size=self.sample, replace=False)]
-            parent = max(contenders, key=lambda o: o.value)  # type: ignore[arg-type, return-value]
-            children = [j for j in self.ctx.neighbors(parent.index) if available[j]]
-            if children:
+            child = mutate_tournament_winner(rng, done, self.population, self.sample, self.ctx.neighbors, available)
+            if child is not None:
                 self.sources["mutation"] += 1
-                return Suggestion(int(rng.choice(children)), fidelity)
+                return Suggestion(child, fidelity)
         index, source = self.sampler.draw(rng, available, self.epsilon())
         if index is None:
             return None
