@@ -107,14 +107,28 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
             "time_per_iter": float(np.median(times)), "iterations": len(times)}
 
 
-def summarise(runs: list[dict[str, Any]], budget: float) -> dict[str, dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | None = None) -> dict[str, dict[str, Any]]:
+    """Per strategy: units to the optimum (median, p90, share found) and mean best-so-far at checkpoints.
+
+    ``seeds`` is the number of seeds asked for: a seed not (yet) recorded counts as never finding the
+    optimum, so a partial report's median and p90 are upper bounds, never flattered by the slow seeds
+    that are still running.
+
+    Example:
+        >>> run = {"strategy": "bo", "found_at": 5.0, "curve": [[5.0, 1.0]], "time_per_iter": 0.1}
+        >>> s = summarise([run, dict(run, found_at=7.0)], budget=10, seeds=3)["bo"]
+        >>> s["seeds"], s["median_units_to_optimum"], s["share_found"]
+        ('2/3', 7.0, 0.6666666666666666)
+    """
     out: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(r["strategy"] for r in runs):
         mine = [r for r in runs if r["strategy"] == name]
         # a seed that never found the optimum counts as "more than the budget" (inf): medians stay honest
-        found = np.array([r["found_at"] if r["found_at"] is not None else np.inf for r in mine])
+        found_at = [r["found_at"] if r["found_at"] is not None else np.inf for r in mine]
+        missing = max(0, (seeds or 0) - len(mine))
+        found = np.array(found_at + [np.inf] * missing)
         out[name] = {
-            "seeds": len(mine),
+            "seeds": f"{len(mine)}/{len(mine) + missing}" if missing else len(mine),
             "median_units_to_optimum": float(np.median(found)),
             "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
             "share_found": float(np.isfinite(found).mean()),
@@ -214,10 +228,13 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     runs = [finished[key] for v in variants for seed in range(seeds) if (key := _job_key(v.name, seed)) in finished]
     if not runs:
         raise ConfigError("no recorded run matches these settings")
-    summary = summarise(runs, budget)
+    summary = summarise(runs, budget, seeds)
     md = to_markdown(summary, dataset, budget, optimum, constraint)
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
         md += "\nRun with --stop-at-optimum: each search stopped once it evaluated the optimum.\n"
+    if any(isinstance(s["seeds"], str) for s in summary.values()):
+        md += ("\nSeeds 'a/b': only a of b seeds recorded (the rest were still running when this was written); "
+               "the missing ones count as never finding the optimum, so that median and p90 are upper bounds.\n")
     print(md)
     if folder is not None:
         (folder / f"{stem}.md").write_text(md)
