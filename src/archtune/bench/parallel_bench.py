@@ -120,7 +120,7 @@ def run_one(dataset: str, seed: int, workers: int, budget: float, unit_seconds: 
     }
 
 
-def summarise(runs: list[dict[str, Any]], clock: str) -> dict[str, dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per worker count: units to the optimum (median, p90, share found), time and speed-up against 1 worker."""
     out: dict[str, dict[str, Any]] = {}
     base = None
@@ -226,7 +226,7 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
             finally:
                 stop_local_cluster(client)
     runs = [finished[(k, seed)] for k in workers for seed in range(seeds) if (k, seed) in finished]
-    summary = summarise(runs, clock)
+    summary = summarise(runs)
     md = to_markdown(summary, meta)
     print(md)
     if out_dir is not None:

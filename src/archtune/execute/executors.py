@@ -9,7 +9,8 @@ Accepted forms:
   stopped for the user (with ``resources={"GPU": 1}``: one worker per GPU, each seeing only its own
   device through ``CUDA_VISIBLE_DEVICES``);
 - a Dask scheduler address (``"tcp://host:8786"``) or a ``distributed.Client``: run on that cluster;
-- any ``concurrent.futures.Executor`` (thread pool, process pool, ``Client.get_executor()``, ...).
+- any ``concurrent.futures.Executor`` (thread pool, process pool, ...); for Dask pass the Client itself, not
+  ``Client.get_executor()``, whose futures can hang when workers die (see :mod:`archtune.execute.dask_executor`).
 
 Example:
     >>> with open_executor(None, n_workers=1) as handle:
@@ -93,12 +94,9 @@ def _process_pool(n_workers: int) -> ExecutorHandle:
 
 def _dask_client_handle(client: Any, resources: Mapping[str, float] | None, owned: Callable[[], None] | None,
                         kind: str) -> ExecutorHandle:
-    # pure=False: every submission is a new task, so a retried evaluation is really run again
-    # (Dask would otherwise hand back the erred task with the same arguments).
-    kwargs: dict[str, Any] = {"pure": False}
-    if resources:
-        kwargs["resources"] = dict(resources)
-    return ExecutorHandle(client.get_executor(**kwargs), kind, close=owned)
+    from archtune.execute.dask_executor import DaskExecutor
+
+    return ExecutorHandle(DaskExecutor(client, resources), kind, close=owned)
 
 
 def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] | None = None) -> ExecutorHandle:
