@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from archtune.oneshot.spos import (
     ALL_CELLS,
     OneShotData,
     TNASPathSampler,
+    standalone_accuracy,
     supernet_accuracy,
     train_supernet,
     uniform_sampler,
@@ -83,6 +86,12 @@ def test_evolution_on_supernet_and_oneshot_run(tmp_path):
     cell, rating = evolve_on_supernet(net, data, queries=30, seed=0)
     assert rating == supernet_accuracy(net, cell, data)
     results = run_oneshot(["spos"], n_cells=5, channels=4, epochs=1, standalone_epochs=1, queries=10,
-                          out_dir=str(tmp_path))
+                          out_dir=str(tmp_path), workers=2)
     assert -1 <= results["spos"]["kendall_tau"] <= 1
-    assert (tmp_path / "tnas_oneshot.md").exists() and (tmp_path / "oneshot_standalone.cache.json").exists()
+    assert (tmp_path / "tnas_oneshot.md").exists()
+    cache = json.loads((tmp_path / "oneshot_standalone.cache.json").read_text())["C=4,N=1,epochs=1,seed=0"]
+    assert len(cache) >= 5  # the 5 rated cells, trained in 2 worker processes (and evolution's best)
+    # one thread, one seed: the same training in this process gives what the worker process gave
+    key, value = next(iter(cache.items()))
+    assert standalone_accuracy(tuple(key.split("|")), OneShotData.load(seed=0), 1, 4, 1, seed=0) == value
+

@@ -136,7 +136,8 @@ def _tnas(args: argparse.Namespace) -> int:
 
     run_oneshot(args.samplers.split(","), n_cells=args.cells, channels=args.channels,
                 cells_per_stage=args.cells_per_stage, epochs=args.epochs, standalone_epochs=args.standalone_epochs,
-                queries=args.queries, seed=args.seed, eps_inc=args.eps_inc, out_dir=args.out)
+                queries=args.queries, seed=args.seed, eps_inc=args.eps_inc, out_dir=args.out,
+                workers=args.workers)
     return 0
 
 
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     tnas.add_argument("--queries", type=int, default=200, help="evolution's supernet ratings")
     tnas.add_argument("--eps-inc", type=float, default=0.1)
     tnas.add_argument("--seed", type=int, default=0)
+    tnas.add_argument("--workers", type=int, default=1, help="processes for the stand-alone trainings")
     tnas.add_argument("--out", default=None, help="folder for tnas_oneshot.md/.json and the stand-alone cache")
     tnas.set_defaults(func=_tnas)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")

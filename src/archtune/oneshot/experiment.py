@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,12 @@ from archtune.oneshot.spos import (
 from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.evolution import RegularizedEvolution
+
+
+def _standalone_job(cell: tuple[str, ...], epochs: int, channels: int, cells_per_stage: int, seed: int) -> float:
+    """One stand-alone training in a worker process (which loads the data itself)."""
+    torch.set_num_threads(1)
+    return standalone_accuracy(cell, OneShotData.load(seed), epochs, channels, cells_per_stage, seed)
 
 
 @functools.cache
@@ -60,8 +68,11 @@ def evolve_on_supernet(net: NB201Supernet, data: OneShotData, queries: int, seed
 
 def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells_per_stage: int = 1,
                 epochs: int = 10, standalone_epochs: int = 10, queries: int = 200, seed: int = 0,
-                eps_inc: float = 0.1, out_dir: str | None = None) -> dict[str, Any]:
-    """Run the experiment for each sampler (``spos``, ``tnas``); print and optionally write a table."""
+                eps_inc: float = 0.1, out_dir: str | None = None, workers: int = 1) -> dict[str, Any]:
+    """Run the experiment for each sampler (``spos``, ``tnas``); print and optionally write a table.
+
+    ``workers`` > 1 trains the stand-alone cells in that many processes at once.
+    """
     torch.set_num_threads(1)
     data = OneShotData.load(seed)
     rng = np.random.default_rng(seed)
@@ -70,18 +81,28 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
     settings = f"C={channels},N={cells_per_stage},epochs={standalone_epochs},seed={seed}"
     cache: dict[str, float] = json.loads(cache_file.read_text()).get(settings, {}) if cache_file and cache_file.exists() else {}
 
-    def alone(cell: tuple[str, ...]) -> float:
-        key = "|".join(cell)
-        if key not in cache:
-            cache[key] = standalone_accuracy(cell, data, standalone_epochs, channels, cells_per_stage, seed)
-            print(f"  stand-alone {key}: {cache[key]:.4f}", flush=True)
-            if cache_file is not None:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                stored = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-                stored[settings] = cache
-                cache_file.write_text(json.dumps(stored, indent=1))
-        return cache[key]
+    def record(cell: tuple[str, ...], value: float) -> None:
+        cache["|".join(cell)] = value
+        print(f"  stand-alone {'|'.join(cell)}: {value:.4f}", flush=True)
+        if cache_file is not None:  # after every cell: a killed run keeps what it trained
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            stored = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+            stored[settings] = cache
+            cache_file.write_text(json.dumps(stored, indent=1))
 
+    def alone(cell: tuple[str, ...]) -> float:
+        if "|".join(cell) not in cache:
+            record(cell, standalone_accuracy(cell, data, standalone_epochs, channels, cells_per_stage, seed))
+        return cache["|".join(cell)]
+
+    missing = [c for c in cells if "|".join(c) not in cache]
+    if workers > 1 and missing:  # the stand-alone trainings are independent: one process each
+        # spawn, not fork: a forked child of a process that has run autograd cannot backpropagate
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            jobs = {pool.submit(_standalone_job, c, standalone_epochs, channels, cells_per_stage, seed): c
+                    for c in missing}
+            for job in as_completed(jobs):
+                record(jobs[job], job.result())
     truth = [alone(c) for c in cells]
     results: dict[str, Any] = {}
     for name in samplers:
