@@ -117,8 +117,8 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | None = Non
     Example:
         >>> run = {"strategy": "bo", "found_at": 5.0, "curve": [[5.0, 1.0]], "time_per_iter": 0.1}
         >>> s = summarise([run, dict(run, found_at=7.0)], budget=10, seeds=3)["bo"]
-        >>> s["seeds"], s["median_units_to_optimum"], s["share_found"]
-        ('2/3', 7.0, 0.6666666666666666)
+        >>> s["seeds"], s["seeds_asked"], s["median_units_to_optimum"], s["share_found"]
+        (2, 3, 7.0, 0.6666666666666666)
     """
     out: dict[str, dict[str, Any]] = {}
     for name in dict.fromkeys(r["strategy"] for r in runs):
@@ -128,7 +128,8 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | None = Non
         missing = max(0, (seeds or 0) - len(mine))
         found = np.array(found_at + [np.inf] * missing)
         out[name] = {
-            "seeds": f"{len(mine)}/{len(mine) + missing}" if missing else len(mine),
+            "seeds": len(mine),
+            "seeds_asked": len(mine) + missing,
             "median_units_to_optimum": float(np.median(found)),
             "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
             "share_found": float(np.isfinite(found).mean()),
@@ -146,7 +147,8 @@ def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float,
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in summary.items():
         fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
-        row = [name, str(s["seeds"]), fmt(s["median_units_to_optimum"]), fmt(s["p90_units_to_optimum"]),
+        seeds = str(s["seeds"]) if s["seeds"] == s["seeds_asked"] else f"{s['seeds']}/{s['seeds_asked']}"
+        row = [name, seeds, fmt(s["median_units_to_optimum"]), fmt(s["p90_units_to_optimum"]),
                f"{100 * s['share_found']:.0f}%"]
         row += [f"{s['mean_best_at'][str(u)]:.3f}" for u in checkpoints] + [f"{s['median_time_per_iter_s']:.3f}"]
         lines.append("| " + " | ".join(row) + " |")
@@ -232,7 +234,7 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     md = to_markdown(summary, dataset, budget, optimum, constraint)
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
         md += "\nRun with --stop-at-optimum: each search stopped once it evaluated the optimum.\n"
-    if any(isinstance(s["seeds"], str) for s in summary.values()):
+    if any(s["seeds"] < s["seeds_asked"] for s in summary.values()):
         md += ("\nSeeds 'a/b': only a of b seeds recorded (the rest were still running when this was written); "
                "the missing ones count as never finding the optimum, so that median and p90 are upper bounds.\n")
     print(md)

@@ -81,9 +81,12 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
     settings = f"C={channels},N={cells_per_stage},epochs={standalone_epochs},seed={seed}"
     cache: dict[str, float] = json.loads(cache_file.read_text()).get(settings, {}) if cache_file and cache_file.exists() else {}
 
+    def key(cell: tuple[str, ...]) -> str:
+        return "|".join(cell)
+
     def record(cell: tuple[str, ...], value: float) -> None:
-        cache["|".join(cell)] = value
-        print(f"  stand-alone {'|'.join(cell)}: {value:.4f}", flush=True)
+        cache[key(cell)] = value
+        print(f"  stand-alone {key(cell)}: {value:.4f}", flush=True)
         if cache_file is not None:  # after every cell: a killed run keeps what it trained
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             stored = json.loads(cache_file.read_text()) if cache_file.exists() else {}
@@ -91,11 +94,11 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
             cache_file.write_text(json.dumps(stored, indent=1))
 
     def alone(cell: tuple[str, ...]) -> float:
-        if "|".join(cell) not in cache:
+        if key(cell) not in cache:
             record(cell, standalone_accuracy(cell, data, standalone_epochs, channels, cells_per_stage, seed))
-        return cache["|".join(cell)]
+        return cache[key(cell)]
 
-    missing = [c for c in cells if "|".join(c) not in cache]
+    missing = [c for c in cells if key(c) not in cache]
     if workers > 1 and missing:  # the stand-alone trainings are independent: one process each
         # spawn, not fork: a forked child of a process that has run autograd cannot backpropagate
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
