@@ -235,25 +235,27 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, nb
     assert _history_of(tmp_path / "k.search") == reference
 
 
-def test_bo_finds_nb201_optimum_on_small_budget(nb201_small):
+@pytest.mark.slow
+def test_bo_finds_nb201_optimum_on_small_budget(nb201_small, tmp_path):
+    """Slow (about 25 s a seed here, 60 s in CI): CI checks BO against random with a bootstrap margin in
+    test_short_benchmark_bo_beats_random_on_full_nb201 instead.
+
+    Margin: on these 801 cells BO found the optimum within 25 units for 5 of seeds 0-9 (on this machine; the
+    ensemble's float arithmetic, hence which seeds succeed, differs between CPUs). Random search finds a
+    given cell among 801 within 25 evaluations with probability 3%, so 3 or more of 10 happens with
+    probability 0.3%; at BO's rate of one in two it happens with probability 95%.
+    """
     encodings, metrics = nb201_small
     ss = create_search_space("nb", None, encodings, pretraining_data=metrics)
     hi, lo = nb201_objectives("cifar10")
     found = []
-    for seed in range(3):
-        s = SearchInstance("b", f"/tmp/archtune-test-bo-{os.getpid()}-{seed}.search", search_space=ss, hi_fi_eval=hi,
-                           lo_fi_eval=lo, lo_fi_cost=LO_FI_COST, seed=seed, progress=False)
-        try:
-            s.run_search(eval_budget=25)
-            found.append(math.isclose(s.best()[1], nb201_optimum("cifar10")))
-        finally:
-            s.close()
-            for suffix in ("", ".lock", "-wal", "-shm"):
-                path = f"/tmp/archtune-test-bo-{os.getpid()}-{seed}.search{suffix}"
-                if os.path.exists(path):
-                    os.remove(path)
-    # random search finds a given cell among 801 within 25 evaluations with probability 3%
-    assert sum(found) >= 2, found
+    for seed in range(10):
+        s = SearchInstance("b", tmp_path / f"{seed}.search", search_space=ss, hi_fi_eval=hi, lo_fi_eval=lo,
+                           lo_fi_cost=LO_FI_COST, seed=seed, progress=False)
+        s.run_search(eval_budget=25)
+        found.append(math.isclose(s.best()[1], nb201_optimum("cifar10")))
+        s.close()
+    assert sum(found) >= 3, found
 
 
 def test_bo_beats_random_mean_best(nb201_small, tmp_path):
