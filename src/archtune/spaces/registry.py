@@ -3,6 +3,8 @@
 Example:
     >>> "nb201" in SPACES and "digits_cnn" in SPACES and "naap440" in SPACES
     True
+    >>> "mobileone" in SPACES and "mobileone_swiftformer" in SPACES
+    True
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ make_space = _REGISTRY.make
 def _register_builtins() -> None:
     from archtune.bench.nb201 import nb201_space
     from archtune.spaces.digits_cnn import digits_cnn_space
+    from archtune.spaces.mobileone import mobileone_space
+    from archtune.spaces.mobileone_swiftformer import mobileone_swiftformer_space
     from archtune.spaces.naap440 import naap440_space
 
     SPACES.setdefault("nb201", nb201_space)
     SPACES.setdefault("digits_cnn", digits_cnn_space)
     SPACES.setdefault("naap440", naap440_space)
+    SPACES.setdefault("mobileone", mobileone_space)
+    SPACES.setdefault("mobileone_swiftformer", mobileone_swiftformer_space)
 
 
 _register_builtins()
