@@ -1,0 +1,136 @@
+"""The image-classification evaluator: single process, 2-process DDP, failures, determinism, data sources."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from archtune import SearchInstance, create_search_space
+from archtune.datasets.images import augment_batch, load_split
+from archtune.errors import ConfigError
+from archtune.evaluate.image_classification import DistributedTrainingError, create_img_class_evaluator
+from archtune.evaluate.training import TrainingDiverged, TrainingRecipe, TrainingTimeout
+
+MODEL_FILE = textwrap.dedent('''
+    import math, time
+    import torch
+    from torch import nn
+
+    class Blow(nn.Module):
+        def forward(self, x):
+            return x * float("nan")
+
+    def config_to_model(encoding, n_classes, in_channels=1):
+        width, kind = encoding
+        if kind == "crash":
+            raise RuntimeError("this architecture cannot be built")
+        layers = [nn.Flatten(), nn.Linear(in_channels * 8 * 8, width), nn.ReLU(), nn.Linear(width, n_classes)]
+        if kind == "nan":
+            layers.append(Blow())
+        if kind == "slow":
+            class Slow(nn.Module):
+                def forward(self, x):
+                    time.sleep(0.05)
+                    return x
+            layers.append(Slow())
+        return nn.Sequential(*layers)
+''')
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "models.py"
+    path.write_text(MODEL_FILE)
+    return str(path)
+
+
+def _evaluator(model_file, **kw):
+    kw = {"recipe": {"batch_size": 64, "lr": 0.1}, "progress": False, **kw}
+    return create_img_class_evaluator("digits", config_to_model_file=model_file, **kw)
+
+
+def test_single_process_learns_and_is_deterministic(model_file):
+    ev = _evaluator(model_file)
+    a, b = ev((32, "mlp"), 3), ev((32, "mlp"), 3)
+    assert a["value"] > 85 and len(a["curve"]) == 3 and a["epochs"] == 3
+    assert [r["train_loss_mean"] for r in a["curve"]] == [r["train_loss_mean"] for r in b["curve"]]
+    assert a["value"] == b["value"]
+    assert a["curve"][0]["train_loss_mean"] > a["curve"][-1]["train_loss_mean"]
+    other_seed = _evaluator(model_file, seed=1)((32, "mlp"), 3)
+    assert other_seed["curve"][0]["train_loss_mean"] != a["curve"][0]["train_loss_mean"]
+
+
+def test_two_process_ddp_equals_single_process_training(model_file):
+    single = _evaluator(model_file)((32, "mlp"), 2)
+    ddp = _evaluator(model_file, n_procs=2)((32, "mlp"), 2)
+    for s, d in zip(single["curve"], ddp["curve"], strict=True):
+        assert abs(s["train_loss_mean"] - d["train_loss_mean"]) < 1e-4
+        assert abs(s["eval_accuracy"] - d["eval_accuracy"]) <= 2 / 540  # at most a couple of images
+    assert abs(single["value"] - ddp["value"]) < 0.5
+
+
+def test_failures_raise_and_a_search_records_them(model_file, tmp_path):
+    with pytest.raises(TrainingDiverged):
+        _evaluator(model_file)((8, "nan"), 1)
+    with pytest.raises(TrainingTimeout):
+        _evaluator(model_file, time_limit=0.5)((8, "slow"), 5)
+    with pytest.raises(DistributedTrainingError, match="cannot be built"):
+        _evaluator(model_file, n_procs=2)((8, "crash"), 1)
+    with pytest.raises(ConfigError):
+        _evaluator(model_file)((8, "mlp"), 0)
+    with pytest.raises(ConfigError, match="no function"):
+        create_img_class_evaluator("digits", config_to_model_file=model_file + ":missing")
+    ev = _evaluator(model_file)
+    ss = create_search_space("e", None, [(8, "nan"), (8, "crash"), (16, "mlp"), (32, "mlp")])
+    s = SearchInstance("e", tmp_path / "e.search", search_space=ss, hi_fi_eval=ev.at_epochs(1), strategy="random", progress=False,
+                       max_consecutive_failures=10)
+    s.run_search(eval_budget=4)
+    statuses = sorted(h["status"] for h in s.history())
+    assert statuses.count("FAILED") == 2 and statuses.count("COMPLETE") == 2, statuses
+    curves = [h for h in s.history() if h["status"] == "COMPLETE"]
+    assert all(len(h["metrics"]["curve"]) == 1 for h in curves)  # the learning curve is stored with the trial
+    s.close()
+
+
+def test_reparam_evaluates_the_fused_network_with_the_same_accuracy():
+    kw = {"dataset_config": {"channels": 3}, "recipe": {"batch_size": 64}, "progress": False}
+    enc = (0, 0.25, 0, 0.25, 1, 0.25, 1, 0.25, "yes", 4)
+    plain = create_img_class_evaluator("digits", **kw)(enc, 1)
+    fused = create_img_class_evaluator("digits", reparam=True, **kw)(enc, 1)
+    assert abs(plain["value"] - fused["value"]) < 0.5
+    assert fused["inference_parameters"] < fused["parameters"]
+
+
+def test_image_folder_dataset(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("val", 2)):
+        for label, name in enumerate(["cat", "dog"]):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = (rng.random((10, 12, 3)) * 255).astype(np.uint8) if label else np.zeros((10, 12, 3), np.uint8)
+                Image.fromarray(pixels).save(tmp_path / split / name / f"{i}.png")
+    train = load_split(str(tmp_path), "train", {"image_size": 8})
+    val = load_split(str(tmp_path), "val", {"image_size": 8}, normalise_with=train)
+    assert tuple(train.images.shape) == (12, 3, 8, 8) and train.labels.tolist() == [0] * 6 + [1] * 6
+    assert train.n_classes == 2 and len(val.labels) == 4
+    with pytest.raises(ConfigError, match="no 'test' split"):
+        load_split(str(tmp_path), "test")
+
+
+def test_recipe_schedules_and_augmentation():
+    cos = TrainingRecipe(lr=0.1, schedule="cosine")
+    lrs = [cos.lr_at(s, 10, 2) for s in range(20)]
+    assert lrs[0] == 0.1 and all(a > b for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[10] == pytest.approx(0.05)
+    step = TrainingRecipe(lr=0.1, schedule="step", step_epochs=2, gamma=0.5)
+    assert [step.lr_at(s * 10, 10, 6) for s in range(6)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    with pytest.raises(ConfigError):
+        TrainingRecipe(optimizer="lbfgs")
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    a = augment_batch(x, torch.Generator().manual_seed(0), 1, True)
+    b = augment_batch(x, torch.Generator().manual_seed(0), 1, True)
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
