@@ -122,6 +122,27 @@ def test_image_folder_dataset(tmp_path):
         load_split(str(tmp_path), "test")
 
 
+def test_hugging_face_save_to_disk_folder(tmp_path):
+    import datasets  # in the dev extra: CI runs this
+    from PIL import Image
+
+    def split(n, offset):
+        images = [Image.fromarray(np.full((6, 6), 40 * (i % 3) + offset, np.uint8)) for i in range(n)]
+        features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=3)})
+        return datasets.Dataset.from_dict({"image": images, "label": [i % 3 for i in range(n)]}, features=features)
+
+    datasets.DatasetDict({"train": split(9, 0), "validation": split(3, 1)}).save_to_disk(str(tmp_path / "saved"))
+    cfg = {"image_size": 4, "channels": 3}
+    train = load_split(str(tmp_path / "saved"), "train", cfg)
+    val = load_split(str(tmp_path / "saved"), "validation", cfg, normalise_with=train)
+    assert tuple(train.images.shape) == (9, 3, 4, 4) and train.labels.tolist() == [0, 1, 2] * 3
+    assert train.n_classes == 3 and len(val.labels) == 3
+    # brightness encodes the label: the images differ between classes, in class order
+    assert train.images[0].mean() < train.images[1].mean() < train.images[2].mean()
+    with pytest.raises(ConfigError, match="splits"):
+        load_split(str(tmp_path / "saved"), "test")
+
+
 def test_recipe_schedules_and_augmentation():
     cos = TrainingRecipe(lr=0.1, schedule="cosine")
     lrs = [cos.lr_at(s, 10, 2) for s in range(20)]
