@@ -149,9 +149,31 @@ def test_recipe_schedules_and_augmentation():
     assert lrs[0] == 0.1 and all(a > b for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[10] == pytest.approx(0.05)
     step = TrainingRecipe(lr=0.1, schedule="step", step_epochs=2, gamma=0.5)
     assert [step.lr_at(s * 10, 10, 6) for s in range(6)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    warm = TrainingRecipe(lr=0.1, warmup_epochs=1)
+    assert [warm.lr_at(s, 4, 4) for s in range(5)] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+    assert warm.lr_at(15, 4, 4) < 0.01
     with pytest.raises(ConfigError):
         TrainingRecipe(optimizer="lbfgs")
     x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
     a = augment_batch(x, torch.Generator().manual_seed(0), 1, True)
     b = augment_batch(x, torch.Generator().manual_seed(0), 1, True)
     assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+
+
+@pytest.mark.slow
+def test_mobileone_example_runs_end_to_end(tmp_path):
+    """The examples/ script at a small scale (8x8 images, budget 2): a search with real training, then
+    MobileOne-s0 trained the same way, both reported."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "examples" / "tune_mobileone_mnist.py"
+    subprocess.run([sys.executable, str(script), "--budget", "2", "--image-size", "8", "--out", str(tmp_path),
+                    "--workdir", str(tmp_path / "work")], check=True, timeout=1800)
+    result = json.loads((tmp_path / "mobileone_mnist.json").read_text())
+    assert result["evaluations"] >= 2 and 0 <= result["found"]["accuracy"] <= 100
+    assert 860_000 <= result["found"]["inference_parameters"] <= 1_260_000
+    assert result["mobileone_s0"]["inference_parameters"] == 1_063_754
+    assert "MobileOne-s0" in (tmp_path / "mobileone_mnist.md").read_text()

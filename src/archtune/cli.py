@@ -141,6 +141,21 @@ def _tnas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _throughput(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from archtune.bench.throughput import measure_throughput
+
+    result = measure_throughput(image_size=args.image_size, epochs=args.epochs, repeats=args.repeats,
+                                batch_size=args.batch_size)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "evaluator_throughput.json").write_text(text + "\n")
+    return 0
+
+
 def _parse_constraint(text: str) -> tuple[str, float]:
     """``"lat_pixel3<=20"`` -> ``("lat_pixel3", 20.0)``."""
     column, sep, limit = text.partition("<=")
@@ -195,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     tnas.add_argument("--workers", type=int, default=1, help="processes for the stand-alone trainings")
     tnas.add_argument("--out", default=None, help="folder for tnas_oneshot.md/.json and the stand-alone cache")
     tnas.set_defaults(func=_tnas)
+    evaluator = sub.add_parser("evaluator", help="the image-classification evaluator (paper 000, section 4)")
+    evaluator.add_argument("task", choices=["throughput"],
+                           help="throughput: training images/s of the evaluator vs a plain PyTorch loop, "
+                                "MobileOne-s0 on MNIST-5k, alternating runs, medians")
+    evaluator.add_argument("--image-size", type=int, default=28)
+    evaluator.add_argument("--epochs", type=int, default=1)
+    evaluator.add_argument("--repeats", type=int, default=3)
+    evaluator.add_argument("--batch-size", type=int, default=64)
+    evaluator.add_argument("--out", default=None, help="folder for evaluator_throughput.json")
+    evaluator.set_defaults(func=_throughput)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "

@@ -44,7 +44,8 @@ class TrainingTimeout(TimeoutError):
 @dataclass(frozen=True)
 class TrainingRecipe:
     """Optimiser, schedule and batch: SGD (momentum, nesterov off) or AdamW; a cosine schedule over all
-    steps of the run or a step schedule (``gamma`` every ``step_epochs``); optional label smoothing."""
+    steps of the run or a step schedule (``gamma`` every ``step_epochs``), after an optional linear warm-up
+    of ``warmup_epochs`` (fractions allowed; capped at half the run); optional label smoothing."""
 
     optimizer: str = "sgd"
     lr: float = 0.05
@@ -55,6 +56,7 @@ class TrainingRecipe:
     gamma: float = 0.1
     label_smoothing: float = 0.0
     batch_size: int = 128
+    warmup_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw"):
@@ -83,9 +85,12 @@ class TrainingRecipe:
 
     def lr_at(self, step: int, steps_per_epoch: int, epochs: int) -> float:
         """Learning rate of optimisation step ``step`` (0-based) in a run of ``epochs`` epochs."""
+        warmup = int(min(self.warmup_epochs, epochs / 2) * steps_per_epoch)
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
         if self.schedule == "cosine":
-            total = max(1, steps_per_epoch * epochs)
-            return 0.5 * self.lr * (1 + math.cos(math.pi * step / total))
+            total = max(1, steps_per_epoch * epochs - warmup)
+            return 0.5 * self.lr * (1 + math.cos(math.pi * (step - warmup) / total))
         return self.lr * self.gamma ** ((step // steps_per_epoch) // self.step_epochs)
 
 
