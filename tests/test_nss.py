@@ -1,0 +1,91 @@
+"""Network Space Search (paper 003): supernet masking, analytical FLOPs, differentiable expected FLOPs."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from archtune.nss.expanded_space import (
+    ExpandedSpace,
+    architecture_flops,
+    counted_flops,
+    expected_flops,
+    space_architectures,
+)
+from archtune.nss.supernet import Supernet
+
+SMALL = ExpandedSpace(d_max=4, w_max=12, depth_chunk=2, width_chunk=4, image_size=8, n_classes=5)
+
+
+def _random_architectures(space, n, seed):
+    rng = random.Random(seed)
+    return [(tuple(rng.randint(1, space.d_max) for _ in range(space.stages)),
+             tuple(rng.randint(1, space.w_max) for _ in range(space.stages))) for _ in range(n)]
+
+
+def test_masked_supernet_path_equals_the_stand_alone_network_with_copied_weights():
+    torch.manual_seed(0)
+    net = Supernet(SMALL)
+    x = torch.randn(6, 3, 8, 8)
+    for arch in [((1, 1, 1), (1, 1, 1)), ((4, 4, 4), (12, 12, 12)), *_random_architectures(SMALL, 6, 1)]:
+        alone = net.extract(arch)
+        for train in (True, False):
+            net.train(train), alone.train(train)
+            with torch.no_grad():
+                assert (net.forward_architecture(x, arch) - alone(x)).abs().max() < 1e-5, (arch, train)
+
+
+def test_analytical_flops_equal_torch_flop_counter():
+    for space in (SMALL, ExpandedSpace(d_max=3, w_max=40, depth_chunk=1, width_chunk=8, image_size=11, w0=7)):
+        for arch in _random_architectures(space, 8, 2):
+            assert architecture_flops(space, arch) == counted_flops(space, arch), arch
+
+
+def test_expected_flops_of_a_space_is_the_mean_over_its_architectures_and_differentiable():
+    space = SMALL
+    for depth_chunks, width_chunks in [((0, 1, 0), (2, 0, 1)), ((1, 1, 1), (0, 0, 0))]:
+        archs = list(space_architectures(space, depth_chunks, width_chunks))
+        mean = np.mean([architecture_flops(space, a) for a in archs])
+        one_hot_d = torch.eye(space.depth_chunks, dtype=torch.float64)[list(depth_chunks)]
+        one_hot_w = torch.eye(space.width_chunks, dtype=torch.float64)[list(width_chunks)]
+        assert float(expected_flops(space, one_hot_d, one_hot_w)) == pytest.approx(mean, rel=1e-12)
+    logits_d = torch.zeros(space.stages, space.depth_chunks, requires_grad=True)
+    logits_w = torch.zeros(space.stages, space.width_chunks, requires_grad=True)
+    gen = torch.Generator().manual_seed(0)
+    gumbel = lambda logits: -torch.log(-torch.log(torch.rand(logits.shape, generator=gen)))  # noqa: E731
+    soft_d = torch.softmax((logits_d + gumbel(logits_d)) / 5.0, dim=1)
+    soft_w = torch.softmax((logits_w + gumbel(logits_w)) / 5.0, dim=1)
+    expected_flops(space, soft_d, soft_w).backward()
+    assert torch.isfinite(logits_d.grad).all() and torch.isfinite(logits_w.grad).all()
+    assert logits_d.grad.abs().sum() > 0 and logits_w.grad.abs().sum() > 0
+    # wider chunks cost more: raising the last width chunk's logit raises the expected FLOPs
+    assert (logits_w.grad[:, -1] > logits_w.grad[:, 0]).all()
+
+
+def test_paper_sized_space_and_supernet_forward():
+    paper = ExpandedSpace()
+    assert paper.n_spaces == 2**18 and (paper.d_max, paper.w_max) == (16, 512)
+    assert [paper.resolution(s) for s in range(3)] == [32, 16, 8]
+    net = Supernet(ExpandedSpace(d_max=16, w_max=64, depth_chunk=4, width_chunk=8))
+    out = net.forward_architecture(torch.randn(2, 3, 32, 32), ((16, 5, 1), (64, 8, 33)))
+    assert out.shape == (2, 10)
+
+
+def test_warmup_enables_channels_and_deeper_blocks():
+    torch.manual_seed(0)
+    net = Supernet(SMALL).eval()
+    x = torch.randn(2, 3, 8, 8)
+    narrow = [torch.tensor([1.0] * 3 + [0.0] * 9)] * 3
+    shallow = [torch.tensor([1.0, 0, 0, 0])] * 3
+    full = ((4, 4, 4), (12, 12, 12))
+    with torch.no_grad():
+        # p = 1: every block past the sampled depth runs and feeds the next stage, and every channel is on
+        wide = [torch.ones(12)] * 3
+        assert torch.allclose(net(x, wide, shallow, warmup_probability=1.0), net.forward_architecture(x, full), atol=1e-6)
+        plain = net(x, narrow, shallow)
+        assert torch.allclose(plain, net.forward_architecture(x, ((1, 1, 1), (3, 3, 3))), atol=1e-6)
+        gen = torch.Generator().manual_seed(1)
+        assert not torch.allclose(net(x, narrow, shallow, warmup_probability=0.5, generator=gen), plain)
