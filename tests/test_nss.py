@@ -89,3 +89,28 @@ def test_warmup_enables_channels_and_deeper_blocks():
         assert torch.allclose(plain, net.forward_architecture(x, ((1, 1, 1), (3, 3, 3))), atol=1e-6)
         gen = torch.Generator().manual_seed(1)
         assert not torch.allclose(net(x, narrow, shallow, warmup_probability=0.5, generator=gen), plain)
+
+
+def test_search_finds_an_elite_space_near_the_flops_target():
+    """NSS on the digits (8x8), a space of 64 network spaces, the target at the first quartile of their
+    expected FLOPs (half the prior's mean): the Elite Space sits near the target, and more of its
+    architectures are within +-10% of it than of a random space's."""
+    import itertools
+
+    from archtune.datasets.images import load_split
+    from archtune.nss.search import NetworkSpace, NSSConfig, run_nss
+
+    space = ExpandedSpace(d_max=2, w_max=16, depth_chunk=1, width_chunk=4, image_size=8, in_channels=1)
+    spaces = [NetworkSpace(d, w) for d in itertools.product(range(2), repeat=3) for w in itertools.product(range(4), repeat=3)]
+    target = sorted(s.expected_flops(space) for s in spaces)[len(spaces) // 4]
+
+    def share_within(s):
+        archs = list(space_architectures(space, s.depth_chunks, s.width_chunks))
+        return np.mean([abs(architecture_flops(space, a) / target - 1) <= 0.1 for a in archs])
+
+    train = load_split("digits", "train")
+    result = run_nss(space, (train.images, train.labels), target, NSSConfig(epochs=8, batch_size=32, theta_lr=0.05),
+                     progress=False)
+    assert abs(result.elite_flops / target - 1) < 0.25, (result.elite, result.elite_flops, target)
+    assert share_within(result.elite) > 2 * np.mean([share_within(s) for s in spaces])
+    assert len(result.candidates) == 5 and result.history[0]["warmup"] and not result.history[-1]["warmup"]

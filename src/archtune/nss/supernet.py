@@ -84,7 +84,7 @@ class Supernet(nn.Module):
                 if not run[i]:
                     continue  # a skipped residual block is the identity
                 x = self._block(block, x, mask)
-                if i < last and float(weights[i]) != 0.0:
+                if i < last and float(weights[i].detach()) != 0.0:
                     out = out + weights[i] * x
             # with warm-up, blocks past the sampled depth feed the next stage when they ran
             x = x if warmup_probability > 0 else out
