@@ -118,3 +118,17 @@ def test_analytic_parameter_count_equals_the_built_network():
     encodings = mobileone_encodings()
     for e in [S0_ENCODING, *rng.sample(encodings, 4)]:
         assert inference_parameters(e) == count_parameters(reparameterize(encoding_to_model(e)))
+
+
+def test_zero_init_blocks_start_as_the_identity_and_still_fuse():
+    torch.manual_seed(0)
+    block = MobileOneBlock(6, 6, 3, 1, groups=6, branches=3)
+    block.zero_init_branches()
+    x = torch.randn(4, 6, 5, 5)
+    block.train()
+    expected = torch.relu(block.skip(x))  # every other branch is scaled by 0
+    assert torch.allclose(block(x), expected)
+    net = _calibrate(MobileOne((1, 1, 1, 1), (0.25, 0.25, 0.5, 0.5), branches=2, n_classes=3, zero_init=True), 4)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert (net(x) - reparameterize(net)(x)).abs().max() < 1e-4

@@ -44,10 +44,18 @@ def _split(encoding: Sequence[Any]) -> tuple[tuple[int, ...], tuple[float, ...],
     return (int(d1), int(d2), int(d3), int(d4)), (m1, m2, m3, m4), se == "yes", int(branches)
 
 
-def encoding_to_model(encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3) -> nn.Module:
+def encoding_to_model(encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3,
+                      zero_init: bool = False) -> nn.Module:
     """The train-time MobileOne of an encoding (fuse it with :func:`archtune.nets.mobileone.reparameterize`)."""
     depths, mults, se, branches = _split(encoding)
-    return MobileOne(depths, mults, use_se=se, branches=branches, n_classes=n_classes, in_channels=in_channels)
+    return MobileOne(depths, mults, use_se=se, branches=branches, n_classes=n_classes, in_channels=in_channels,
+                     zero_init=zero_init)
+
+
+def encoding_to_model_zero_init(encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3) -> nn.Module:
+    """The same network, its skip blocks starting as the identity: the builder for short trainings
+    (``config_to_model_file="archtune.spaces.mobileone:encoding_to_model_zero_init"``)."""
+    return encoding_to_model(encoding, n_classes, in_channels, zero_init=True)
 
 
 def encoding_to_net(encoding: Sequence[Any]) -> nn.Module:
