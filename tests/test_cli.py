@@ -34,7 +34,7 @@ def test_status_table_and_json(tmp_path, capsys):
 
 def test_help_on_every_command_and_missing_file():
     for args in (["--help"], ["status", "--help"], ["demo", "--help"], ["bench", "--help"], ["spline-plot", "--help"],
-                 ["evaluator", "--help"]):
+                 ["evaluator", "--help"], ["nss", "--help"]):
         out = subprocess.run([sys.executable, "-m", "archtune.cli", *args], capture_output=True, text=True)
         assert out.returncode == 0 and "usage" in out.stdout
     out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", "/nope.search"], capture_output=True, text=True)

@@ -156,6 +156,16 @@ def _throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nss(args: argparse.Namespace) -> int:
+    from archtune.nss.experiment import run_nss_experiment
+    from archtune.nss.search import NSSConfig
+
+    targets = [float(t) * 1e6 for t in args.targets.split(",")]
+    run_nss_experiment(targets, config=NSSConfig(epochs=args.epochs, theta_lr=args.theta_lr, seed=args.seed),
+                       train_epochs=args.train_epochs, repeats=args.repeats, out_dir=args.out)
+    return 0
+
+
 def _parse_constraint(text: str) -> tuple[str, float]:
     """``"lat_pixel3<=20"`` -> ``("lat_pixel3", 20.0)``."""
     column, sep, limit = text.partition("<=")
@@ -220,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--batch-size", type=int, default=64)
     evaluator.add_argument("--out", default=None, help="folder for evaluator_throughput.json")
     evaluator.set_defaults(func=_throughput)
+    nss = sub.add_parser("nss", help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)")
+    nss.add_argument("--targets", default="2,6,15", help="comma-separated FLOPs targets in MFLOPs (default 2,6,15)")
+    nss.add_argument("--epochs", type=int, default=10, help="NSS epochs (25%% warm-up)")
+    nss.add_argument("--theta-lr", type=float, default=0.05)
+    nss.add_argument("--train-epochs", type=int, default=3, help="stand-alone training of found architectures")
+    nss.add_argument("--repeats", type=int, default=20, help="NAS runs averaged for the sample counts")
+    nss.add_argument("--seed", type=int, default=0)
+    nss.add_argument("--out", default=None, help="folder for nss_table1.md/.json and nss_edf.png")
+    nss.set_defaults(func=_nss)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "

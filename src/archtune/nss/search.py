@@ -11,7 +11,7 @@ other (DARTS's first-order alternation); the first 25% of epochs train weights o
 drawn uniformly from the whole Expanded space with warm-up enabling annealed from 1 to 0.
 
 The Elite Space: n = 5 spaces drawn from softmax(Theta), the one whose expected FLOPs is closest to the
-target.
+target; :func:`elite_search_space` makes it a search space for BO, spline, TNAS or any other strategy.
 
 Example (tiny; real runs: ``archtune nss``):
     >>> import torch
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archtune.nss.expanded_space import ExpandedSpace, architecture_flops, expected_flops
+from archtune.nss.expanded_space import ExpandedSpace, architecture_flops, expected_flops, space_architectures
 from archtune.nss.supernet import Supernet, depth_weights, width_mask
 
 
@@ -70,6 +70,26 @@ class NetworkSpace:
         depths = tuple(int(space.depth_range(c)[_randint(len(space.depth_range(c)), generator)]) for c in self.depth_chunks)
         widths = tuple(int(space.width_range(c)[_randint(len(space.width_range(c)), generator)]) for c in self.width_chunks)
         return depths, widths
+
+
+def elite_search_space(space: ExpandedSpace, network_space: NetworkSpace, name: str = "elite",
+                       save_filename: str | None = None):
+    """The network space as a :class:`~archtune.space.search_space.SearchSpace` any strategy can search:
+    encodings ``(d1, ..., dN, w1, ..., wN)``, each with its analytical FLOPs as zero-cost data (the
+    ``flops`` column, usable in ``constraints=``).
+
+    Example:
+        >>> space = ExpandedSpace(d_max=4, w_max=16, depth_chunk=2, width_chunk=8)
+        >>> ss = elite_search_space(space, NetworkSpace((0, 1, 0), (1, 0, 0)))
+        >>> len(ss), ss.encodings[0]
+        (4096, (1, 3, 1, 9, 1, 1))
+    """
+    from archtune.space.search_space import create_search_space
+
+    archs = list(space_architectures(space, network_space.depth_chunks, network_space.width_chunks))
+    encodings = [(*d, *w) for d, w in archs]
+    return create_search_space(name, save_filename, encodings,
+                               pretraining_data={"flops": [float(architecture_flops(space, a)) for a in archs]})
 
 
 def sample_expanded(space: ExpandedSpace, generator: torch.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
