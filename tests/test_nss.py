@@ -112,5 +112,29 @@ def test_search_finds_an_elite_space_near_the_flops_target():
     result = run_nss(space, (train.images, train.labels), target, NSSConfig(epochs=8, batch_size=32, theta_lr=0.05),
                      progress=False)
     assert abs(result.elite_flops / target - 1) < 0.25, (result.elite, result.elite_flops, target)
+    elite = list(space_architectures(space, result.elite.depth_chunks, result.elite.width_chunks))
+    assert all(1 <= d <= space.d_max for a in elite for d in a[0]) and all(1 <= w <= space.w_max for a in elite for w in a[1])
     assert share_within(result.elite) > 2 * np.mean([share_within(s) for s in spaces])
     assert len(result.candidates) == 5 and result.history[0]["warmup"] and not result.history[-1]["warmup"]
+
+
+@pytest.mark.parametrize("strategy", ["bo", "spline", "tnas"])
+def test_an_elite_space_is_a_search_space_for_the_other_strategies(strategy, tmp_path):
+    from archtune import SearchInstance
+    from archtune.nss.search import NetworkSpace, elite_search_space
+
+    space = ExpandedSpace(d_max=4, w_max=16, depth_chunk=2, width_chunk=4)
+    elite = NetworkSpace((0, 1, 0), (1, 2, 3))
+    ss = elite_search_space(space, elite)
+    members = set(ss.encodings)
+    target = elite.expected_flops(space)
+
+    def closeness(encoding):  # a cheap objective: how near the target the architecture's FLOPs are
+        return -abs(architecture_flops(space, (encoding[:3], encoding[3:])) / target - 1)
+
+    s = SearchInstance("e", tmp_path / "e.search", search_space=ss, hi_fi_eval=closeness, strategy=strategy,
+                       progress=False, seed=0)
+    s.run_search(eval_budget=6)
+    history = s.history()
+    s.close()
+    assert len(history) == 6 and all(tuple(h["encoding"]) in members for h in history)
