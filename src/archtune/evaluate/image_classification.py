@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,31 +153,40 @@ class DistributedTrainingError(RuntimeError):
     """A torchrun job failed; the message holds the end of its log."""
 
 
+def _relay(stream: Any, lines: list[str], progress: bool) -> None:
+    """Keep every line of the job's output; pass rank 0's progress lines on as they come."""
+    for line in stream:
+        lines.append(line)
+        if progress and line.startswith("[archtune]"):
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
 def _run_torchrun(job: Job, n_procs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="archtune-ddp-") as tmp:
         job.result_path = str(Path(tmp) / "result.json")
         spec = Path(tmp) / "job.json"
         spec.write_text(json.dumps(job.__dict__))
-        log = Path(tmp) / "log.txt"
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_procs}",
                    "-m", "archtune.evaluate.ddp_worker", str(spec)]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        with open(log, "w") as log_file:
-            # a session of its own, so a timeout kills torchrun and every rank it started
-            proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            try:
-                proc.wait(timeout=None if job.time_limit is None else job.time_limit + 60)
-            except subprocess.TimeoutExpired:
+        # a session of its own, so a timeout kills torchrun and every rank it started
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                env=env, start_new_session=True)
+        lines: list[str] = []
+        relay = threading.Thread(target=_relay, args=(proc.stdout, lines, job.progress), daemon=True)
+        relay.start()
+        try:
+            proc.wait(timeout=None if job.time_limit is None else job.time_limit + 60)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"distributed training of {job.label} passed its time limit") from None
+        finally:
+            if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                raise TimeoutError(f"distributed training of {job.label} passed its time limit") from None
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-        text = log.read_text(errors="replace")
-        if job.progress:
-            sys.stderr.write("".join(line + "\n" for line in text.splitlines() if line.startswith("[archtune]")))
+            relay.join(timeout=5)
         if proc.returncode != 0 or not Path(job.result_path).exists():
+            text = "".join(lines)
             raise DistributedTrainingError(f"torchrun ({n_procs} processes) exited with {proc.returncode}:\n{text[-3000:]}")
         return json.loads(Path(job.result_path).read_text())
 
