@@ -35,7 +35,8 @@ CONV_TYPES = ("conv-enc", "mo", "mo-se")
 
 
 class ConvEncoder(nn.Module):
-    """Depthwise 3x3, BN, pointwise expansion (``mlp_ratio``), GELU, pointwise projection, layer-scaled residual."""
+    """Depthwise 3x3, BN, pointwise expansion (``mlp_ratio``), GELU, pointwise projection, layer-scaled residual.
+    With ``mlp_ratio=1`` it is SwiftFormer's "local representation", the mini-conv before attention."""
 
     def __init__(self, dim: int, mlp_ratio: float = 4.0) -> None:
         super().__init__()
@@ -99,22 +100,6 @@ class Mlp(nn.Module):
         return self.fc2(nn.functional.gelu(self.fc1(self.norm(x))))
 
 
-class LocalRepresentation(nn.Module):
-    """SwiftFormer's mini-conv before attention: depthwise 3x3, BN, two 1x1 convs, layer-scaled residual."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
-        self.norm = nn.BatchNorm2d(dim)
-        self.pwconv1 = nn.Conv2d(dim, dim, 1)
-        self.pwconv2 = nn.Conv2d(dim, dim, 1)
-        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.pwconv2(nn.functional.gelu(self.pwconv1(self.norm(self.dwconv(x)))))
-        return x + self.layer_scale * y
-
-
 class SwiftFormerEncoder(nn.Module):
     """Mini-conv, then ``x + s1 * attention(x)`` and ``x + s2 * mlp(x)`` (layer scales start at 1e-5)."""
 
@@ -137,7 +122,7 @@ class SwiftFormerEncoder(nn.Module):
 def _conv_block(kind: str, dim: int, mlp_ratio: float, branches: int, mini: bool) -> nn.Module:
     """A stage's conv block of ``kind``; ``mini`` is the one inside an attention block."""
     if kind == "conv-enc":
-        return LocalRepresentation(dim) if mini else ConvEncoder(dim, mlp_ratio)
+        return ConvEncoder(dim, 1.0 if mini else mlp_ratio)
     if kind in ("mo", "mo-se"):
         return MobileOneUnit(dim, use_se=kind == "mo-se", branches=branches)
     raise ValueError(f"unknown conv type {kind!r}; expected one of {CONV_TYPES}")
