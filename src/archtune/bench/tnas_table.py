@@ -112,9 +112,10 @@ def to_markdown(result: dict[str, dict[str, dict[str, list[float]]]], meta: dict
 
 
 def run_tnas_table(datasets: list[str], seeds: int, queries: int, eps_start: float, out_dir: str | None,
-                   processes: int = 2) -> dict[str, Any]:
-    meta = {"seeds": seeds, "queries": queries, "eps_start": eps_start, "round_size": 25, "epochs": 60}
-    result = table(datasets, seeds, queries, eps_start, processes=processes)
+                   processes: int = 2, round_size: int = 25, epochs: int = 60) -> dict[str, Any]:
+    """:func:`table` printed and written to ``out_dir``; the settings recorded are the ones it ran with."""
+    meta = {"seeds": seeds, "queries": queries, "eps_start": eps_start, "round_size": round_size, "epochs": epochs}
+    result = table(datasets, seeds, queries, eps_start, round_size, epochs, processes=processes)
     md = to_markdown(result, meta)
     print(md)
     if out_dir is not None:
