@@ -157,11 +157,14 @@ def _throughput(args: argparse.Namespace) -> int:
 
 
 def _nss(args: argparse.Namespace) -> int:
-    from archtune.nss.experiment import run_nss_experiment
+    from dataclasses import replace
+
+    from archtune.nss.experiment import CPU_SPACE, run_nss_experiment
     from archtune.nss.search import NSSConfig
 
     targets = [float(t) * 1e6 for t in args.targets.split(",")]
-    run_nss_experiment(targets, config=NSSConfig(epochs=args.epochs, theta_lr=args.theta_lr, seed=args.seed),
+    space = replace(CPU_SPACE, depth_chunk=args.depth_chunk, width_chunk=args.width_chunk)
+    run_nss_experiment(targets, space, config=NSSConfig(epochs=args.epochs, theta_lr=args.theta_lr, seed=args.seed),
                        train_epochs=args.train_epochs, repeats=args.repeats, out_dir=args.out)
     return 0
 
@@ -233,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     nss = sub.add_parser("nss", help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)")
     nss.add_argument("--targets", default="2,6,15", help="comma-separated FLOPs targets in MFLOPs (default 2,6,15)")
     nss.add_argument("--epochs", type=int, default=10, help="NSS epochs (25%% warm-up)")
+    nss.add_argument("--depth-chunk", type=int, default=1, help="depths per network space (d_max 4)")
+    nss.add_argument("--width-chunk", type=int, default=2, help="widths per network space (w_max 32)")
     nss.add_argument("--theta-lr", type=float, default=0.05)
     nss.add_argument("--train-epochs", type=int, default=3, help="stand-alone training of found architectures")
     nss.add_argument("--repeats", type=int, default=20, help="NAS runs averaged for the sample counts")
