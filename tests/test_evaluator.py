@@ -120,6 +120,9 @@ def test_image_folder_dataset(tmp_path):
     assert train.n_classes == 2 and len(val.labels) == 4
     with pytest.raises(ConfigError, match="no 'test' split"):
         load_split(str(tmp_path), "test")
+    (tmp_path / "only_dogs" / "dog").mkdir(parents=True)  # a split without one class keeps the others' labels
+    Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(tmp_path / "only_dogs" / "dog" / "0.png")
+    assert load_split(str(tmp_path), "only_dogs").labels.tolist() == [1]
 
 
 def test_hugging_face_save_to_disk_folder(tmp_path):

@@ -89,14 +89,11 @@ def _builtin(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         train, test = stratified_split(labels, test_per_class=100, seed=0)
         index = {"train": train, "test": test}
     else:
-        from sklearn.datasets import load_digits
+        from archtune.spaces.digits_cnn import digits_split
 
-        data = load_digits()
-        images = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
-        labels = torch.tensor(data.target, dtype=torch.long)
-        order = torch.from_numpy(np.random.default_rng(0).permutation(len(labels)))
-        cut = int(0.7 * len(labels))
-        index = {"train": order[:cut], "test": order[cut:]}
+        x_train, y_train, x_test, y_test = digits_split()
+        images, labels = torch.cat([x_train, x_test]), torch.cat([y_train, y_test])
+        index = {"train": torch.arange(len(y_train)), "test": torch.arange(len(y_train), len(labels))}
     if split not in index:
         raise ConfigError(f"{dataset} has splits {sorted(index)}, not {split!r}")
     return images[index[split]], labels[index[split]]
@@ -129,12 +126,13 @@ def _imagefolder(root: Path, split: str, image_size: int | None) -> tuple[torch.
     base = root / split
     if not base.is_dir():
         raise ConfigError(f"image folder {root} has no {split!r} split (expected {base}/<class>/<image>)")
-    classes = sorted(p.name for p in base.iterdir() if p.is_dir())
+    # class names from every split, so that a split missing a class keeps the others' labels
+    classes = sorted({p.name for d in root.iterdir() if d.is_dir() for p in d.iterdir() if p.is_dir()})
     if not classes:
         raise ConfigError(f"no class folders in {base}")
     arrays, labels = [], []
     for label, name in enumerate(classes):
-        for file in sorted((base / name).iterdir()):
+        for file in sorted((base / name).iterdir()) if (base / name).is_dir() else []:
             if file.suffix.lower() in IMAGE_SUFFIXES:
                 with Image.open(file) as image:
                     arrays.append(_pil_to_array(image))

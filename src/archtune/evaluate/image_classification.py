@@ -36,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,6 @@ class Job:
     progress: bool
     label: str = ""
     result_path: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def run_job(job: Job, rank: Rank = SINGLE_PROCESS, local_rank: int = 0) -> dict[str, Any]:
@@ -264,9 +263,11 @@ def create_img_class_evaluator(dataset: str = "mnist5k", n_classes: int | None =
         raise ConfigError("n_gpus must be >= 0 and n_procs >= 1")
     if n_gpus > 0 and not torch.cuda.is_available():
         raise ConfigError(f"n_gpus={n_gpus} but CUDA is not available here")
+    if n_gpus > 0 and n_procs not in (1, n_gpus):
+        raise ConfigError(f"with GPUs there is one process per GPU: n_procs={n_procs} does not match n_gpus={n_gpus}")
     load_builder(config_to_model_file)  # fail now, not at the first evaluation
     config = DatasetConfig.from_dict(dataset_config)
     return ImageClassificationEvaluator(dataset, n_classes, n_gpus, n_procs, config_to_model_file,
-                                        {k: v for k, v in config.__dict__.items()}, train_split, eval_split,
+                                        dict(config.__dict__), train_split, eval_split,
                                         reparam, TrainingRecipe.from_dict(recipe), seed, time_limit, progress)
 

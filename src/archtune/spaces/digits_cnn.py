@@ -46,7 +46,8 @@ def digits_cnn_space(save_filename: str | None = None) -> SearchSpace:
 
 
 @cache
-def _digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """scikit-learn's digits as (x_train, y_train, x_val, y_val): a fixed 70/30 shuffle, images in [0, 1]."""
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -60,7 +61,7 @@ def _digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
 
 def train_and_evaluate(encoding: tuple[Any, ...], epochs: int, seed: int = 0, batch_size: int = 128) -> float:
     """Train with AdamW for ``epochs`` epochs (deterministic under ``seed``); validation accuracy in %."""
-    x_train, y_train, x_val, y_val = _digits_split()
+    x_train, y_train, x_val, y_val = digits_split()
     torch.manual_seed(seed)
     net = encoding_to_net(encoding)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-2, weight_decay=1e-4)
