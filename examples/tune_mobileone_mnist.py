@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=6.0, help="high-fidelity evaluations' worth (default 6)")
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--builder", default=BUILDER, help=f"config_to_model_file (default {BUILDER})")
     parser.add_argument("--workdir", default=None, help="where the space and search files go (default: temp)")
     parser.add_argument("--out", default=None, help="folder for mobileone_mnist.json and .md")
     args = parser.parse_args()
@@ -45,7 +46,7 @@ def main() -> None:
     params = [inference_parameters(e) / 1e6 for e in space.encodings]
     space.set_pretraining_data({"inference_params_m": params})
     evaluator = create_img_class_evaluator(
-        "mnist5k", n_classes=10, config_to_model_file=BUILDER, eval_split="test", reparam=True, recipe=RECIPE,
+        "mnist5k", n_classes=10, config_to_model_file=args.builder, eval_split="test", reparam=True, recipe=RECIPE,
         dataset_config={"image_size": args.image_size, "channels": 3}, seed=args.seed)
     search = SearchInstance("mobileone-mnist", str(workdir / "mobileone.search"), search_space=space,
                             hi_fi_eval=evaluator.at_epochs(HI_EPOCHS), hi_fi_cost=HI_EPOCHS,
@@ -58,7 +59,7 @@ def main() -> None:
     baseline = evaluator(S0_ENCODING, HI_EPOCHS)
     result = {
         "space": "mobileone", "dataset": "mnist5k (4,000 train / 1,000 test)", "image_size": args.image_size,
-        "builder": BUILDER, "recipe": RECIPE, "lo_fi_epochs": LO_EPOCHS, "hi_fi_epochs": HI_EPOCHS, "budget": args.budget,
+        "builder": args.builder, "recipe": RECIPE, "lo_fi_epochs": LO_EPOCHS, "hi_fi_epochs": HI_EPOCHS, "budget": args.budget,
         "seed": args.seed, "evaluations": len(history),
         "found": {"encoding": list(found), "accuracy": found_value, "inference_parameters": inference_parameters(found)},
         "mobileone_s0": {"encoding": list(S0_ENCODING), "accuracy": baseline["value"],
