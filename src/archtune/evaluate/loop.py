@@ -38,13 +38,21 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None,
-             chunk: int = 1000) -> float:
-    """Share of ``images[index]`` classified correctly, in eval mode, ``chunk`` images at a time."""
+def count_correct(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None,
+                  chunk: int = 1000, device: torch.device | str | None = None) -> int:
+    """How many of ``images[index]`` are classified correctly, in eval mode, ``chunk`` images at a time
+    (moved to ``device`` when given; labels stay where they are)."""
     net.eval()
     idx = torch.arange(len(labels)) if index is None else index
     correct = 0
     for start in range(0, len(idx), chunk):
         part = idx[start : start + chunk]
-        correct += int((net(images[part]).argmax(dim=1) == labels[part]).sum())
-    return correct / len(idx)
+        batch = images[part] if device is None else images[part].to(device)
+        correct += int((net(batch).argmax(dim=1).to(labels.device) == labels[part]).sum())
+    return correct
+
+
+def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None,
+             chunk: int = 1000) -> float:
+    """Share of ``images[index]`` classified correctly (see :func:`count_correct`)."""
+    return count_correct(net, images, labels, index, chunk) / (len(labels) if index is None else len(index))

@@ -31,6 +31,7 @@ from torch import nn
 
 from archtune.datasets.images import ImageSplit, augment_batch
 from archtune.errors import ConfigError
+from archtune.evaluate.loop import count_correct
 
 
 class TrainingDiverged(RuntimeError):
@@ -121,17 +122,11 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return full or [order]
 
 
-@torch.no_grad()
 def evaluate_accuracy(model: nn.Module, data: ImageSplit, device: torch.device, rank: Rank = SINGLE_PROCESS,
                       chunk: int = 500) -> float:
     """Share of ``data`` classified correctly (each rank counts its strided share; summed over ranks)."""
-    model.eval()
     index = torch.arange(rank.rank, len(data.labels), rank.world)
-    correct = 0
-    for start in range(0, len(index), chunk):
-        part = index[start:start + chunk]
-        logits = model(data.images[part].to(device))
-        correct += int((logits.argmax(dim=1).cpu() == data.labels[part]).sum())
+    correct = count_correct(model, data.images, data.labels, index, chunk, device)
     return float(rank.all_sum(torch.tensor([float(correct)]))[0]) / len(data.labels)
 
 
@@ -153,7 +148,7 @@ def train_and_evaluate(model: nn.Module, train: ImageSplit, test: ImageSplit, ep
     n = len(train.labels)
     if recipe.batch_size % rank.world:
         raise ConfigError(f"batch_size {recipe.batch_size} must divide among {rank.world} data-parallel processes")
-    steps_per_epoch = len(_batches(n, recipe.batch_size, torch.Generator().manual_seed(0)))
+    steps_per_epoch = max(1, n // recipe.batch_size)  # len(_batches(...)): full batches, or one partial
     step, curve = 0, []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
