@@ -8,8 +8,9 @@ import random
 import pytest
 import torch
 
-from archtune.nets.mobileone import MobileOne, MobileOneBlock, count_parameters, reparameterize
+from archtune.nets.mobileone import MobileOne, MobileOneBlock, reparameterize
 from archtune.nets.swiftformer import SwiftFormer
+from archtune.profile.zero_cost import count_parameters
 from archtune.spaces.mobileone import (
     DEPTHS,
     INFERENCE_PARAMETERS,

@@ -53,7 +53,8 @@ from archtune.evaluate.training import (
     evaluate_accuracy,
     train_and_evaluate,
 )
-from archtune.nets.mobileone import count_parameters, reparameterize
+from archtune.nets.mobileone import reparameterize
+from archtune.profile.zero_cost import count_parameters
 
 DEFAULT_BUILDER = "archtune.spaces.mobileone:encoding_to_model"
 

@@ -11,6 +11,7 @@ first step of a stage with stride 2; with ``use_se`` the last half of stage 3 an
 
 Example:
     >>> import torch
+    >>> from archtune.profile.zero_cost import count_parameters
     >>> net = MobileOne(depths=(1, 1, 1, 1), width_multipliers=(0.25, 0.25, 0.25, 0.25), branches=2,
     ...                 n_classes=10).eval()
     >>> fused = reparameterize(net)
@@ -197,8 +198,3 @@ def reparameterize(model: nn.Module) -> nn.Module:
         if isinstance(module, MobileOneBlock):
             module.fuse()
     return fused
-
-
-def count_parameters(model: nn.Module) -> int:
-    """All parameters (trainable or not), the count the papers report."""
-    return sum(p.numel() for p in model.parameters())

@@ -150,12 +150,10 @@ def architecture_flops(space: ExpandedSpace, architecture: Architecture) -> int:
 
 def counted_flops(space: ExpandedSpace, architecture: Architecture) -> int:
     """FLOPs of the built network measured by ``torch.utils.flop_counter`` (batch of one)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from archtune.profile.zero_cost import count_flops
 
     net = ExpandedNet(space, architecture).eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(torch.zeros(1, space.in_channels, space.image_size, space.image_size))
-    return int(counter.get_total_flops())
+    return count_flops(net, torch.zeros(1, space.in_channels, space.image_size, space.image_size))
 
 
 def chunk_moments(space: ExpandedSpace) -> dict[str, torch.Tensor]:
