@@ -30,13 +30,21 @@ from torch import nn
 
 BASE_WIDTHS = (64, 128, 256, 512)
 S0 = {"depths": (2, 8, 10, 1), "width_multipliers": (0.75, 1.0, 1.0, 2.0), "use_se": False, "branches": 4}
+SE_RATIO = 0.0625
+
+
+def se_blocks(stage: int, depth: int, use_se: bool) -> int:
+    """How many of a stage's last blocks use SE (ml-mobileone: the last half of stage 3, all of stage 4)."""
+    if not use_se:
+        return 0
+    return depth // 2 if stage == 2 else depth if stage == 3 else 0
 
 
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation as in ml-mobileone: global average, 1x1 reduce (ratio 1/16), ReLU, 1x1 expand,
     sigmoid, channel-wise scale."""
 
-    def __init__(self, channels: int, ratio: float = 0.0625) -> None:
+    def __init__(self, channels: int, ratio: float = SE_RATIO) -> None:
         super().__init__()
         hidden = int(channels * ratio)
         self.reduce = nn.Conv2d(channels, hidden, 1)
@@ -170,7 +178,7 @@ class MobileOne(nn.Module):
         stages = []
         for stage, (depth, base, mult) in enumerate(zip(depths, BASE_WIDTHS, width_multipliers, strict=True)):
             width = int(base * mult)
-            n_se = (depth // 2 if stage == 2 else depth if stage == 3 else 0) if use_se else 0
+            n_se = se_blocks(stage, depth, use_se)
             blocks: list[nn.Module] = []
             for i in range(depth):
                 se = i >= depth - n_se

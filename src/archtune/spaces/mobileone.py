@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from archtune.nets.mobileone import BASE_WIDTHS, MobileOne
+from archtune.nets.mobileone import BASE_WIDTHS, SE_RATIO, MobileOne, se_blocks
 from archtune.space.search_space import SearchSpace, create_search_space
 
 DEPTHS = (0, 1, 2, 5, 8, 10)
@@ -64,7 +64,7 @@ def encoding_to_net(encoding: Sequence[Any]) -> nn.Module:
 
 
 def _se_parameters(channels: np.ndarray) -> np.ndarray:
-    hidden = (channels * 0.0625).astype(np.int64)
+    hidden = (channels * SE_RATIO).astype(np.int64)
     return 2 * channels * hidden + hidden + channels
 
 
@@ -75,7 +75,7 @@ def _inference_parameters(depths: Sequence[int], mults: np.ndarray, se: bool, n_
     total = channels * 27 + channels  # stem: 3x3 conv, 3 input channels, with bias
     for stage, (depth, base) in enumerate(zip(depths, BASE_WIDTHS, strict=True)):
         width = (base * mults[:, stage]).astype(np.int64)
-        n_se = (depth // 2 if stage == 2 else depth if stage == 3 else 0) if se else 0
+        n_se = se_blocks(stage, depth, se)
         for i in range(depth):
             total = total + channels * 10 + channels * width + width  # depthwise 3x3 + pointwise 1x1, biases
             if i >= depth - n_se:
