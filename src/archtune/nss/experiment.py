@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from archtune.datasets.images import load_split
-from archtune.evaluate.training import TrainingRecipe, evaluate_accuracy, train_and_evaluate
+from archtune.evaluate.training import TrainingRecipe, train_and_evaluate
 from archtune.nss.expanded_space import ExpandedNet, ExpandedSpace, architecture_flops
 from archtune.nss.search import NetworkSpace, NSSConfig, run_nss, sample_expanded, samples_until_within
 
@@ -41,8 +41,8 @@ def train_error(space: ExpandedSpace, arch, train, test, epochs: int, seed: int 
     """Test error (%) of an architecture trained stand-alone for ``epochs`` (SGD, cosine, batch 64)."""
     torch.manual_seed(seed)
     net = ExpandedNet(space, arch)
-    train_and_evaluate(net, train, test, epochs, TrainingRecipe(lr=0.05, batch_size=64), seed)
-    return 100 * (1 - evaluate_accuracy(net, test, torch.device("cpu")))
+    curve = train_and_evaluate(net, train, test, epochs, TrainingRecipe(lr=0.05, batch_size=64), seed)
+    return 100 * (1 - curve[-1]["eval_accuracy"])  # the last epoch's evaluation is the trained network's
 
 
 def run_nss_experiment(targets: list[float], space: ExpandedSpace = CPU_SPACE, config: NSSConfig | None = None,

@@ -67,8 +67,8 @@ class NetworkSpace:
 
     def sample(self, space: ExpandedSpace, generator: torch.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """An architecture drawn uniformly from this space."""
-        depths = tuple(int(space.depth_range(c)[_randint(len(space.depth_range(c)), generator)]) for c in self.depth_chunks)
-        widths = tuple(int(space.width_range(c)[_randint(len(space.width_range(c)), generator)]) for c in self.width_chunks)
+        depths = tuple(_draw(space.depth_range(c), generator) for c in self.depth_chunks)
+        widths = tuple(_draw(space.width_range(c), generator) for c in self.width_chunks)
         return depths, widths
 
 
@@ -103,6 +103,11 @@ def _randint(n: int, generator: torch.Generator) -> int:
     return int(torch.randint(n, (1,), generator=generator))
 
 
+def _draw(values: range, generator: torch.Generator) -> int:
+    """One of ``values``, uniformly."""
+    return values[_randint(len(values), generator)]
+
+
 @dataclass
 class NSSResult:
     theta_depth: list[list[float]]
@@ -115,6 +120,7 @@ class NSSResult:
 
 
 def _gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
+    # torch.nn.functional.gumbel_softmax draws from the global RNG; the search draws from its own generator
     uniform = torch.rand(logits.shape, generator=generator).clamp(1e-10, 1 - 1e-10)
     return torch.softmax((logits - torch.log(-torch.log(uniform))) / tau, dim=-1)
 
@@ -124,8 +130,8 @@ def _mixture(space: ExpandedSpace, g_depth: torch.Tensor, g_width: torch.Tensor,
     """Per stage, the g-weighted width masks and depth weights of one architecture drawn in each chunk."""
     masks, depths = [], []
     for stage in range(space.stages):
-        drawn_w = [space.width_range(c)[_randint(space.width_chunk, generator)] for c in range(space.width_chunks)]
-        drawn_d = [space.depth_range(c)[_randint(space.depth_chunk, generator)] for c in range(space.depth_chunks)]
+        drawn_w = [_draw(space.width_range(c), generator) for c in range(space.width_chunks)]
+        drawn_d = [_draw(space.depth_range(c), generator) for c in range(space.depth_chunks)]
         masks.append(sum(g_width[stage, c] * width_mask(w, space.w_max) for c, w in enumerate(drawn_w)))
         depths.append(sum(g_depth[stage, c] * depth_weights(d, space.d_max) for c, d in enumerate(drawn_d)))
     return masks, depths
@@ -164,9 +170,8 @@ def run_nss(space: ExpandedSpace, data: tuple[torch.Tensor, torch.Tensor], flops
             batch = w_order[step * config.batch_size:(step + 1) * config.batch_size]
             if warm:
                 p = 1.0 - (epoch * steps + step) / (warmup_epochs * steps)
-                depths, widths = sample_expanded(space, gen)
-                out = net(images[batch], [width_mask(w, space.w_max) for w in widths],
-                          [depth_weights(d, space.d_max) for d in depths], warmup_probability=p, generator=gen)
+                out = net.forward_architecture(images[batch], sample_expanded(space, gen), warmup_probability=p,
+                                               generator=gen)
             else:
                 with torch.no_grad():
                     g_d, g_w = _gumbel_softmax(theta_d, tau, gen), _gumbel_softmax(theta_w, tau, gen)

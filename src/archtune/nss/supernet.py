@@ -90,12 +90,14 @@ class Supernet(nn.Module):
             x = x if warmup_probability > 0 else out
         return self.head(x.mean(dim=(2, 3)) * masks[-1].view(1, -1))
 
-    def forward_architecture(self, x: torch.Tensor, architecture: Architecture) -> torch.Tensor:
-        """The supernet's output for one architecture (hard masks, one-hot depths)."""
+    def forward_architecture(self, x: torch.Tensor, architecture: Architecture, warmup_probability: float = 0.0,
+                             generator: torch.Generator | None = None) -> torch.Tensor:
+        """The supernet's output for one architecture (hard masks, one-hot depths), with warm-up as in
+        :meth:`forward`."""
         _check(self.space, architecture)
         depths, widths = architecture
         return self(x, [width_mask(w, self.space.w_max) for w in widths],
-                    [depth_weights(d, self.space.d_max) for d in depths])
+                    [depth_weights(d, self.space.d_max) for d in depths], warmup_probability, generator)
 
     @torch.no_grad()
     def extract(self, architecture: Architecture) -> ExpandedNet:
