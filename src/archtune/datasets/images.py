@@ -87,16 +87,23 @@ def _builtin(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
         images, labels = load_mnist5k()
         train, test = stratified_split(labels, test_per_class=100, seed=0)
-        index = {"train": train, "test": test}
+        splits = {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
     else:
         from archtune.spaces.digits_cnn import digits_split
 
         x_train, y_train, x_test, y_test = digits_split()
-        images, labels = torch.cat([x_train, x_test]), torch.cat([y_train, y_test])
-        index = {"train": torch.arange(len(y_train)), "test": torch.arange(len(y_train), len(labels))}
-    if split not in index:
-        raise ConfigError(f"{dataset} has splits {sorted(index)}, not {split!r}")
-    return images[index[split]], labels[index[split]]
+        splits = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    if split not in splits:
+        raise ConfigError(f"{dataset} has splits {sorted(splits)}, not {split!r}")
+    return splits[split]
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) images as size x size (antialiased bilinear), unchanged when already so."""
+    if images.shape[-2:] == (size, size):
+        return images
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                                           align_corners=False)
 
 
 def _pil_to_array(image: Any) -> np.ndarray:
@@ -113,9 +120,8 @@ def _stack(arrays: list[np.ndarray], image_size: int | None, where: str) -> torc
         t = torch.from_numpy(a)
         if t.shape[0] != channels:
             t = t.expand(channels, *t.shape[1:])
-        if image_size is not None and t.shape[1:] != (image_size, image_size):
-            t = torch.nn.functional.interpolate(t[None], size=(image_size, image_size), mode="bilinear",
-                                                antialias=True, align_corners=False)[0]
+        if image_size is not None:
+            t = _resize(t[None], image_size)[0]
         out.append(t)
     return torch.stack(out)
 
@@ -178,9 +184,8 @@ def load_split(dataset: str, split: str, config: DatasetConfig | dict[str, Any] 
     """One split as normalised tensors; ``normalise_with`` reuses another split's mean, std and class count."""
     cfg = DatasetConfig.from_dict(config)
     images, labels = _raw_split(dataset, split, cfg.image_size)
-    if cfg.image_size is not None and images.shape[-2:] != (cfg.image_size, cfg.image_size):
-        images = torch.nn.functional.interpolate(images, size=(cfg.image_size, cfg.image_size), mode="bilinear",
-                                                 antialias=True, align_corners=False)
+    if cfg.image_size is not None:
+        images = _resize(images, cfg.image_size)  # built-in sets (folders and HF sets arrive resized)
     if cfg.channels is not None and images.shape[1] != cfg.channels:
         if cfg.channels == 3 and images.shape[1] == 1:
             images = images.repeat(1, 3, 1, 1)

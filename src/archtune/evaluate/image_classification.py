@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,10 @@ from archtune.profile.zero_cost import count_parameters
 DEFAULT_BUILDER = "archtune.spaces.mobileone:encoding_to_model"
 
 
+@cache
 def load_builder(spec: str) -> Callable[..., nn.Module]:
-    """The model function named by ``"module:function"``, ``"file.py:function"`` or ``"file.py"``."""
+    """The model function named by ``"module:function"``, ``"file.py:function"`` or ``"file.py"``; a file is
+    executed once per process, not once per evaluation."""
     target, _, name = spec.partition(":")
     if target.endswith(".py") or os.sep in target:
         path = Path(target)
