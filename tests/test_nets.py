@@ -133,3 +133,13 @@ def test_zero_init_blocks_start_as_the_identity_and_still_fuse():
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert (net(x) - reparameterize(net)(x)).abs().max() < 1e-4
+
+
+def test_hybrid_space_branch_setting():
+    from archtune.spaces.mobileone_swiftformer import mobileone_swiftformer_space
+
+    one = mobileone_swiftformer_space(branches=1).encoding_to_net(MOBILEONE)
+    blocks = [m for m in one.modules() if isinstance(m, MobileOneBlock)]
+    assert blocks and all(len(b.convs) == 1 for b in blocks)
+    with pytest.raises(ValueError, match="branches must be 1 or 4"):
+        mobileone_swiftformer_space(branches=2)

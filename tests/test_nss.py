@@ -138,3 +138,18 @@ def test_an_elite_space_is_a_search_space_for_the_other_strategies(strategy, tmp
     history = s.history()
     s.close()
     assert len(history) == 6 and all(tuple(h["encoding"]) in members for h in history)
+
+
+def test_table1_experiment_writes_its_rows_and_files(tmp_path):
+    from archtune.nss.experiment import run_nss_experiment
+    from archtune.nss.search import NSSConfig
+
+    space = ExpandedSpace(d_max=2, w_max=8, depth_chunk=1, width_chunk=4, w0=4, in_channels=1, image_size=8)
+    summary = run_nss_experiment([40_000.0], space, NSSConfig(epochs=2, batch_size=128), train_epochs=1, repeats=3,
+                                 edf_samples=20, edf_trained=1, out_dir=str(tmp_path))
+    (row,) = summary["rows"]
+    for kind in ("elite", "expanded"):
+        assert row[kind]["samples_mean"] >= 1 and row[kind]["deviation_pct"] <= 10 + 1e-9
+        assert 0 <= row[kind]["error_pct"] <= 100
+    assert "| 0.040 |" in (tmp_path / "nss_table1.md").read_text()
+    assert (tmp_path / "nss_edf.png").stat().st_size > 0 and (tmp_path / "nss_table1.json").exists()
