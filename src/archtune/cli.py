@@ -59,6 +59,18 @@ def _bench(args: argparse.Namespace) -> int:
 
         run_tnas_table(args.dataset.split(","), args.seeds, int(args.budget), args.eps_start, args.out, args.workers)
         return 0
+    if args.benchmark == "open-space":
+        from archtune.bench.open_space_bench import (
+            STRATEGIES,
+            ThreeCellObjective,
+            run_open_space_benchmark,
+            to_markdown,
+        )
+
+        strategies = (args.strategies or ",".join(STRATEGIES)).split(",")
+        rows = run_open_space_benchmark(args.seeds, int(args.budget), strategies, args.workers, args.out)
+        print(to_markdown(rows, int(args.budget), ThreeCellObjective().optimum))
+        return 0
     if args.benchmark == "parallel":
         from archtune.bench.parallel_bench import run_parallel_benchmark
 
@@ -245,12 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     nss.add_argument("--out", default=None, help="folder for nss_table1.md/.json and nss_edf.png")
     nss.set_defaults(func=_nss)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
-    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table"],
+    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table", "open-space"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
                             "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
                             "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
                             "tnas-table: paper 002's Table 4 (TNAS sampler vs random and evolution, --budget = "
-                            "queries per run)")
+                            "queries per run); open-space: three NB201 cells as one 3.8e12-encoding space, searched "
+                            "without enumeration (VAE-proposed BO vs evolution vs random)")
     bench.add_argument("--eps-start", type=float, default=0.0, help="for 'tnas-table': eps of the first round")
     bench.add_argument("--parallel-workers", default="1,2,4",
                        help="for 'parallel': comma-separated numbers of evaluation workers (default 1,2,4)")
@@ -264,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
     bench.add_argument("--strategies", default=None,
                        help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-vae, random, rea, ls, tnas, spline "
-                            "(default: bo,random,rea,ls for nb201; spline,bo,random for spline)")
+                            "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
+                            "open-bo,open-bo-novae,rea,random for open-space)")
     bench.add_argument("--constraint", default=None,
                        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
     bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")
