@@ -64,3 +64,13 @@ def test_open_space_bo_beats_random_on_three_nb201_cells():
     bo = [run_seed("open-bo", seed, 40)["best_curve"][-1] for seed in range(2)]
     rnd = [run_seed("random", seed, 40)["best_curve"][-1] for seed in range(2)]
     assert np.mean(bo) > np.mean(rnd) + 0.5, (bo, rnd)
+
+
+def test_open_space_benchmark_command_writes_its_table(tmp_path, capsys):
+    from archtune.cli import main
+
+    assert main(["bench", "open-space", "--strategies", "random,rea", "--seeds", "2", "--budget", "30",
+                 "--workers", "1", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "open_space.md").read_text()
+    assert "| rea | 2 |" in table and "| random | 2 |" in table and "3.8e12" in table
+    assert "mean regret @25" in capsys.readouterr().out
