@@ -104,6 +104,7 @@ class Result:
     mae: float
     score: float
     violations: int
+    chosen: str = ""  # for a predictor that picks its own model and features: what it picked
 
 
 def median_run(y_test: np.ndarray, predict: Callable[[int], np.ndarray],
