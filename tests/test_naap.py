@@ -141,3 +141,16 @@ def test_naap_search_benchmark_counts_full_training_units(tmp_path):
     assert units is not None and 1 <= units <= 220 and float(units).is_integer()
     (tmp_path / "one").mkdir()  # a fresh search file: one full training either is the best or is not
     assert _run(seed=0, budget=1, epochs=9, variant="random", workdir=tmp_path / "one") in (None, 1.0)
+
+
+def test_curve_summary_reads_the_cycle_ends_and_the_best_so_far():
+    from archtune.naap.predictor import curve_summary, feature_candidates
+
+    t = load_naap440()
+    summary = curve_summary(t, 9)
+    assert summary.shape == (440, 3 * 3 + 1)
+    acc = t.epochs["Accuracy"]
+    assert np.array_equal(summary[:, 6:9], acc[:, [2, 5, 8]])  # accuracy at epochs 3, 6, 9 (metric order: loss mean, median, accuracy)
+    assert np.array_equal(summary[:, -1], acc[:, :9].max(axis=1))
+    assert list(feature_candidates(t, 0)) == ["scheme"]
+    assert list(feature_candidates(t, 3)) == ["scheme", "scheme + epochs", "scheme + curve"]
