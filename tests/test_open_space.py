@@ -74,3 +74,27 @@ def test_open_space_benchmark_command_writes_its_table(tmp_path, capsys):
     table = (tmp_path / "open_space.md").read_text()
     assert "| rea | 2 |" in table and "| random | 2 |" in table and "3.8e12" in table
     assert "mean regret @25" in capsys.readouterr().out
+
+
+def test_open_space_bo_resumes_from_its_history_file_exactly(tmp_path):
+    space = ProductSpace({f"k{i}": ("a", "b", "c") for i in range(5)})
+
+    def objective(encoding):
+        return float(sum(v == "b" for v in encoding.values()) + (encoding["k0"] == "c"))
+
+    def run(steps, path, search=None):
+        search = search or OpenSpaceBO(space, n_init=4, n_vae=32, n_uniform=32, vae_epochs=5, round_size=4,
+                                       seed=1, history_file=path)
+        for _ in range(steps):
+            encoding = search.ask()
+            search.tell(encoding, objective(encoding))
+        return search
+
+    whole = run(14, tmp_path / "whole.jsonl")
+    run(9, tmp_path / "cut.jsonl")  # killed after 9 results ...
+    with (tmp_path / "cut.jsonl").open("a") as fh:
+        fh.write('{"encoding": {"k0": "a"')  # ... while writing the 10th
+    run(2, tmp_path / "cut.jsonl")  # resumed, killed again cleanly ...
+    resumed = run(3, tmp_path / "cut.jsonl")  # ... and resumed once more
+    assert len(resumed.history) == 14
+    assert [(list(r), v) for r, v in resumed.history] == [(list(r), v) for r, v in whole.history]

@@ -14,7 +14,9 @@ proposes the candidate with the highest UCB. A step costs the same in a 10^4 spa
 
 Determinism: the VAE of round r depends only on the first r * round_size results, the ensemble is rebuilt
 from its seed at every step, and each step's draws are seeded by (seed, results told): replaying a
-history through :meth:`OpenSpaceBO.tell` gives back the same next proposal.
+history through :meth:`OpenSpaceBO.tell` gives back the same next proposal. With ``history_file`` every
+result is appended to a JSON-lines file as it is told (flushed to disk) and replayed when the search is
+created again, so a killed search resumes where it stopped and goes on exactly as an uninterrupted one.
 
 Example:
     >>> space = ProductSpace({"depth": (1, 2, 3), "width": (8, 16, 32, 64), "kernel": (3, 5)})
@@ -30,8 +32,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,11 +125,14 @@ class OpenSpaceBO:
         beta: UCB exploration weight.
         ensemble: the surrogate's hyper-parameters.
         seed: every draw of the search.
+        history_file: JSON-lines file of results (knob values must be JSON numbers, strings, booleans or
+            null); results already in it are replayed first (see the module doc).
     """
 
     def __init__(self, space: ProductSpace, n_init: int = 10, n_vae: int = 500, n_uniform: int = 500,
                  n_parents: int = 5, round_size: int = 10, top_k: int = 20, vae_epochs: int = 60,
-                 beta: float = 1.0, ensemble: EnsembleConfig | None = None, seed: int = 0):
+                 beta: float = 1.0, ensemble: EnsembleConfig | None = None, seed: int = 0,
+                 history_file: str | os.PathLike[str] | None = None):
         if n_init < 1 or n_vae < 0 or n_uniform < 1 or n_parents < 0:
             raise ConfigError("OpenSpaceBO needs n_init >= 1, n_uniform >= 1, n_vae >= 0 and n_parents >= 0")
         if round_size < 1 or top_k < 1 or vae_epochs < 1:
@@ -138,9 +146,38 @@ class OpenSpaceBO:
         self._seen: set[bytes] = set()
         self._vae: ArchitectureVAE | None = None
         self._vae_round = 0
+        self.history_file = Path(history_file) if history_file is not None else None
+        if self.history_file is not None and self.history_file.exists():
+            self._replay(self.history_file)
 
     def tell(self, encoding: Mapping[str, Any], value: float | None) -> None:
         """Record a result (``None`` for a failed evaluation: never proposed again, not learned from)."""
+        self._record(encoding, value)
+        if self.history_file is not None:
+            with self.history_file.open("a") as fh:
+                fh.write(json.dumps({"encoding": dict(encoding), "value": self.history[-1][1]}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _replay(self, path: Path) -> None:
+        """Tell every complete result of ``path``; a last line cut short by a crash is dropped from the file
+        (so that the next result does not get glued to it)."""
+        good: list[str] = []
+        for line in path.read_text().splitlines(keepends=True):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if not line.endswith("\n"):
+                break
+            self._record(record["encoding"], record["value"])
+            good.append(line)
+        if sum(map(len, good)) != len(path.read_text()):
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text("".join(good))
+            os.replace(tmp, path)
+
+    def _record(self, encoding: Mapping[str, Any], value: float | None) -> None:
         row = self.space.encode(encoding)
         self.history.append((row, None if value is None else float(value)))
         self._seen.add(row.tobytes())
