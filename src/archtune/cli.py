@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--strategies", default=None,
                        help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-vae, random, rea, ls, tnas, spline "
                             "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
-                            "open-bo,open-bo-novae,rea,random for open-space)")
+                            "open-bo,open-bo-novae,open-bo-nopre,rea,random for open-space)")
     bench.add_argument("--constraint", default=None,
                        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
     bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")
