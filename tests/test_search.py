@@ -207,6 +207,14 @@ def _history_of(path):
         st.close()
 
 
+def _trials_in(path):
+    """Trials stored so far (-1 while the file does not exist yet or cannot be read)."""
+    try:
+        return len(_history_of(path)) if os.path.exists(path) else -1
+    except Exception:  # busy mid-write: ask again on the next poll
+        return -1
+
+
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, nb201_small):
     encodings, metrics = nb201_small
     data = tmp_path / "space.json"
@@ -219,18 +227,23 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, nb
     reference = _history_of(tmp_path / "ref.search")
     assert len(reference) > 20
     rng = random.Random(7)
-    kills = 0
-    for attempt in range(4):  # killed at three random moments, then left to finish
+    kills, killed_at = 0, []
+    for attempt in range(4):  # killed three times a random number of new trials in (mid-search), then left to finish
+        stored = _trials_in(tmp_path / "k.search")
+        target = max(stored, 0) + rng.randint(1, 5) if attempt < 3 else math.inf
         proc = subprocess.Popen([sys.executable, str(script), str(data), str(tmp_path / "k.search"), budget], env=env)
-        try:
-            proc.wait(timeout=rng.uniform(4.0, 9.0) if attempt < 3 else 300)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _trials_in(tmp_path / "k.search") >= target:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                killed_at.append(target)
+                break
+            time.sleep(0.01)
         if proc.returncode == 0:
             break
-    assert kills >= 1
+    assert kills == 3 and killed_at[-1] < len(reference), killed_at
     assert proc.returncode == 0
     assert _history_of(tmp_path / "k.search") == reference
 
