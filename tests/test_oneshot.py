@@ -94,4 +94,11 @@ def test_evolution_on_supernet_and_oneshot_run(tmp_path):
     # one thread, one seed: the same training in this process gives what the worker process gave
     key, value = next(iter(cache.items()))
     assert standalone_accuracy(tuple(key.split("|")), OneShotData.load(seed=0), 1, 4, 1, seed=0) == value
+    # a second run in the same process (global generators moved on; stand-alone results now cached) repeats
+    # the first: the supernet's initial weights come from the seed, not from the global generator's state
+    torch.rand(7)
+    again = run_oneshot(["spos"], n_cells=5, channels=4, epochs=1, standalone_epochs=1, queries=10,
+                        out_dir=str(tmp_path), workers=2)
+    assert again["spos"]["kendall_tau"] == results["spos"]["kendall_tau"]
+    assert again["spos"]["best_cell"] == results["spos"]["best_cell"]
 

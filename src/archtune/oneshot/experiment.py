@@ -112,6 +112,7 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
         if name not in ("spos", "tnas"):
             raise ValueError(f"unknown sampler {name!r}: spos or tnas")
         start = time.perf_counter()
+        torch.manual_seed(seed)  # the supernet's initial weights: not whatever the global generator holds now
         net = NB201Supernet(channels, cells_per_stage, in_channels=1)
         sampler = uniform_sampler if name == "spos" else TNASPathSampler(eps_inc=eps_inc, seed=seed)
         train_supernet(net, data, epochs, sampler, seed=seed,
