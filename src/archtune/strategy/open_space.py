@@ -170,8 +170,9 @@ class OpenSpaceBO:
     def _replay(self, path: Path) -> None:
         """Tell every complete result of ``path``; a last line cut short by a crash is dropped from the file
         (so that the next result does not get glued to it)."""
+        text = path.read_text()
         good: list[str] = []
-        for line in path.read_text().splitlines(keepends=True):
+        for line in text.splitlines(keepends=True):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -180,7 +181,7 @@ class OpenSpaceBO:
                 break
             self._record(record["encoding"], record["value"])
             good.append(line)
-        if sum(map(len, good)) != len(path.read_text()):
+        if sum(map(len, good)) != len(text):
             tmp = path.with_suffix(path.suffix + ".tmp")
             tmp.write_text("".join(good))
             os.replace(tmp, path)
@@ -215,10 +216,11 @@ class OpenSpaceBO:
     def _surrogate(self) -> DeepEnsemble:
         """The ensemble, built (and pretrained) once; every fit starts again from that state (replay-safe)."""
         if self._model is None:
-            rows = self.space.sample(np.random.default_rng([self.seed, 2**31]), self.pretrain_samples) \
-                if self.zero_cost else np.zeros((0, len(self.space.vocab_sizes)), dtype=np.int64)
-            measured = [dict(self.zero_cost(self.space.decode(row))) for row in rows] if self.zero_cost else []
-            names = sorted(measured[0]) if measured else []
+            names: list[str] = []
+            if self.zero_cost is not None:
+                rows = self.space.sample(np.random.default_rng([self.seed, 2**31]), self.pretrain_samples)
+                measured = [dict(self.zero_cost(self.space.decode(row))) for row in rows]
+                names = sorted(measured[0])
             model = DeepEnsemble(sum(self.space.vocab_sizes), names, ["hi"], self.ensemble, seed=self.seed)
             if names:
                 model.pretrain(self.space.features(rows), {n: np.array([m[n] for m in measured]) for n in names},
