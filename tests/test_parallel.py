@@ -11,6 +11,7 @@ import textwrap
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -121,6 +122,17 @@ def test_process_pool_rebuilt_after_a_worker_dies(tmp_path):
     assert (tmp_path / "pool-killed").exists()
     assert sorted(h["encoding"][0] for h in history) == list(range(12))
     assert all(h["status"] == "COMPLETE" for h in history)
+
+
+def test_submit_to_a_pool_that_broke_before_the_call_rebuilds_it():
+    # The race behind a CI failure: one worker dies, the pool marks itself broken, and the search submits
+    # its next evaluation before collecting the dead worker's future. That submit must not raise.
+    with open_executor("process", n_workers=1) as handle:
+        broken = handle.executor
+        with pytest.raises(BrokenProcessPool):
+            handle.submit(os._exit, 1).result(timeout=60)
+        assert handle.submit(abs, -3).result(timeout=60) == 3
+        assert handle.executor is not broken
 
 
 _DRIVER = textwrap.dedent("""

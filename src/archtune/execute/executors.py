@@ -50,12 +50,22 @@ class ExecutorHandle:
         self._rebuild = rebuild
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``fn(*args)``; in-process executors hand back an already finished future."""
+        """Run ``fn(*args)``; in-process executors hand back an already finished future.
+
+        A pool this handle owns that broke before the call (a worker died and the pool noticed before
+        its failed future was collected) is rebuilt and the call goes to the new pool.
+        """
         if self.executor is None:
             future: Future[Any] = Future()
             future.set_result(fn(*args))
             return future
-        return self.executor.submit(fn, *args)
+        try:
+            return self.executor.submit(fn, *args)
+        except BrokenProcessPool as err:
+            if self._rebuild is None:
+                raise
+            self.repair(err, self.executor)
+            return self.executor.submit(fn, *args)
 
     def repair(self, error: BaseException, submitted_to: Executor | None) -> None:
         """After a worker died: rebuild a process pool this handle owns if the death broke it.
