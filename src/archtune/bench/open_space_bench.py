@@ -31,6 +31,7 @@ from archtune.bench.nb201 import PRETRAINING_LATENCIES
 from archtune.bench.nb201_data import DATASETS, OPS, load_nb201
 from archtune.errors import UnknownNameError
 from archtune.progress import progress_bar
+from archtune.strategy.evolution import tournament_winner
 from archtune.strategy.open_space import OpenSpaceBO, ProductSpace
 
 CELL_DATASETS = ("cifar10", "cifar100", "imagenet16")
@@ -75,9 +76,7 @@ def _evolution(space: ProductSpace, objective: ThreeCellObjective, budget: int, 
         if len(alive) < population:
             row = space.sample(rng, 1)[0]
         else:
-            contenders = [alive[i] for i in rng.choice(len(alive), size=sample, replace=False)]
-            parent = max(contenders, key=lambda rv: rv[1])[0]
-            row = parent.copy()
+            row = tournament_winner(rng, alive, sample, lambda rv: rv[1])[0].copy()
             k = int(rng.integers(len(row)))
             row[k] = (row[k] + 1 + rng.integers(space.vocab_sizes[k] - 1)) % space.vocab_sizes[k]
         if row.tobytes() in seen:

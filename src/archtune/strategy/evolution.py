@@ -12,11 +12,26 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from archtune.errors import ConfigError
 from archtune.strategy.base import Observation, Strategy, Suggestion
+
+T = TypeVar("T")
+
+
+def tournament_winner(rng: np.random.Generator, alive: Sequence[T], sample: int, value: Callable[[T], float]) -> T:
+    """The best by ``value`` of ``sample`` members drawn without replacement from ``alive`` (the
+    population of aging evolution); shared so every evolution in archtune selects parents one way.
+
+    Example:
+        >>> tournament_winner(np.random.default_rng(0), [3, 9, 4], sample=3, value=float)
+        9
+    """
+    contenders = [alive[i] for i in rng.choice(len(alive), size=sample, replace=False)]
+    return max(contenders, key=value)
 
 
 def mutate_tournament_winner(rng: np.random.Generator, done: Sequence[Observation], population: int, sample: int,
@@ -25,9 +40,7 @@ def mutate_tournament_winner(rng: np.random.Generator, done: Sequence[Observatio
     ``population`` ones (aging evolution's step); None before ``population`` results or without one."""
     if len(done) < population or neighbors is None:
         return None
-    alive = done[-population:]
-    contenders = [alive[i] for i in rng.choice(len(alive), size=sample, replace=False)]
-    parent = max(contenders, key=lambda o: o.value)  # type: ignore[arg-type, return-value]
+    parent = tournament_winner(rng, done[-population:], sample, lambda o: o.value)  # type: ignore[arg-type, return-value]
     children = [j for j in neighbors(parent.index) if available[j]]
     return int(rng.choice(children)) if children else None
 
