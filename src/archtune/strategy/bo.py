@@ -47,6 +47,10 @@ class BayesianOptimization(Strategy):
         candidates: None to score every untried encoding at each step (the default), or a candidate
             generator such as :class:`archtune.strategy.tnas.VAECandidates` (the TNAS VAE proposes,
             the ensemble ranks: the cost of a step no longer grows with the space).
+        explore_share: with two fidelities, the share of low-fidelity screening picks drawn uniformly
+            from the untried encodings instead of by the acquisition. Trained only on what it chose, the
+            ensemble sees no poor encodings and can misrank the untried good ones; these picks keep poor
+            ones in its data. Not used with one fidelity, where a uniform pick costs a full evaluation.
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
             ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
             rest; ``"ts"`` also scores by Thompson sampling (one ensemble member per slot) while any
@@ -67,6 +71,7 @@ class BayesianOptimization(Strategy):
         ensemble: EnsembleConfig | None = None,
         candidates: Any = None,
         pending: str = "exclude",
+        explore_share: float = 0.1,
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -76,6 +81,8 @@ class BayesianOptimization(Strategy):
             raise ConfigError(f"pretraining must be one of {PRETRAINING_MODES}, got {pretraining!r}")
         if not 0.0 <= lo_fi_share < 1.0:
             raise ConfigError("lo_fi_share must be in [0, 1)")
+        if not 0.0 <= explore_share < 1.0:
+            raise ConfigError("explore_share must be in [0, 1)")
         self.acquisition = acquisition
         self.beta = beta
         self.n_init = n_init
@@ -84,6 +91,7 @@ class BayesianOptimization(Strategy):
         self.ensemble_config = ensemble
         self.candidates = candidates
         self.pending = pending
+        self.explore_share = explore_share
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -149,14 +157,20 @@ class BayesianOptimization(Strategy):
         else:
             return None
         n_ok = sum(len(v) for v in self.values.values())
-        if n_ok < (self.n_init or 0):
+        confirming = self.multi_fidelity and fidelity == self.ctx.top
+        # a share of uniform picks keeps poor cells in the data: trained only on what it chose, the
+        # ensemble never sees what makes a cell bad and can rank the untried good ones backwards
+        # (screening picks only: they are cheap; with one fidelity a uniform pick costs a full evaluation)
+        exploring = (self.multi_fidelity and not confirming and self.explore_share > 0
+                     and rng.random() < self.explore_share)
+        if n_ok < (self.n_init or 0) or exploring:
             return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
         candidates = available
-        if self.candidates is not None and not (self.multi_fidelity and fidelity == self.ctx.top):
+        if self.candidates is not None and not confirming:
             generated = self.candidates.mask(rng, available, self.history)
             if generated.any():
                 candidates = generated
-        if self.multi_fidelity and fidelity == self.ctx.top:
+        if confirming:
             screened = np.zeros_like(available)
             screened[list(self.values[self.ctx.fidelities[0].name])] = True
             if (screened & available).any():
