@@ -57,7 +57,7 @@ VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
         Variant("bo", _bo(), True, "simultaneous"),
-        Variant("bo-noexplore", _bo(explore_share=0.0), True, "simultaneous"),
+        Variant("bo-explore", _bo(explore_share=0.1), True, "simultaneous"),
         Variant("bo-ei", _bo(acquisition="ei"), True, "simultaneous"),
         Variant("bo-ts", _bo(acquisition="ts"), True, "simultaneous"),
         Variant("bo-single", _bo(), False, "simultaneous"),
