@@ -16,6 +16,7 @@ import torch
 
 from archtune import ConfigError, SearchInstance, SearchLockedError, SearchStoppedError, create_search_space
 from archtune.bench.nb201 import LO_FI_COST, nb201_objectives, nb201_optimum
+from archtune.space.search_space import load_search_space
 
 
 def _square_space(tmp_path):
@@ -128,6 +129,16 @@ def test_dict_objective_and_missing_key(tmp_path):
     with pytest.raises(SearchStoppedError, match="without the key 'value'"):
         s.run_search(eval_budget=25)
     s.close()
+
+
+def test_a_space_object_in_the_file_names_place_is_taken_as_is(tmp_path):
+    space = load_search_space(_square_space(tmp_path))
+    s = SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, progress=False)
+    s.run_search(eval_budget=3)
+    assert len(s.history()) == 3 and s.space is space
+    s.close()
+    with pytest.raises(ConfigError, match="give one search space"):
+        SearchInstance("x", tmp_path / "y.search", space, hi_fi_eval=_objective, search_space=space)
 
 
 def test_bad_configuration_fails_at_once(tmp_path):

@@ -55,7 +55,8 @@ class SearchInstance:
         seed: one seed for the whole run; the same seed gives the same trajectory.
         strategy: a registered name (``"bo"``, ``"random"``, ``"rea"``, ``"ls"``, ``"spline"``) or a
             :class:`Strategy` object.
-        search_space: a :class:`SearchSpace` object instead of a file name.
+        search_space: a :class:`SearchSpace` object instead of a file name (one may also be passed in
+            ``search_space_filename``'s place).
         time_limit: seconds after which an evaluation is abandoned and recorded as failed.
         max_consecutive_failures: this many failed evaluations in a row stop the search.
         objective_key: key of the objective value when objectives return dicts.
@@ -77,7 +78,7 @@ class SearchInstance:
         self,
         name: str,
         save_filename: str | os.PathLike[str],
-        search_space_filename: str | os.PathLike[str] | None = None,
+        search_space_filename: str | os.PathLike[str] | SearchSpace | None = None,
         hi_fi_eval: Callable[[Any], Any] | None = None,
         hi_fi_cost: float = 1.0,
         lo_fi_eval: Callable[[Any], Any] | None = None,
@@ -108,6 +109,10 @@ class SearchInstance:
             raise ConfigError("max_consecutive_failures must be at least 1")
         if retries < 0:
             raise ConfigError(f"retries must be 0 or more, got {retries!r}")
+        if isinstance(search_space_filename, SearchSpace):  # passed in the file name's place: take it as is
+            if search_space is not None:
+                raise ConfigError("give one search space: a SearchSpace in search_space_filename's place and search_space")
+            search_space, search_space_filename = search_space_filename, None
         if search_space is None:
             if search_space_filename is None:
                 raise ConfigError("give search_space_filename or search_space")
