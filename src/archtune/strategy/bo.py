@@ -50,7 +50,7 @@ class BayesianOptimization(Strategy):
         explore_share: with two fidelities, the share of low-fidelity screening picks drawn uniformly
             from the untried encodings instead of by the acquisition (default 0). Meant against a
             diagnosed trap: trained only on what it chose, the ensemble saw no poor encodings and ranked
-            the untried good ones backwards. Measured on NAS-Bench-201 CIFAR-10 (README, benchmark variant
+            the untried good ones backwards. Measured on NAS-Bench-201 CIFAR-10 and -100 (README, variant
             ``bo-explore``, 0.1): fewer searches that never find the optimum, at some cost to the median.
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
             ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
