@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -225,8 +224,6 @@ class OpenSpaceBO:
             if names:
                 model.pretrain(self.space.features(rows), {n: np.array([m[n] for m in measured]) for n in names},
                                seed=self.seed)
-            else:
-                model.pretrained_state = copy.deepcopy(model.state_dict())
             self._model = model
         return self._model
 

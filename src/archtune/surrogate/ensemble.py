@@ -170,14 +170,16 @@ class DeepEnsemble(torch.nn.Module):
 
     # -- training on observations ----------------------------------------------------------------
     def fit(self, features: np.ndarray, values: np.ndarray, fidelity_index: np.ndarray, seed: int = 0) -> None:
-        """Train on observed objective values, starting from the pretrained weights every time.
+        """Train on observed objective values, starting from the pretrained weights every time (the
+        initial ones when there was no pretraining).
 
         Restarting from the pretrained state (rather than from the last fit) makes the surrogate a pure
         function of (pretrained weights, observations, seed): a resumed search predicts exactly what an
         uninterrupted one would.
         """
-        if self.pretrained_state is not None:
-            self.load_state_dict(self.pretrained_state)
+        if self.pretrained_state is None:  # never pretrained: every fit starts from the initial weights
+            self.pretrained_state = copy.deepcopy(self.state_dict())
+        self.load_state_dict(self.pretrained_state)
         c = self.config
         y = np.asarray(values, dtype=np.float64)
         self.y_mean = float(y.mean())
