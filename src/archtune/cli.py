@@ -33,8 +33,36 @@ def _status(args: argparse.Namespace) -> int:
     console.print(f"trials: {summary['n_trials']}   in flight: {len(summary['in_flight'])}   "
                   f"budget spent: {summary['spent']:.2f} "
                   f"({summary['spent_hi_units']:.2f} high-fidelity evaluations)")
+    if summary["pareto"] is not None:
+        names = list(summary["objectives"])
+        front = Table(title="Pareto front (high fidelity): " + ", ".join(f"{n} ({s})" for n, s in summary["objectives"].items()))
+        for col in [*names, "encoding"]:
+            front.add_column(col)
+        for point in summary["pareto"]:
+            front.add_row(*[f"{point['values'][n]:.6g}" for n in names], str(point["encoding"]))
+        console.print(front if summary["pareto"] else "Pareto front: none yet")
+        return 0
     best = summary["best"]
     console.print("best so far: " + ("none yet" if best is None else f"{best['value']:.4f}  {best['encoding']}"))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from archtune.report import write_report
+
+    out = write_report(args.file, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB; opens offline in any recent browser)")
+    if args.screenshot:
+        from archtune.report.browser import screenshot
+
+        print(f"wrote {screenshot(out, args.screenshot, full_page=not args.viewport_only)}")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from archtune.report import serve_dashboard
+
+    serve_dashboard(args.file, host=args.host, port=args.port, interval_s=args.interval)
     return 0
 
 
@@ -70,6 +98,27 @@ def _bench(args: argparse.Namespace) -> int:
         strategies = (args.strategies or ",".join(STRATEGIES)).split(",")
         rows = run_open_space_benchmark(args.seeds, int(args.budget), strategies, args.workers, args.out)
         print(to_markdown(rows, int(args.budget), ThreeCellObjective().optimum))
+        return 0
+    if args.benchmark == "report-open":
+        from archtune.bench.report_open import run_report_open_benchmark
+
+        result = run_report_open_benchmark(args.trials, args.repeats, args.out, synthetic=args.synthetic)
+        print(json.dumps(result, indent=2))
+        return 0
+    if args.benchmark == "nb201-mo":
+        from archtune.bench.nb201_mo import STRATEGIES as MO_STRATEGIES
+        from archtune.bench.nb201_mo import run_nb201_mo, to_markdown
+
+        strategies = (args.strategies or ",".join(MO_STRATEGIES)).split(",")
+        summary = run_nb201_mo(args.dataset.split(","), args.latency, strategies, args.seeds, args.budget,
+                               args.workers, args.out)
+        print(to_markdown(summary, args.latency))
+        return 0
+    if args.benchmark == "featurize":
+        from archtune.bench.featurize_bench import measure_featurize
+
+        result = measure_featurize()
+        print(json.dumps({k: result[k] for k in ("n", "seconds", "extra_bytes", "shape")}, indent=2))
         return 0
     if args.benchmark == "parallel":
         from archtune.bench.parallel_bench import run_parallel_benchmark
@@ -207,6 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("file", help="a search file (SearchInstance save_filename)")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(func=_status)
+    report = sub.add_parser("report", help="a self-contained HTML report of a search (finished or running)")
+    report.add_argument("file", help="a search file (opened read-only)")
+    report.add_argument("-o", "--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--screenshot", default=None, metavar="PNG",
+                        help="also save a PNG of the report as headless Chromium draws it (needs chromium and playwright)")
+    report.add_argument("--viewport-only", action="store_true", help="with --screenshot: the first screen only")
+    report.set_defaults(func=_report)
+    dashboard = sub.add_parser("dashboard", help="serve the report on localhost, redrawn as trials arrive (read-only)")
+    dashboard.add_argument("file", help="a search file (opened read-only at each refresh)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dashboard.add_argument("--interval", type=float, default=2.0, help="seconds between the page's polls (default 2)")
+    dashboard.set_defaults(func=_dashboard)
     demo = sub.add_parser("demo", help="run a real search: small CNNs trained on scikit-learn's digits")
     demo.add_argument("--budget", type=float, default=6.0, help="budget in high-fidelity evaluations (default 6)")
     demo.add_argument("--workdir", default=None, help="where the space and search files go (default: a temp dir)")
@@ -264,13 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     nss.add_argument("--out", default=None, help="folder for nss_table1.md/.json and nss_edf.png")
     nss.set_defaults(func=_nss)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
-    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table", "open-space"],
+    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table", "open-space",
+                                                   "featurize", "report-open", "nb201-mo"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
                             "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
                             "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
                             "tnas-table: paper 002's Table 4 (TNAS sampler vs random and evolution, --budget = "
                             "queries per run); open-space: three NB201 cells as one 3.8e12-encoding space, searched "
-                            "without enumeration (VAE-proposed BO vs evolution vs random)")
+                            "without enumeration (VAE-proposed BO vs evolution vs random); featurize: time and "
+                            "memory to featurize a million encodings; report-open: seconds to open a 10,000-trial HTML "
+                            "report in headless Chromium; nb201-mo: accuracy against latency, hypervolume regret and front "
+                            "recall (bo, random, rea-mo, and Optuna's nsga2/motpe with the 'bench' extra)")
+    bench.add_argument("--trials", type=int, default=10_000, help="for 'report-open': trials in the search")
+    bench.add_argument("--repeats", type=int, default=5, help="for 'report-open': timed openings")
+    bench.add_argument("--synthetic", action="store_true",
+                       help="for 'report-open': write the trials through the storage instead of running the search")
     bench.add_argument("--eps-start", type=float, default=0.0, help="for 'tnas-table': eps of the first round")
     bench.add_argument("--parallel-workers", default="1,2,4",
                        help="for 'parallel': comma-separated numbers of evaluation workers (default 1,2,4)")
@@ -288,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "open-bo,open-bo-novae,open-bo-nopre,rea,random for open-space)")
     bench.add_argument("--constraint", default=None,
                        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
+    bench.add_argument("--latency", default="lat_pixel3",
+                       help="for 'nb201-mo': the latency column traded against accuracy (any lat_* of the table)")
     bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")
     bench.add_argument("--report-only", action="store_true",
                        help="nb201: run nothing, report the runs recorded under --out (partial seeds allowed)")

@@ -25,6 +25,10 @@ class SpaceFileError(ArchtuneError, ValueError):
     """A search-space file is missing, corrupt, or of an unknown format."""
 
 
+class UntrustedBuilderError(SpaceFileError):
+    """A loaded space file names a builder import path that archtune will not import unless told to."""
+
+
 class ConfigError(ArchtuneError, ValueError):
     """A search was configured wrongly (bad costs, budget, strategy name, ...)."""
 
@@ -46,3 +50,23 @@ class UnknownNameError(ArchtuneError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A search argument has the wrong type (``eval_budget="5"``, ``strategy=123``, ...)."""
+
+
+class ObjectiveContractError(ArchtuneError, TypeError):
+    """The objective returned something that is not a result (None, a string, a bool, a dict without the value).
+
+    This is the same mistake at every call, so the search stops at the first one instead of paying for
+    more; the evaluation is not recorded and is sent again when the search is resumed.
+    """
+
+
+class ArchtuneWarning(UserWarning):
+    """Root of the warnings archtune gives about legal but useless settings."""
+
+
+class BudgetWarning(ArchtuneWarning):
+    """The budget cannot buy what the search needs (e.g. one high-fidelity evaluation)."""

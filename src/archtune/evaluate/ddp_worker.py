@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -21,7 +22,9 @@ def main(job_path: str) -> None:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if job.device == "cuda":
         torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if job.device == "cuda" else "gloo")
+    # explicit, and long: a collective waits this long for a rank slowed by a busy machine (Gloo's default
+    # is also 30 minutes; NCCL's is 10) before the job fails
+    dist.init_process_group("nccl" if job.device == "cuda" else "gloo", timeout=timedelta(minutes=30))
     try:
         rank = Rank(dist.get_rank(), dist.get_world_size())
         result = run_job(job, rank, local_rank)

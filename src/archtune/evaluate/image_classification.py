@@ -164,13 +164,24 @@ def _relay(stream: Any, lines: list[str], progress: bool) -> None:
             sys.stderr.flush()
 
 
+# torchrun's rendezvous defaults are tuned for clusters, and several are seconds long: a store operation
+# gives up after 60 s, a keep-alive heartbeat after 5 s, and a node whose heartbeats are 15 s late
+# (3 x 5 s) counts as dead, upon which the agent tears the worker group down mid-training. A machine
+# busy with other work (a test suite, other jobs) can be that slow, so every one of them gets minutes
+# here. Training time itself is bounded by the job's time_limit, not by these.
+RDZV_CONF = ",".join([
+    "join_timeout=1800", "last_call_timeout=30", "close_timeout=600", "read_timeout=600",
+    "heartbeat_timeout=600", "keep_alive_interval=5", "keep_alive_max_attempt=120",
+])
+
+
 def _run_torchrun(job: Job, n_procs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="archtune-ddp-") as tmp:
         job.result_path = str(Path(tmp) / "result.json")
         spec = Path(tmp) / "job.json"
         spec.write_text(json.dumps(job.__dict__))
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_procs}",
-                   "-m", "archtune.evaluate.ddp_worker", str(spec)]
+                   "--rdzv-conf", RDZV_CONF, "-m", "archtune.evaluate.ddp_worker", str(spec)]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         # a session of its own, so a timeout kills torchrun and every rank it started
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",

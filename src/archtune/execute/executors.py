@@ -4,7 +4,9 @@ Accepted forms:
 
 - ``None`` or ``"inline"``: each evaluation runs in the search's own process, one at a time;
 - ``"process"``: a local process pool of ``n_workers`` (objectives must be picklable: module-level
-  functions or callable objects, not lambdas); a pool broken by a dying worker is rebuilt;
+  functions or callable objects, not lambdas); a pool broken by a dying worker is rebuilt; workers
+  exit within about a second of the driver's death, even a ``SIGKILL`` (see
+  :func:`archtune.execute.isolation.die_with_parent`);
 - ``"dask"``: a Dask ``LocalCluster`` of ``n_workers`` single-threaded worker processes, started and
   stopped for the user (with ``resources={"GPU": 1}``: one worker per GPU, each seeing only its own
   device through ``CUDA_VISIBLE_DEVICES``);
@@ -24,12 +26,14 @@ Example:
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from archtune.errors import ConfigError
+from archtune.execute.isolation import die_with_parent
 
 KINDS = ("inline", "process", "dask")
 
@@ -93,9 +97,12 @@ class ExecutorHandle:
 
 
 def _process_pool(n_workers: int) -> ExecutorHandle:
-    # spawn, not fork: a forked child of a process that has run autograd cannot backpropagate
+    # spawn, not fork: a forked child of a process that has run autograd cannot backpropagate.
+    # die_with_parent: workers of a driver killed by SIGKILL would otherwise go on (holding GPUs)
+    # until their objective returns, and then wait forever for work.
     def make() -> Executor:
-        return ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
 
     handle = ExecutorHandle(make(), "process", rebuild=make)
     handle._close = lambda: handle.executor.shutdown(wait=True, cancel_futures=True)  # type: ignore[union-attr]

@@ -11,6 +11,8 @@ Example:
     [5.0, nan, 10.0]
     >>> out.errors
     {1: 'ValueError: width must be positive'}
+    >>> sorted(profile_encodings([1], build, torch.rand(1, 4), metrics=("params",), progress=False).metrics)
+    ['params']
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import torch
 
-from archtune.profile.zero_cost import METRICS, profile_module
+from archtune.profile.zero_cost import METRICS, check_metrics, profile_module
 from archtune.progress import progress_bar
 
 
@@ -42,14 +44,18 @@ def profile_encodings(
     threads: int = 1,
     progress: bool = True,
     latency_repeats: int = 5,
+    metrics: Sequence[str] = METRICS,
 ) -> ProfileResult:
-    """Build and profile each encoding, ``threads`` at a time.
+    """Build and profile each encoding, ``threads`` at a time, computing ``metrics`` (default: all).
 
     Threads, not processes: torch releases the GIL in its kernels, the user's builder need not be
     picklable, and latency measured on a busy machine is noisy anyway (the surrogate only needs ranks).
+    Latency is timed, so it differs run to run; ``metrics=COUNTED_METRICS`` (params, FLOPs) gives the
+    same table on every run (docs/reproducibility.md).
     """
     n = len(encodings)
-    metrics = {m: [math.nan] * n for m in METRICS}
+    chosen = check_metrics(metrics)
+    table = {m: [math.nan] * n for m in chosen}
     errors: dict[int, str] = {}
 
     def work(i: int) -> tuple[int, dict[str, float] | None, str | None]:
@@ -57,7 +63,7 @@ def profile_encodings(
             net = encoding_to_net(encodings[i])
             if not isinstance(net, torch.nn.Module):
                 return i, None, f"TypeError: encoding_to_net returned {type(net).__name__}, not a torch.nn.Module"
-            return i, profile_module(net, sample_input, latency_repeats=latency_repeats), None
+            return i, profile_module(net, sample_input, latency_repeats=latency_repeats, metrics=chosen), None
         except Exception as err:  # the user's builder: report and skip this encoding
             return i, None, f"{type(err).__name__}: {err}"
 
@@ -71,9 +77,9 @@ def profile_encodings(
                 if error is not None:
                     errors[i] = error
                 else:
-                    for m in METRICS:
-                        metrics[m][i] = result[m]  # type: ignore[index]
+                    for m in chosen:
+                        table[m][i] = result[m]  # type: ignore[index]
                 advance(1)
     finally:
         torch.set_num_threads(torch_threads)
-    return ProfileResult(metrics, errors)
+    return ProfileResult(table, errors)

@@ -1,7 +1,9 @@
 """Zero-cost metrics of one network: trainable parameters, FLOPs, latency and peak memory.
 
 These cost nothing compared with training, and the surrogate is pretrained on them (paper 000,
-"simultaneous pretraining").
+"simultaneous pretraining"). Parameters, FLOPs and CPU peak memory are counted, so they are the same on
+every run; latency is timed, so it differs run to run (see docs/reproducibility.md). ``metrics=``
+chooses which are computed.
 
 Example:
     >>> import torch
@@ -9,18 +11,33 @@ Example:
     >>> m = profile_module(net, torch.rand(1, 3, 16, 16), latency_repeats=2)
     >>> m["params"], m["flops"]
     (224.0, 84672.0)
+    >>> profile_module(net, torch.rand(1, 3, 16, 16), metrics=COUNTED_METRICS)
+    {'params': 224.0, 'flops': 84672.0}
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-import tracemalloc
+from collections.abc import Sequence
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from archtune.errors import ConfigError
+
 METRICS = ("params", "flops", "latency_ms", "peak_memory_mb")
+# counted from the network's structure, not timed: the same values on every run and every machine
+COUNTED_METRICS = ("params", "flops")
+
+
+def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    """``metrics`` as a tuple, after checking each is one of :data:`METRICS` (and there is at least one)."""
+    chosen = tuple(metrics)
+    unknown = [m for m in chosen if m not in METRICS]
+    if unknown or not chosen:
+        raise ConfigError(f"unknown profiling metric(s) {unknown or chosen!r}; valid: {', '.join(METRICS)}")
+    return chosen
 
 
 def count_parameters(net: torch.nn.Module) -> int:
@@ -48,8 +65,11 @@ def measure_latency_ms(net: torch.nn.Module, sample_input: torch.Tensor, repeats
 
 
 def measure_peak_memory_mb(net: torch.nn.Module, sample_input: torch.Tensor) -> float:
-    """Peak memory of a forward pass in MiB: CUDA's allocator statistics on GPU, else the parameter
-    and activation bytes seen by a forward hook (tracemalloc does not see torch's CPU allocator)."""
+    """Peak memory of a forward pass in MiB: CUDA's allocator statistics on GPU, else the parameter,
+    buffer and activation bytes seen by a forward hook (counted, so the same on every run).
+
+    No tracemalloc on CPU: it does not see torch's allocator, and it is process-wide, so with several
+    profiling threads it counted the other threads' Python allocations and made this metric vary."""
     if sample_input.is_cuda:
         torch.cuda.reset_peak_memory_stats(sample_input.device)
         with torch.no_grad():
@@ -65,27 +85,26 @@ def measure_peak_memory_mb(net: torch.nn.Module, sample_input: torch.Tensor) -> 
     leaves = [m for m in net.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
-        tracemalloc.start()
         with torch.no_grad():
             net(sample_input)
-        _, python_peak = tracemalloc.get_traced_memory()
     finally:
-        tracemalloc.stop()
         for h in handles:
             h.remove()
     param_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
     param_bytes += sum(b.numel() * b.element_size() for b in net.buffers())
-    return (param_bytes + activation_bytes + python_peak) / 2**20
+    return (param_bytes + activation_bytes) / 2**20
 
 
 def profile_module(
-    net: torch.nn.Module, sample_input: torch.Tensor, latency_repeats: int = 5
+    net: torch.nn.Module, sample_input: torch.Tensor, latency_repeats: int = 5, metrics: Sequence[str] = METRICS
 ) -> dict[str, float]:
-    """All zero-cost metrics of ``net`` (in eval mode) on ``sample_input``."""
+    """The zero-cost ``metrics`` (default: all of :data:`METRICS`) of ``net`` (in eval mode) on ``sample_input``."""
+    chosen = check_metrics(metrics)
     net.eval()
-    return {
-        "params": float(count_parameters(net)),
-        "flops": float(count_flops(net, sample_input)),
-        "latency_ms": measure_latency_ms(net, sample_input, repeats=latency_repeats),
-        "peak_memory_mb": measure_peak_memory_mb(net, sample_input),
+    compute = {
+        "params": lambda: float(count_parameters(net)),
+        "flops": lambda: float(count_flops(net, sample_input)),
+        "latency_ms": lambda: measure_latency_ms(net, sample_input, repeats=latency_repeats),
+        "peak_memory_mb": lambda: measure_peak_memory_mb(net, sample_input),
     }
+    return {m: compute[m]() for m in chosen}

@@ -52,23 +52,30 @@ def feasible_mask(space: SearchSpace, constraints: Mapping[str, float] | None) -
     """
     limits = check_constraints(constraints)
     mask = np.ones(len(space), dtype=bool)
-    model: DeepEnsemble | None = None
     for name, limit in limits.items():
         if name not in space.metrics:
             have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
             raise ConfigError(f"unknown constraint metric {name!r}; this space has: {have}")
-        values = np.asarray(space.metrics[name], dtype=np.float64).copy()
-        unknown = ~np.isfinite(values)
-        if unknown.any():
-            if space.surrogate is None or name not in space.surrogate["metric_names"]:
-                raise ConfigError(
-                    f"{int(unknown.sum())} encodings have no {name!r} value and the space has no pretrained "
-                    "surrogate to predict it: profile them all or run preprocess"
-                )
-            if model is None:
-                model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
-            values[unknown] = model.predict_metric(space.features[unknown], name)
-        mask &= values <= limit
+        mask &= zero_cost_values(space, name) <= limit
     if not mask.any():
         raise ConfigError(f"no encoding satisfies the constraints {limits}")
     return mask
+
+
+def zero_cost_values(space: SearchSpace, name: str) -> np.ndarray:
+    """A zero-cost metric for every encoding: measured where it was, the pretrained surrogate's prediction elsewhere.
+
+    Raises:
+        ConfigError: some encodings are unmeasured and the space has no pretrained head for ``name``.
+    """
+    values = np.asarray(space.metrics[name], dtype=np.float64).copy()
+    unknown = ~np.isfinite(values)
+    if unknown.any():
+        if space.surrogate is None or name not in space.surrogate["metric_names"]:
+            raise ConfigError(
+                f"{int(unknown.sum())} encodings have no {name!r} value and the space has no pretrained "
+                "surrogate to predict it: profile them all or run preprocess"
+            )
+        model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
+        values[unknown] = model.predict_metric(space.features[unknown], name)
+    return values

@@ -21,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
+from archtune.errors import ConfigError
 from archtune.execute.evaluation import Outcome, run_objective
 from archtune.execute.executors import ExecutorHandle
 from archtune.strategy.base import Suggestion
@@ -84,6 +85,10 @@ class Dispatcher:
             dispatch = self.in_flight.pop(future)
             try:
                 outcome = future.result()
+            except (KeyboardInterrupt, SystemExit, ConfigError):
+                # Ctrl-C or sys.exit() in the objective, or a setting that cannot work (an objective a
+                # time limit cannot send to its child): the search stops, its dispatch record stays
+                raise
             except BaseException as err:  # noqa: BLE001 - the worker, not the objective, failed
                 reason = f"{type(err).__name__}: {err}"
                 if dispatch.attempts < self.retries:

@@ -21,23 +21,41 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from archtune.errors import ConfigError, SearchStoppedError
+from archtune.errors import (
+    BudgetWarning,
+    ConfigError,
+    ConfigTypeError,
+    ObjectiveContractError,
+    SearchStoppedError,
+)
 from archtune.execute.evaluation import Outcome
 from archtune.execute.executors import open_executor
+from archtune.search.arguments import (
+    check_executor,
+    optional_positive_number,
+    positive_number,
+    search_name,
+    seed_value,
+    target_value,
+    whole_number,
+)
 from archtune.search.constraints import check_constraints, feasible_mask
 from archtune.search.dispatch import Dispatch, Dispatcher
+from archtune.search.objectives import Objectives, pareto_front
+from archtune.search.space_match import match_space, space_meta
 from archtune.space.encoding import decode_key
 from archtune.space.search_space import SearchSpace, load_search_space
 from archtune.storage.base import COMPLETE, FAILED, Trial
 from archtune.storage.sqlite import SQLiteStorage
 from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy, Suggestion
-from archtune.strategy.registry import make_strategy
+from archtune.strategy.registry import STRATEGIES, make_strategy
 
 _EPS = 1e-9
 
@@ -59,7 +77,12 @@ class SearchInstance:
             ``search_space_filename``'s place).
         time_limit: seconds after which an evaluation is abandoned and recorded as failed.
         max_consecutive_failures: this many failed evaluations in a row stop the search.
-        objective_key: key of the objective value when objectives return dicts.
+        objective_key: key of the objective value when objectives return dicts (default ``"value"``;
+            with ``objectives``, the first one that is not a zero-cost metric of the space).
+        objectives: ``{name: "max" | "min"}``: what the search optimises. One name minimises or
+            maximises a single objective (``{"loss": "min"}``); several make a multi-objective search
+            whose result is :meth:`pareto`. A name is read from the objective's result dict, or else from
+            the space's zero-cost metrics (see :mod:`archtune.search.objectives`).
         executor: where evaluations run: None (this process, one at a time), ``"process"`` (a local
             process pool), ``"dask"`` (a Dask LocalCluster started and stopped for each
             :meth:`run_search`), a Dask scheduler address, a ``distributed.Client``, or any
@@ -72,6 +95,12 @@ class SearchInstance:
         constraints: ``{metric: maximum}`` over the space's zero-cost metrics, e.g.
             ``{"latency_ms": 20}``: only encodings within every limit are evaluated (see
             :mod:`archtune.search.constraints`; unmeasured ones are judged by the pretrained surrogate).
+        extend_space: accept a space that extends the one this file was started on (every stored
+            encoding still there, new ones added): every stored trial is kept and the strategy works on
+            the new space. Any other change of the space is refused (see :mod:`archtune.search.space_match`).
+
+    Every argument is checked before the search file is touched: a call that raises leaves no file
+    behind (and an existing file unchanged). Only a missing ``save_filename`` starts a new search.
     """
 
     def __init__(
@@ -88,27 +117,49 @@ class SearchInstance:
         search_space: SearchSpace | None = None,
         time_limit: float | None = None,
         max_consecutive_failures: int = 5,
-        objective_key: str = "value",
+        objective_key: str | None = None,
         executor: Any = None,
         retries: int = 2,
         resources: Mapping[str, float] | None = None,
         progress: bool = True,
         constraints: Mapping[str, float] | None = None,
+        extend_space: bool = False,
+        objectives: Mapping[str, str] | None = None,
     ):
+        self.name = search_name(name)
+        if not isinstance(save_filename, (str, os.PathLike)):
+            raise ConfigTypeError(
+                f"save_filename must be a path (str or pathlib.Path), got {type(save_filename).__name__}; "
+                "pass e.g. save_filename=\"run1.search\""
+            )
         if hi_fi_eval is None or not callable(hi_fi_eval):
             raise ConfigError("hi_fi_eval must be a callable: encoding -> float or dict")
-        if not hi_fi_cost > 0:
-            raise ConfigError(f"hi_fi_cost must be positive, got {hi_fi_cost!r}")
+        hi_cost = positive_number(hi_fi_cost, "hi_fi_cost", "240")
         if (lo_fi_eval is None) != (lo_fi_cost is None):
             raise ConfigError("give both lo_fi_eval and lo_fi_cost, or neither")
-        if lo_fi_cost is not None and not 0 < lo_fi_cost < hi_fi_cost:
-            raise ConfigError(f"lo_fi_cost must be positive and below hi_fi_cost ({hi_fi_cost}), got {lo_fi_cost!r}")
         if lo_fi_eval is not None and not callable(lo_fi_eval):
             raise ConfigError("lo_fi_eval must be a callable")
-        if max_consecutive_failures < 1:
-            raise ConfigError("max_consecutive_failures must be at least 1")
-        if retries < 0:
-            raise ConfigError(f"retries must be 0 or more, got {retries!r}")
+        lo_cost = optional_positive_number(lo_fi_cost, "lo_fi_cost", "12")
+        if lo_cost is not None and not lo_cost < hi_cost:
+            raise ConfigError(f"lo_fi_cost must be positive and below hi_fi_cost ({hi_cost:g}), got {lo_fi_cost!r}")
+        self.seed = seed_value(seed)
+        self.time_limit = optional_positive_number(time_limit, "time_limit", "3600")
+        self.max_consecutive_failures = whole_number(max_consecutive_failures, "max_consecutive_failures", 1, "5")
+        if objective_key is not None and (not isinstance(objective_key, str) or not objective_key):
+            raise ConfigError(f"objective_key must be a non-empty string, got {objective_key!r}; pass e.g. objective_key=\"value\"")
+        self.retries = whole_number(retries, "retries", 0, "2")
+        check_executor(executor)
+        self.executor = executor
+        if resources is not None and not isinstance(resources, Mapping):
+            raise ConfigTypeError(f"resources must be a mapping such as {{\"GPU\": 1}}, got {type(resources).__name__}")
+        self.resources = dict(resources) if resources else None
+        if not isinstance(extend_space, bool):
+            raise ConfigTypeError(f"extend_space must be True or False, got {extend_space!r}")
+        if not (isinstance(strategy, (str, Strategy))):
+            raise ConfigTypeError(
+                f"strategy must be a registered name ({', '.join(sorted(STRATEGIES))}) or a Strategy object, "
+                f"got {type(strategy).__name__} {strategy!r}"
+            )
         if isinstance(search_space_filename, SearchSpace):  # passed in the file name's place: take it as is
             if search_space is not None:
                 raise ConfigError("give one search space: a SearchSpace in search_space_filename's place and search_space")
@@ -116,45 +167,49 @@ class SearchInstance:
         if search_space is None:
             if search_space_filename is None:
                 raise ConfigError("give search_space_filename or search_space")
+            if not isinstance(search_space_filename, (str, os.PathLike)):
+                raise ConfigTypeError(
+                    f"search_space_filename must be a path or a SearchSpace, got {type(search_space_filename).__name__}"
+                )
             search_space = load_search_space(search_space_filename)
-        self.name = name
+        elif not isinstance(search_space, SearchSpace):
+            raise ConfigTypeError(f"search_space must be a SearchSpace, got {type(search_space).__name__}")
         self.space = search_space
+        self.goal = Objectives.parse(objectives, self.space, objective_key)
+        self.objective_key = self.goal.primary
+        self._known = self.goal.known_values(self.space)  # zero-cost objectives, user's units
         self.constraints = check_constraints(constraints)
         searchable = self.space.searchable & feasible_mask(self.space, self.constraints)
-        self.seed = seed
-        self.time_limit = time_limit
-        self.max_consecutive_failures = max_consecutive_failures
-        self.objective_key = objective_key
-        self.executor = executor
-        self.retries = retries
-        self.resources = dict(resources) if resources else None
         self.console = Console(stderr=True, quiet=not progress)
         self.objectives: dict[str, Callable[[Any], Any]] = {"hi": hi_fi_eval}
-        self.fidelities = [Fidelity("hi", float(hi_fi_cost))]
-        if lo_fi_eval is not None:
+        self.fidelities = [Fidelity("hi", hi_cost)]
+        if lo_fi_eval is not None and lo_cost is not None:
             self.objectives["lo"] = lo_fi_eval
-            self.fidelities.insert(0, Fidelity("lo", float(lo_fi_cost)))  # type: ignore[arg-type]
+            self.fidelities.insert(0, Fidelity("lo", lo_cost))
+        self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
+        self.strategy.setup(
+            SearchContext(
+                features=self.space.features,
+                fidelities=self.fidelities,
+                seed=self.seed,
+                searchable=searchable,
+                metrics=self.space.metrics,
+                pretrained=self.space.surrogate,
+                neighbors=self.space.neighbors,
+                feature_plans=self.space.featurizer_plans,
+                known_objectives=self.goal.known_matrix(self.space) if self.goal.multi else None,
+            )
+        )
+        # everything is checked: only now is the file opened (and created when missing)
         self.storage = SQLiteStorage(save_filename)
         try:
-            self._check_meta(strategy)
-            self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
-            self.strategy.setup(
-                SearchContext(
-                    features=self.space.features,
-                    fidelities=self.fidelities,
-                    seed=seed,
-                    searchable=searchable,
-                    metrics=self.space.metrics,
-                    pretrained=self.space.surrogate,
-                    neighbors=self.space.neighbors,
-                    feature_plans=self.space.featurizer_plans,
-                )
-            )
+            self._check_meta(strategy, extend_space)
             self._trials = self.storage.trials()
+            self._spent, self._spent_on = 0.0, -1
             for trial in self._trials:  # replay: the strategy ends in the state that produced them
                 self._tell(trial)
         except BaseException:
-            self.storage.close()
+            self.storage.discard()
             raise
 
     @classmethod
@@ -172,7 +227,7 @@ class SearchInstance:
         return cls(meta["name"], save_filename, **kwargs)
 
     # -- setup -----------------------------------------------------------------------------------
-    def _check_meta(self, strategy: str | Strategy) -> None:
+    def _check_meta(self, strategy: str | Strategy, extend_space: bool) -> None:
         wanted = {
             "name": self.name,
             "space_file": str(self.space.save_filename or ""),
@@ -181,30 +236,39 @@ class SearchInstance:
             "lo_fi_cost": str(self.fidelities[0].cost) if len(self.fidelities) > 1 else "None",
             "strategy": strategy if isinstance(strategy, str) else type(strategy).__name__,
             "constraints": json.dumps(self.constraints, sort_keys=True),
+            "objectives": self.goal.to_json(),
         }
         stored = self.storage.get_meta()
         if not stored:
-            self.storage.set_meta({**wanted, "format": "archtune.search/1"})
+            self.storage.set_meta({**wanted, **space_meta(self.space), "format": "archtune.search/1"})
             return
         stored.setdefault("constraints", "{}")  # files written before constraints existed had none
-        for key in ("seed", "hi_fi_cost", "lo_fi_cost", "strategy", "constraints"):
+        if "objectives" not in stored:  # nor objectives: they maximised one value
+            stored["objectives"] = wanted["objectives"] if not self.goal.multi and self.goal.sign > 0 else "{}"
+        for key in ("seed", "hi_fi_cost", "lo_fi_cost", "strategy", "constraints", "objectives"):
             if stored.get(key) != wanted[key]:
                 raise ConfigError(
                     f"this search file was started with {key}={stored.get(key)}, not {wanted[key]}: "
                     "resume with the same settings or use a new file"
                 )
+        if match_space(stored, self.space, extend_space) != "same":  # new to this file, or extended
+            self.storage.set_meta(space_meta(self.space))
 
     def _tell(self, trial: Trial) -> None:
         index = self.space.index.get(trial.key)
         if index is None:  # the space lost this encoding since; keep the trial, do not tell it
             return
-        self.strategy.tell(Observation(index, trial.fidelity, trial.value if trial.ok else None, trial.cost))
+        value = None if not trial.ok or trial.value is None else self.goal.sign * trial.value  # strategies maximise
+        self.strategy.tell(Observation(index, trial.fidelity, value, trial.cost))
 
     # -- accounting ------------------------------------------------------------------------------
     @property
     def spent(self) -> float:
         """Cost spent so far, in the user's units."""
-        return sum(t.cost for t in self._trials)
+        if self._spent_on != len(self._trials):  # a running total: summing every trial at every step is quadratic
+            self._spent = sum(t.cost for t in self._trials)
+            self._spent_on = len(self._trials)
+        return self._spent
 
     def _cost(self, fidelity: str) -> float:
         return next(f.cost for f in self.fidelities if f.name == fidelity)
@@ -222,11 +286,19 @@ class SearchInstance:
         With ``target``, the search stops as soon as a high-fidelity result reaches it; evaluations
         still in flight then are abandoned (and dispatched again by a later ``run_search``).
         """
-        if not eval_budget > 0:
-            raise ConfigError(f"eval_budget must be positive, got {eval_budget!r}")
-        if n_workers < 1:
-            raise ConfigError("n_workers must be at least 1")
-        total = eval_budget * self.fidelities[-1].cost
+        budget = positive_number(eval_budget, "eval_budget", "60")
+        n_workers = whole_number(n_workers, "n_workers", 1, "4")
+        target = target_value(target)
+        hi = self.fidelities[-1]
+        total = budget * hi.cost
+        has_hi = any(t.ok and t.fidelity == hi.name for t in self._trials)
+        if not has_hi and total + _EPS < hi.cost:
+            warnings.warn(
+                f"eval_budget={eval_budget!r} cannot buy one high-fidelity evaluation (it counts in high-fidelity "
+                f"evaluations, each costing hi_fi_cost={hi.cost:g}): best() will have no result; give eval_budget >= 1",
+                BudgetWarning,
+                stacklevel=2,
+            )
         with open_executor(self.executor, n_workers, self.resources) as handle:
             dispatcher = Dispatcher(handle, self._arguments, self.retries,
                                     notify=lambda message: self.console.print(message, highlight=False))
@@ -235,6 +307,14 @@ class SearchInstance:
             finally:  # stopped early (target, failures, Ctrl-C): do not leave abandoned work running
                 for future in dispatcher.in_flight:
                     future.cancel()
+        has_hi = any(t.ok and t.fidelity == hi.name for t in self._trials)
+        if not has_hi and total + _EPS >= hi.cost and self.spent + hi.cost > total + _EPS:
+            warnings.warn(
+                f"the budget (eval_budget={eval_budget!r}) is spent and no high-fidelity evaluation succeeded, so "
+                "best() has no result: run_search again with a larger eval_budget (it counts the total)",
+                BudgetWarning,
+                stacklevel=2,
+            )
 
     def _loop(self, dispatcher: Dispatcher, total: float, n_workers: int, target: float | None) -> None:
         failures = 0
@@ -262,7 +342,11 @@ class SearchInstance:
                     dispatcher.submit(Dispatch(suggestion, self.storage.add_pending(key, suggestion.fidelity)))
             if not dispatcher.in_flight:
                 break
+            broken = None
             for dispatch, outcome in dispatcher.finished():
+                if outcome.violation:  # the same mistake at every call: stop, recording nothing for it
+                    broken = broken or (dispatch, outcome)
+                    continue
                 trial = self._record(dispatch, outcome, running=len(dispatcher.in_flight))
                 if target is not None and trial.ok and trial.fidelity == self.fidelities[-1].name \
                         and trial.value >= target:  # type: ignore[operator]
@@ -272,6 +356,16 @@ class SearchInstance:
                     raise SearchStoppedError(
                         f"{failures} evaluations failed in a row; the search stopped. Last error:\n{trial.error}"
                     )
+            if broken is not None:
+                self._contract_broken(*broken)
+
+    def _contract_broken(self, dispatch: Dispatch, outcome: Outcome) -> None:
+        objective = "hi_fi_eval" if dispatch.suggestion.fidelity == self.fidelities[-1].name else "lo_fi_eval"
+        encoding = self.space.encodings[dispatch.suggestion.index]
+        raise ObjectiveContractError(
+            f"{objective} broke its contract for {encoding!r}: {outcome.error}. The search stopped and "
+            "recorded nothing for it; fix the objective and run the search again (this evaluation is sent again)"
+        )
 
     def _arguments(self, suggestion: Suggestion) -> tuple[Any, ...]:
         return (
@@ -290,36 +384,83 @@ class SearchInstance:
             cost=self._cost(suggestion.fidelity),
             status=COMPLETE if outcome.ok else FAILED,
             value=outcome.value,
-            metrics=outcome.metrics,
+            metrics=self._with_known_objectives(suggestion.index, outcome.metrics) if outcome.ok else outcome.metrics,
             duration=outcome.duration,
             error=outcome.error,
         )
         self.storage.append(trial, pending_id=dispatch.pending_id)  # committed before anyone acts on it
+        spent_before = self.spent
         self._trials.append(trial)
+        self._spent, self._spent_on = spent_before + trial.cost, len(self._trials)
         self._tell(trial)
         self._report(trial, running)
         return trial
 
+    def _with_known_objectives(self, index: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The trial's metrics plus the zero-cost objectives it did not return (so the record holds them all)."""
+        if not self.goal.multi:
+            return metrics
+        return {**{name: float(values[index]) for name, values in self._known.items()}, **metrics}
+
     def _report(self, trial: Trial, running: int) -> None:
-        best = self.best()
+        if self.console.quiet:  # progress=False: the line (and the front or best it shows) is not needed
+            return
         shown = "FAILED" if not trial.ok else f"{trial.value:.4f}"
-        best_text = f"{best[1]:.4f}" if best else "-"
+        if self.goal.multi:
+            best_text = f"front {len(self.pareto())}"
+        else:
+            best = self.best()
+            best_text = f"best(hi) {best[1]:.4f}" if best else "best(hi) -"
         n_failed = sum(not t.ok for t in self._trials)
         self.console.print(
             f"[{trial.number:4d}] {trial.fidelity:2s} {shown:>9s}  spent {self.spent:9.2f}  "
-            f"best(hi) {best_text}  running {running} done {len(self._trials) - n_failed} failed {n_failed}  "
+            f"{best_text}  running {running} done {len(self._trials) - n_failed} failed {n_failed}  "
             f"{self.space.encodings[self.space.index[trial.key]]!r}",
             highlight=False,
         )
 
     # -- results ---------------------------------------------------------------------------------
     def best(self) -> tuple[Any, float] | None:
-        """The best high-fidelity result so far as (encoding, value), or None before the first one."""
+        """The best high-fidelity result so far as (encoding, value), or None before the first one.
+
+        "Best" follows the objective's sense (the smallest value for ``objectives={"loss": "min"}``).
+
+        Raises:
+            ConfigError: on a multi-objective search, which has a front instead: see :meth:`pareto`.
+        """
+        if self.goal.multi:
+            raise ConfigError(
+                f"a search with several objectives ({', '.join(self.goal.senses)}) has no single best: "
+                "use pareto() for its non-dominated results"
+            )
         hits = [t for t in self._trials if t.ok and t.fidelity == "hi"]
         if not hits:
             return None
-        top = max(hits, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+        top = max(hits, key=lambda t: self.goal.sign * t.value)  # type: ignore[operator]
         return decode_key(top.key), float(top.value)  # type: ignore[arg-type]
+
+    def pareto(self) -> list[tuple[Any, dict[str, float]]]:
+        """The non-dominated high-fidelity results as ``[(encoding, {objective: value}), ...]``.
+
+        Best primary objective first. Only high-fidelity values count; a single-objective search's
+        front is its best result.
+
+        Example:
+            >>> import tempfile, os
+            >>> from archtune import create_search_space
+            >>> d = tempfile.mkdtemp()
+            >>> ss = create_search_space("w", None, [(w,) for w in range(1, 9)],
+            ...                          pretraining_data={"latency_ms": [float(w) for w in range(1, 9)]})
+            >>> s = SearchInstance("mo", os.path.join(d, "mo.search"), ss, hi_fi_eval=lambda e: 1 - 1 / e[0],
+            ...                    strategy="random", progress=False, objectives={"value": "max", "latency_ms": "min"})
+            >>> s.run_search(eval_budget=8)
+            >>> len(s.pareto()) == 8   # every width trades accuracy for latency
+            True
+            >>> s.pareto()[0]
+            ((8,), {'value': 0.875, 'latency_ms': 8.0})
+            >>> s.close()
+        """
+        return pareto_front(self._trials, self.goal.senses)
 
     def history(self) -> list[dict[str, Any]]:
         """Every finished evaluation in completion order, as plain dicts."""
@@ -366,8 +507,10 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {}
     for t in trials:
         counts.setdefault(t.fidelity, {COMPLETE: 0, FAILED: 0})[t.status] += 1
+    senses = json.loads(meta.get("objectives") or "{}") or {"value": "max"}
     hits = [t for t in trials if t.ok and t.fidelity == "hi"]
-    top = max(hits, key=lambda t: t.value) if hits else None  # type: ignore[arg-type, return-value]
+    sign = 1.0 if next(iter(senses.values())) == "max" else -1.0
+    top = max(hits, key=lambda t: sign * t.value) if hits and len(senses) == 1 else None  # type: ignore[operator]
     hi_cost = float(meta.get("hi_fi_cost", "1"))
     return {
         "name": meta.get("name"),
@@ -379,4 +522,8 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
         "n_trials": len(trials),
         # dispatched and unfinished: running now, or in flight when the search was stopped
         "in_flight": [{"encoding": json.loads(p.key), "fidelity": p.fidelity} for p in in_flight],
+        "objectives": senses,
+        # multi-objective searches: the non-dominated high-fidelity results
+        "pareto": [{"encoding": enc, "values": values} for enc, values in pareto_front(trials, senses)]
+        if len(senses) > 1 else None,
     }

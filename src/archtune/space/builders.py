@@ -1,5 +1,9 @@
 """Storing user callables (network builders, featurizers) as import paths, never as pickles.
 
+Importing a path runs the module's code, so a path read from a space file is imported only when the
+user trusts that file (``load_search_space(..., trust_builder=True)``) or when it is exactly the builder
+of one of archtune's built-in spaces (:data:`BUILTIN_BUILDERS`).
+
 Example:
     >>> import os.path
     >>> callable_path(os.path.join)
@@ -15,6 +19,21 @@ from collections.abc import Callable
 from typing import Any
 
 from archtune.errors import SpaceFileError
+
+# The builders of the spaces registered in archtune.spaces.registry, spelled out rather than computed:
+# computing them would build every built-in space (seconds) on each load, and an explicit list cannot
+# grow by accident (a prefix rule such as "archtune.*" would trust any archtune function, e.g. one that
+# writes files). tests/test_space_file_integrity.py checks the list against the registry.
+BUILTIN_BUILDERS: frozenset[str] = frozenset(
+    {
+        "archtune.spaces.nb201_net:nb201_net",
+        "archtune.spaces.digits_cnn:encoding_to_net",
+        "archtune.naap.schemes:encoding_to_net",
+        "archtune.spaces.mobileone:encoding_to_net",
+        "archtune.spaces.mobileone_swiftformer:encoding_to_net",
+        "archtune.spaces.mobileone_swiftformer:encoding_to_net_1_branch",
+    }
+)
 
 
 def callable_path(fn: Callable[..., Any] | None) -> str | None:
@@ -40,7 +59,7 @@ def resolve_path(path: str) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
+    except (ImportError, AttributeError, ValueError) as err:  # ValueError: an empty module name
         raise SpaceFileError(f"cannot import {path!r}: {err}") from err
     if not callable(obj):
         raise SpaceFileError(f"{path!r} is not callable")

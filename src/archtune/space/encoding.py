@@ -16,7 +16,8 @@ from __future__ import annotations
 import gc
 import json
 import math
-from collections.abc import Hashable, Iterator, Sequence
+import sys
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
@@ -72,11 +73,32 @@ def decode_key(key: str) -> Encoding:
     return tuple(value) if isinstance(value, list) else value
 
 
+# Integers beyond the float range cannot be featurized (features are floats) and, past 4300 digits,
+# cannot even be written as text by Python; both are refused when the space is created.
+_INT_LIMIT = int(sys.float_info.max)
+
+
+def _safe_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters, or a placeholder where repr itself fails (an
+    integer of over 4300 digits): an error message must never raise an error of its own."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "(not shown: it holds an integer too long to print)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _describe_bad_value(value: Any) -> str | None:
     """Why a value cannot sit at a position of an encoding, or None when it can."""
     if isinstance(value, _SCALARS):
         if isinstance(value, float) and not math.isfinite(value):
             return f"the non-finite number {value!r} (not JSON-serializable)"
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT_LIMIT:
+            digits = int(abs(value).bit_length() * math.log10(2)) + 1
+            return (
+                f"an integer of about {digits} digits, beyond the float range features need "
+                "(use a smaller number, or a string for an identifier)"
+            )
         return None
     if not isinstance(value, Hashable):
         return f"a {type(value).__name__} (unhashable; use a tuple of scalars or flatten it)"
@@ -95,7 +117,7 @@ def _positions_of(encoding: Any) -> tuple[str, list[tuple[str, Any]]]:
                 raise SpaceError(f"dict encodings need string keys; got key {k!r}")
         return "dict", sorted(encoding.items())
     raise SpaceError(
-        f"an encoding must be a tuple, a dict or a string; got a {type(encoding).__name__}: {encoding!r}"
+        f"an encoding must be a tuple, a dict or a string; got a {type(encoding).__name__}: {_safe_repr(encoding)}"
     )
 
 
@@ -122,6 +144,11 @@ def validate_encodings(encodings: Sequence[Any]) -> tuple[list[Encoding], list[s
     """
     if isinstance(encodings, str | bytes | dict):
         raise SpaceError("encodings must be a list of encodings, not a single encoding")
+    if not isinstance(encodings, Iterable):
+        raise SpaceError(
+            f"encodings must be a list of encodings (tuples, dicts or strings); got {type(encodings).__name__}"
+            f" {_safe_repr(encodings, 80)}"
+        )
     encodings = list(encodings)
     if not encodings:
         raise SpaceError("the list of encodings is empty: a search space needs at least one encoding")
@@ -140,7 +167,7 @@ def _validate_one_by_one(encodings: list[Any]) -> tuple[list[Encoding], list[str
         kind, positions = _positions_of(encoding)
         names = [name for name, _ in positions]
         if kind != first_kind:
-            raise SpaceError(f"encoding {index} is a {kind} but encoding 0 is a {first_kind}: {encoding!r}")
+            raise SpaceError(f"encoding {index} is a {kind} but encoding 0 is a {first_kind}: {_safe_repr(encoding)}")
         if names != first_names:
             shape = f"keys {names}" if kind == "dict" else f"length {len(names)}"
             first_shape = f"keys {first_names}" if kind == "dict" else f"length {len(first_names)}"
@@ -153,7 +180,7 @@ def _validate_one_by_one(encodings: list[Any]) -> tuple[list[Encoding], list[str
         for name, value in positions:
             problem = _describe_bad_value(value)
             if problem is not None:
-                raise SpaceError(f"encoding {index}, position {name!r} holds {problem}: {encoding!r}")
+                raise SpaceError(f"encoding {index}, position {name!r} holds {problem}: {_safe_repr(encoding)}")
         canonical: Encoding = tuple(encoding) if isinstance(encoding, list) else encoding
         key = encoding_key(canonical)
         if key in seen:
@@ -224,6 +251,10 @@ def _validate_by_columns(encodings: list[Any]) -> tuple[list[Encoding], list[str
             return None
         if float in types and not np.isfinite(np.asarray([v for v in column if type(v) is float])).all():
             return None
+        if int in types:  # min/max run in C; a too-large integer goes to the check that names it
+            ints = column if types == {int} else [v for v in column if type(v) is int]
+            if max(ints) > _INT_LIMIT or min(ints) < -_INT_LIMIT:
+                return None
         texts.append(_column_json(column, types))
     if kinds == {str}:
         keys = texts[0]

@@ -67,6 +67,9 @@ class SearchContext:
         pretrained: a stored pretrained surrogate (see :meth:`DeepEnsemble.pretrained_payload`).
         neighbors: index -> indices one mutation away (for evolution and local search).
         feature_plans: the default featurizer's plan per position (numeric or one-hot), or None.
+        known_objectives: for a multi-objective search, the objectives known for every encoding before
+            any training (zero-cost ones), shape (encodings, k), maximised form; None for one objective.
+            The values told are the learned objective, maximised form too.
     """
 
     features: np.ndarray
@@ -77,6 +80,7 @@ class SearchContext:
     pretrained: dict[str, Any] | None = None
     neighbors: Callable[[int], Sequence[int]] | None = None
     feature_plans: list[dict[str, Any]] | None = None
+    known_objectives: np.ndarray | None = None
 
     @property
     def n(self) -> int:

@@ -27,6 +27,8 @@ import numpy as np
 from archtune.errors import ConfigError
 from archtune.strategy.acquisition import ACQUISITIONS, score
 from archtune.strategy.base import SearchContext, Strategy, Suggestion
+from archtune.strategy.hypervolume import expected_hvi_2d
+from archtune.strategy.pareto import non_dominated
 from archtune.surrogate.ensemble import PRETRAINING_MODES, DeepEnsemble, EnsembleConfig
 
 PENDING_POLICIES = ("exclude", "ts")
@@ -114,6 +116,12 @@ class BayesianOptimization(Strategy):
         self._fitted_on = -1
         if self.candidates is not None:
             self.candidates.setup(context)
+        known = context.known_objectives
+        if known is not None and known.shape[1] != 1:
+            raise ConfigError(
+                f"BO's multi-objective acquisition takes two objectives (one learned, one zero-cost); got "
+                f"{known.shape[1] + 1}: use strategy='random' for more, or drop some"
+            )
 
     # -- decisions -------------------------------------------------------------------------------
     def choose_fidelity(self, pending: Sequence[Suggestion], allowed: Sequence[str]) -> str:
@@ -183,4 +191,25 @@ class BayesianOptimization(Strategy):
         busy = any(p.fidelity == fidelity for p in pending)
         kind = "ts" if busy and self.pending == "ts" else self.acquisition
         scores = score(kind, members, best, rng, beta=self.beta)
+        if self.ctx.known_objectives is not None:
+            improvement = self._expected_hvi(members, cand_idx, fidelity)
+            if improvement.max() > 0:  # else nothing is expected to improve the front: the single-objective score
+                scores = improvement
         return Suggestion(int(cand_idx[int(np.argmax(scores))]), fidelity)
+
+    def _expected_hvi(self, members: np.ndarray, cand_idx: np.ndarray, fidelity: str) -> np.ndarray:
+        """Expected hypervolume improvement over the front of ``fidelity``'s results (two objectives)."""
+        known = self.ctx.known_objectives[:, 0]  # type: ignore[index]
+        seen = self.values[fidelity]
+        idx = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        learned = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
+        points = np.stack([learned, known[idx]], axis=1)
+        # a reference a little worse than anything seen (learned) or possible (known): every new point
+        # counts; before the first result at this fidelity, worse than every member's prediction
+        scale = learned if len(learned) else members.ravel()
+        spread = float(np.ptp(scale)) + 1e-9
+        searchable = known[self.searchable]
+        reference = np.array([float(scale.min()) - 0.1 * spread,
+                              searchable.min() - 0.1 * (float(np.ptp(searchable)) + 1e-9)])
+        front = points[non_dominated(points, ["max", "max"])]
+        return expected_hvi_2d(members, known[cand_idx], front, reference)

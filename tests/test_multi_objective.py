@@ -1,0 +1,188 @@
+"""Multi-objective search: objectives=, pareto(), minimisation, EHVI in BO, resume, status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from archtune import ConfigError, SearchInstance, create_search_space
+from archtune.bench.nb201 import LO_FI_COST, nb201_objectives
+from archtune.search.instance import search_summary
+from archtune.strategy.hypervolume import expected_hvi_2d
+from archtune.strategy.pareto import hypervolume_2d, non_dominated
+
+
+def _space(tmp_path, n=30):
+    path = tmp_path / "w.space"
+    create_search_space("w", path, [(w,) for w in range(1, n + 1)],
+                        pretraining_data={"latency_ms": [float(w) for w in range(1, n + 1)],
+                                          "params": [float(w * w) for w in range(1, n + 1)]})
+    return str(path)
+
+
+def _acc(enc):
+    return 1.0 - 1.0 / enc[0]
+
+
+def test_non_dominated_and_hypervolume_against_brute_force():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        pts = rng.random((60, 2))
+        mask = non_dominated(pts, ["max", "min"])
+        q = pts * np.array([1.0, -1.0])
+        brute = [not any((q[j] >= q[i]).all() and (q[j] > q[i]).any() for j in range(60)) for i in range(60)]
+        assert mask.tolist() == brute
+        grid = rng.random((100_000, 2))
+        covered = np.zeros(len(grid), dtype=bool)
+        for x, y in pts[mask]:
+            covered |= (grid[:, 0] <= x) & (grid[:, 1] >= y)
+        assert hypervolume_2d(pts, ["max", "min"], [0.0, 1.0]) == pytest.approx(covered.mean(), abs=0.01)
+
+
+def test_expected_hvi_equals_the_hypervolume_gained():
+    rng = np.random.default_rng(4)
+    front = rng.random((40, 2))
+    front = front[non_dominated(front, ["max", "max"])]
+    samples, known = rng.random((3, 9)), rng.random(9)
+    base = hypervolume_2d(front, ["max", "max"], [0, 0])
+    want = [np.mean([hypervolume_2d(np.vstack([front, [samples[m, c], known[c]]]), ["max", "max"], [0, 0]) - base
+                     for m in range(3)]) for c in range(9)]
+    assert np.allclose(expected_hvi_2d(samples, known, front, np.array([0.0, 0.0])), want)
+
+
+def test_pareto_reads_returned_and_zero_cost_objectives(tmp_path):
+    space = _space(tmp_path, n=12)
+
+    def objective(enc):  # returns its own "energy"; latency comes from the space
+        return {"value": _acc(enc), "energy": float(enc[0] % 4)}
+
+    s = SearchInstance("mo", tmp_path / "mo.search", space, hi_fi_eval=objective, strategy="random", progress=False,
+                       objectives={"value": "max", "latency_ms": "min"})
+    s.run_search(eval_budget=12)
+    front = s.pareto()
+    assert len(front) == 12  # every width trades accuracy for latency
+    assert front[0] == ((12,), {"value": _acc((12,)), "latency_ms": 12.0})
+    with pytest.raises(ConfigError, match="use pareto"):
+        s.best()
+    s.close()
+    summary = search_summary(tmp_path / "mo.search")
+    assert len(summary["pareto"]) == 12 and summary["objectives"] == {"value": "max", "latency_ms": "min"}
+    out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", str(tmp_path / "mo.search")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "Pareto front" in out.stdout, out.stderr
+
+
+def test_a_single_objective_may_be_minimised(tmp_path):
+    s = SearchInstance("min", tmp_path / "min.search", _space(tmp_path), hi_fi_eval=lambda e: (e[0] - 7) ** 2 + 0.5,
+                       strategy="random", progress=False, objectives={"loss": "min"})
+    s.run_search(eval_budget=30)
+    assert s.best() == ((7,), 0.5)
+    assert search_summary(tmp_path / "min.search")["best"]["value"] == 0.5
+    s.close()
+
+
+def test_bad_objectives_are_config_errors(tmp_path):
+    space = _space(tmp_path)
+    for objectives, message in [
+        ({"value": "maximise"}, "'max' or 'min'"),
+        ({"latency_ms": "min", "params": "min"}, "name the one your objective returns"),
+        ({"value": "max", "energy": "min"}, "'energy' is not a zero-cost metric of the space .it has: latency_ms, params"),
+        ([("value", "max")], "objectives must be a non-empty dict"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, objectives=objectives)
+    with pytest.raises(ConfigError, match="two objectives"):
+        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, strategy="bo",
+                       objectives={"value": "max", "latency_ms": "min", "params": "min"})
+    assert not (tmp_path / "x.search").exists()
+    s = SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, strategy="random", progress=False,
+                       objectives={"value": "max", "latency_ms": "min"})
+    s.close()
+    with pytest.raises(ConfigError, match="started with objectives="):
+        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, strategy="random")
+
+
+def _nb201_mo_space(nb201_small):
+    encodings, metrics = nb201_small
+    return create_search_space("k", None, encodings, pretraining_data=metrics)
+
+
+def test_bo_ehvi_finds_more_of_the_front_than_random(nb201_small, tmp_path):
+    """NB201 (800 cells) accuracy against lat_pixel3: BO's front covers more hypervolume than random's."""
+    space = _nb201_mo_space(nb201_small)
+    hi, lo = nb201_objectives("cifar10")
+    acc = np.array([hi(e) for e in space.encodings])
+    lat = space.metrics["lat_pixel3"]
+    true = np.stack([acc, lat], axis=1)
+    reference = [acc.min(), lat.max()]
+    hv_true = hypervolume_2d(true, ["max", "min"], reference)
+    regrets = {}
+    for strategy in ("bo", "random"):
+        runs = []
+        for seed in range(2):
+            s = SearchInstance(strategy, tmp_path / f"{strategy}{seed}.search", space, hi_fi_eval=hi, lo_fi_eval=lo,
+                               lo_fi_cost=LO_FI_COST, strategy=strategy, seed=seed, progress=False,
+                               objectives={"value": "max", "lat_pixel3": "min"})
+            s.run_search(eval_budget=20)
+            front = np.array([[v["value"], v["lat_pixel3"]] for _, v in s.pareto()])
+            runs.append(1 - hypervolume_2d(front, ["max", "min"], reference) / hv_true)
+            s.close()
+        regrets[strategy] = float(np.mean(runs))
+    assert regrets["bo"] < 0.5 * regrets["random"], regrets
+
+
+MO_KILL = """
+import sys, json, numpy as np
+from archtune import SearchInstance, create_search_space
+from archtune.bench.nb201 import nb201_objectives, LO_FI_COST
+encodings, metrics = json.load(open(sys.argv[1]))
+ss = create_search_space("k", None, [tuple(e) for e in encodings], pretraining_data={k: np.asarray(v) for k, v in metrics.items()})
+hi, lo = nb201_objectives("cifar10")
+s = SearchInstance("k", sys.argv[2], search_space=ss, hi_fi_eval=hi, lo_fi_eval=lo, lo_fi_cost=LO_FI_COST, seed=1,
+                   progress=False, objectives={"value": "max", "lat_pixel3": "min"})
+s.run_search(eval_budget=float(sys.argv[3]))
+"""
+
+
+def _trials(path):
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT encoding, fidelity, value, metrics FROM trials ORDER BY number").fetchall()
+    except sqlite3.Error:
+        return []
+
+
+def test_multi_objective_bo_killed_twice_resumes_to_the_same_history(nb201_small, tmp_path):
+    import os
+    import signal
+    import time
+
+    encodings, metrics = nb201_small
+    data = tmp_path / "space.json"
+    data.write_text(json.dumps([[list(e) for e in encodings], {k: v.tolist() for k, v in metrics.items()}]))
+    script = tmp_path / "run.py"
+    script.write_text(MO_KILL)
+    budget = "2"
+    subprocess.run([sys.executable, str(script), str(data), str(tmp_path / "ref.search"), budget], check=True, timeout=600)
+    reference = _trials(tmp_path / "ref.search")
+    kills = 0
+    for attempt in range(3):  # SIGKILLed twice after a few new trials, then left to finish
+        target = len(_trials(tmp_path / "k.search")) + 3 if attempt < 2 else None
+        proc = subprocess.Popen([sys.executable, str(script), str(data), str(tmp_path / "k.search"), budget])
+        deadline = time.monotonic() + 300
+        while target is not None and proc.poll() is None and time.monotonic() < deadline:
+            if len(_trials(tmp_path / "k.search")) >= target:
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.02)
+        proc.wait(timeout=600)
+    assert kills == 2 and proc.returncode == 0
+    assert _trials(tmp_path / "k.search") == reference
+    assert len(reference) > 10
