@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,3 +21,18 @@ def nb201_small():
     encodings = [table.encodings[i] for i in rows]
     metrics = {c: table.column(c)[rows] for c in PRETRAINING_LATENCIES}
     return encodings, metrics
+
+
+_ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def pytest_sessionstart(session):
+    session.config._archtune_started = time.time()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Name the folder of the screenshots this run saved (the report tests), for a person to look at."""
+    started = getattr(config, "_archtune_started", 0)
+    shots = [p for p in _ARTIFACTS.rglob("*.png") if p.stat().st_mtime >= started] if _ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_line(f"{len(shots)} screenshots saved under {_ARTIFACTS} (open them to look at the reports)")
