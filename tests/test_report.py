@@ -111,7 +111,8 @@ def test_finished_search_report(chromium, folder):
     assert _table_rows(page) == len(trials)
     assert "out of memory" in page.inner_text("#trials-table")  # failed trials with their error
     settings = page.inner_text("#settings")
-    for text in ("48 encodings", "strategy\tbo", "seed\t1", "high-fidelity cost\t4.0", "budget spent"):
+    for text in ("48 encodings", "strategy\tbo", "seed\t1", "high-fidelity cost\t4.0", "budget spent",
+                 "budget (high-fidelity evaluations)"):
         assert text in settings
     # the table sorts: by value, descending on the second click
     page.click("#trials-table th:has-text('value')")

@@ -7,7 +7,7 @@ once: the settings, the trials, the evaluations in flight, the objectives and th
 Example:
     >>> import os, tempfile
     >>> from archtune.storage.base import COMPLETE, Trial
-    >>> from archtune.storage.sqlite import SQLiteStorage
+    >>> from archtune.storage.sqlite import SQLiteStorage, read_snapshot
     >>> path = os.path.join(tempfile.mkdtemp(), "r.search")
     >>> st = SQLiteStorage(path)
     >>> st.set_meta({"name": "r", "hi_fi_cost": "1.0", "lo_fi_cost": "None"})
@@ -33,7 +33,7 @@ import numpy as np
 from archtune.errors import ConfigError
 from archtune.space.encoding import decode_key
 from archtune.storage.base import Pending, Trial
-from archtune.storage.sqlite import SQLiteStorage
+from archtune.storage.sqlite import read_snapshot
 
 
 def knob_values(encoding: Any) -> dict[str, Any]:
@@ -194,11 +194,7 @@ def load_report_data(path: str | os.PathLike[str]) -> ReportData:
         ...
         archtune.errors.StorageError: no search file at '/nonexistent.search'
     """
-    storage = SQLiteStorage(Path(path), read_only=True)
-    try:
-        meta, trials, pending = storage.get_meta(), storage.trials(), storage.pending()
-    finally:
-        storage.close()
+    meta, trials, pending = read_snapshot(path)
     encodings = []
     knobs: dict[str, None] = {}
     for t in trials:

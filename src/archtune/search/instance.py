@@ -23,7 +23,6 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -53,7 +52,7 @@ from archtune.search.space_match import match_space, space_meta
 from archtune.space.encoding import decode_key
 from archtune.space.search_space import SearchSpace, load_search_space
 from archtune.storage.base import COMPLETE, FAILED, Trial
-from archtune.storage.sqlite import SQLiteStorage
+from archtune.storage.sqlite import SQLiteStorage, read_snapshot
 from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy, Suggestion
 from archtune.strategy.registry import STRATEGIES, make_strategy
 
@@ -291,6 +290,7 @@ class SearchInstance:
         target = target_value(target)
         hi = self.fidelities[-1]
         total = budget * hi.cost
+        self.storage.set_meta({"eval_budget": f"{budget:g}"})  # the total asked for, shown by reports
         has_hi = any(t.ok and t.fidelity == hi.name for t in self._trials)
         if not has_hi and total + _EPS < hi.cost:
             warnings.warn(
@@ -499,11 +499,7 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
         ...
         archtune.errors.StorageError: no search file at '/nonexistent.search'
     """
-    storage = SQLiteStorage(Path(save_filename), read_only=True)
-    try:
-        meta, trials, in_flight = storage.get_meta(), storage.trials(), storage.pending()
-    finally:
-        storage.close()
+    meta, trials, in_flight = read_snapshot(save_filename)
     counts: dict[str, dict[str, int]] = {}
     for t in trials:
         counts.setdefault(t.fidelity, {COMPLETE: 0, FAILED: 0})[t.status] += 1

@@ -328,3 +328,21 @@ class SQLiteStorage(Storage):
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(f"{self._real}{suffix}")
+
+
+def read_snapshot(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[Trial], list[Pending]]:
+    """``(meta, trials, pending)`` of a search file, read-only and without the writer lock.
+
+    What ``archtune status``, the report and the dashboard read: safe beside a running search.
+
+    Example:
+        >>> read_snapshot("/nonexistent.search")
+        Traceback (most recent call last):
+        ...
+        archtune.errors.StorageError: no search file at '/nonexistent.search'
+    """
+    storage = SQLiteStorage(Path(path), read_only=True)
+    try:
+        return storage.get_meta(), storage.trials(), storage.pending()
+    finally:
+        storage.close()
