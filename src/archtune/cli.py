@@ -249,38 +249,46 @@ def _parse_constraint(text: str) -> tuple[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archtune", description="Neural architecture tuning.")
+    parser = argparse.ArgumentParser(prog="archtune", description="Neural architecture tuning.",
+                                     epilog="docs: docs/index.md (getting started: docs/getting-started.md); "
+                                            "each command's --help names its page")
     parser.add_argument("--version", action="version", version=f"archtune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    status = sub.add_parser("status", help="trials by status and fidelity, budget spent, best so far")
+    status = sub.add_parser("status", help="trials by status and fidelity, budget spent, best so far",
+                            epilog="docs: docs/guides/reports.md")
     status.add_argument("file", help="a search file (SearchInstance save_filename)")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(func=_status)
-    report = sub.add_parser("report", help="a self-contained HTML report of a search (finished or running)")
+    report = sub.add_parser("report", help="a self-contained HTML report of a search (finished or running)",
+                            epilog="docs: docs/guides/reports.md")
     report.add_argument("file", help="a search file (opened read-only)")
     report.add_argument("-o", "--out", default="report.html", help="the HTML file to write (default report.html)")
     report.add_argument("--screenshot", default=None, metavar="PNG",
                         help="also save a PNG of the report as headless Chromium draws it (needs chromium and playwright)")
     report.add_argument("--viewport-only", action="store_true", help="with --screenshot: the first screen only")
     report.set_defaults(func=_report)
-    dashboard = sub.add_parser("dashboard", help="serve the report on localhost, redrawn as trials arrive (read-only)")
+    dashboard = sub.add_parser("dashboard", help="serve the report on localhost, redrawn as trials arrive (read-only)",
+                            epilog="docs: docs/guides/reports.md")
     dashboard.add_argument("file", help="a search file (opened read-only at each refresh)")
     dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--interval", type=float, default=2.0, help="seconds between the page's polls (default 2)")
     dashboard.set_defaults(func=_dashboard)
-    demo = sub.add_parser("demo", help="run a real search: small CNNs trained on scikit-learn's digits")
+    demo = sub.add_parser("demo", help="run a real search: small CNNs trained on scikit-learn's digits",
+                            epilog="docs: docs/getting-started.md")
     demo.add_argument("--budget", type=float, default=6.0, help="budget in high-fidelity evaluations (default 6)")
     demo.add_argument("--workdir", default=None, help="where the space and search files go (default: a temp dir)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
-    plot = sub.add_parser("spline-plot", help="PNG of a search's spline over two numeric knobs (paper 004, Fig. 2)")
+    plot = sub.add_parser("spline-plot", help="PNG of a search's spline over two numeric knobs (paper 004, Fig. 2)",
+                            epilog="docs: docs/benchmarks/spline.md")
     plot.add_argument("file", help="a search file")
     plot.add_argument("--x", required=True, help="numeric knob on the x axis (dict key, or position 0, 1, ...)")
     plot.add_argument("--y", required=True, help="numeric knob on the y axis")
     plot.add_argument("--out", default="spline_projection.png", help="PNG path (default spline_projection.png)")
     plot.set_defaults(func=_spline_plot)
-    naap = sub.add_parser("naap", help="NAAP-440 accuracy predictors (paper 001)")
+    naap = sub.add_parser("naap", help="NAAP-440 accuracy predictors (paper 001)",
+                            epilog="docs: docs/benchmarks/naap.md")
     naap.add_argument("task", choices=["baseline", "ours", "search"],
                       help="baseline: reproduce the paper's Table 3; ours: our predictor beside it; search: "
                            "units saved by a predicted fidelity inside a search")
@@ -290,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     naap.add_argument("--regressors", default=None, help="comma-separated names (default: all of Table 3)")
     naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
     naap.set_defaults(func=_naap)
-    tnas = sub.add_parser("tnas", help="TNAS one-shot: SPOS vs TNAS-sampled supernet on MNIST-5k (paper 002)")
+    tnas = sub.add_parser("tnas", help="TNAS one-shot: SPOS vs TNAS-sampled supernet on MNIST-5k (paper 002)",
+                            epilog="docs: docs/benchmarks/tnas.md")
     tnas.add_argument("task", choices=["oneshot"])
     tnas.add_argument("--samplers", default="spos,tnas", help="comma-separated: spos, tnas")
     tnas.add_argument("--cells", type=int, default=24, help="random cells trained alone to rate the supernet")
@@ -304,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     tnas.add_argument("--workers", type=int, default=1, help="processes for the stand-alone trainings")
     tnas.add_argument("--out", default=None, help="folder for tnas_oneshot.md/.json and the stand-alone cache")
     tnas.set_defaults(func=_tnas)
-    evaluator = sub.add_parser("evaluator", help="the image-classification evaluator (paper 000, section 4)")
+    evaluator = sub.add_parser("evaluator", help="the image-classification evaluator (paper 000, section 4)",
+                            epilog="docs: docs/guides/image-classification.md")
     evaluator.add_argument("task", choices=["throughput"],
                            help="throughput: training images/s of the evaluator vs a plain PyTorch loop, "
                                 "MobileOne-s0 on MNIST-5k, alternating runs, medians")
@@ -314,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--batch-size", type=int, default=64)
     evaluator.add_argument("--out", default=None, help="folder for evaluator_throughput.json")
     evaluator.set_defaults(func=_throughput)
-    nss = sub.add_parser("nss", help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)")
+    nss = sub.add_parser("nss", help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)",
+                            epilog="docs: docs/benchmarks/nss.md")
     nss.add_argument("--targets", default="2,6,15", help="comma-separated FLOPs targets in MFLOPs (default 2,6,15)")
     nss.add_argument("--epochs", type=int, default=10, help="NSS epochs (25%% warm-up)")
     nss.add_argument("--depth-chunk", type=int, default=1, help="depths per network space (d_max 4)")
@@ -325,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     nss.add_argument("--seed", type=int, default=0)
     nss.add_argument("--out", default=None, help="folder for nss_table1.md/.json and nss_edf.png")
     nss.set_defaults(func=_nss)
-    bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201")
+    bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201",
+                            epilog="docs: docs/benchmarks/index.md")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table", "open-space",
                                                    "featurize", "report-open", "nb201-mo"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "

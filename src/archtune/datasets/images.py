@@ -2,6 +2,7 @@
 as in-memory tensors resized, channel-matched and normalised by a :class:`DatasetConfig`.
 
 Sources (``dataset``):
+
 - ``"mnist5k"`` (ships with archtune; splits ``train`` 4,000 / ``test`` 1,000, stratified) and
   ``"digits"`` (scikit-learn's 8x8 digits; ``train`` 70% / ``test`` 30%);
 - a directory in ``imagefolder`` layout, ``DIR/<split>/<class>/<image>`` (class names sorted give the

@@ -264,11 +264,11 @@ def create_img_class_evaluator(dataset: str = "mnist5k", n_classes: int | None =
         n_classes: classes of the head (None: read from the training labels).
         n_gpus: GPUs to train on (0: CPU; more than 1: a torchrun DDP job with NCCL).
         config_to_model_file: where the ``(encoding, n_classes) -> nn.Module`` function is.
-        dataset_config: image size, channels, normalisation, augmentation (:class:`DatasetConfig`).
+        dataset_config: image size, channels, normalisation, augmentation (:class:`~archtune.datasets.images.DatasetConfig`).
         eval_split: the split whose accuracy is the objective (``train_split`` trains).
         reparam: evaluate the re-parameterized (fused) network, for spaces with MobileOne blocks.
         n_procs: CPU processes for DDP (Gloo) when ``n_gpus`` is 0.
-        recipe: :class:`TrainingRecipe` or a dict of its fields (optimizer, lr, schedule, label smoothing, ...).
+        recipe: :class:`~archtune.evaluate.training.TrainingRecipe` or a dict of its fields (optimizer, lr, schedule, label smoothing, ...).
         seed: seeds initialisation, shuffling and augmentation: the same call gives the same result.
         time_limit: seconds per evaluation.
         progress: a line per epoch on stderr.

@@ -7,7 +7,7 @@ coroutine never returns, so the ``concurrent.futures`` future stays pending fore
 on it hangs (seen in tests/test_parallel.py with a worker dying on every attempt). Here the driver polls:
 :meth:`DaskExecutor.wait_first` waits on the Dask futures with a short timeout, reads each one's status,
 and fetches a finished result with a time limit, so a task Dask gave up on always comes back as an
-exception (which :class:`archtune.search.dispatch.Dispatcher` treats as a lost worker and retries).
+exception (which the search's dispatcher (``archtune.search.dispatch``) treats as a lost worker and retries).
 
 Example (a real one-worker cluster; a few seconds)::
 

@@ -86,7 +86,7 @@ def run_objective(
 ) -> Outcome:
     """Call ``fn(encoding)``; never raises for the objective's own failures.
 
-    With ``time_limit`` the call runs in a child process (see :func:`archtune.execute.isolation.call_in_child`),
+    With ``time_limit`` the call runs in a child process (see ``archtune.execute.isolation.call_in_child``),
     killed together with everything it started when it overruns (a failed outcome); ``fn`` must then be
     serialisable by cloudpickle (lambdas and closures are), else a :class:`~archtune.errors.ConfigError`.
     """

@@ -6,7 +6,7 @@ Accepted forms:
 - ``"process"``: a local process pool of ``n_workers`` (objectives must be picklable: module-level
   functions or callable objects, not lambdas); a pool broken by a dying worker is rebuilt; workers
   exit within about a second of the driver's death, even a ``SIGKILL`` (see
-  :func:`archtune.execute.isolation.die_with_parent`);
+  ``archtune.execute.isolation.die_with_parent``);
 - ``"dask"``: a Dask ``LocalCluster`` of ``n_workers`` single-threaded worker processes, started and
   stopped for the user (with ``resources={"GPU": 1}``: one worker per GPU, each seeing only its own
   device through ``CUDA_VISIBLE_DEVICES``);

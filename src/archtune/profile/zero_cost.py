@@ -26,13 +26,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from archtune.errors import ConfigError
 
+#: Every zero-cost metric profiling can compute.
 METRICS = ("params", "flops", "latency_ms", "peak_memory_mb")
-# counted from the network's structure, not timed: the same values on every run and every machine
+#: The metrics counted from the network's structure (not timed), the same on every run and every machine.
 COUNTED_METRICS = ("params", "flops")
 
 
 def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
-    """``metrics`` as a tuple, after checking each is one of :data:`METRICS` (and there is at least one)."""
+    """``metrics`` as a tuple, after checking each is one of :data:`~archtune.profile.zero_cost.METRICS` (and there is at least one)."""
     chosen = tuple(metrics)
     unknown = [m for m in chosen if m not in METRICS]
     if unknown or not chosen:
@@ -98,7 +99,7 @@ def measure_peak_memory_mb(net: torch.nn.Module, sample_input: torch.Tensor) -> 
 def profile_module(
     net: torch.nn.Module, sample_input: torch.Tensor, latency_repeats: int = 5, metrics: Sequence[str] = METRICS
 ) -> dict[str, float]:
-    """The zero-cost ``metrics`` (default: all of :data:`METRICS`) of ``net`` (in eval mode) on ``sample_input``."""
+    """The zero-cost ``metrics`` (default: all of :data:`~archtune.profile.zero_cost.METRICS`) of ``net`` (in eval mode) on ``sample_input``."""
     chosen = check_metrics(metrics)
     net.eval()
     compute = {

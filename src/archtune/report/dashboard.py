@@ -62,7 +62,7 @@ class Dashboard:
     Args:
         search_file: the search file (finished or running); it must exist.
         host: the address to bind; 127.0.0.1 (this machine only) by default.
-        port: the port; 0 picks a free one (see :attr:`url`).
+        port: the port; 0 picks a free one (see ``url``).
         interval_s: how often the page polls for new trials.
 
     Raises:

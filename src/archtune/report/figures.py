@@ -296,7 +296,7 @@ def knob_effects_figure(source: ReportData | str | os.PathLike[str]) -> go.Figur
 
 
 def importance_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure | None:
-    """Knobs ranked by importance (:func:`archtune.report.importance.knob_importance`).
+    """Knobs ranked by importance (:func:`archtune.report.knob_importance`).
 
     Learnt from the high-fidelity trials, or from every completed trial while fewer than 8 are
     high-fidelity. Returns None with fewer than 8 completed trials or when no knob varies.

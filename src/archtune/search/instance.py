@@ -65,14 +65,14 @@ class SearchInstance:
     Args:
         name: the search's name.
         save_filename: the search file; opened again (same arguments) to resume.
-        search_space_filename: a space file from :func:`create_search_space` (or pass ``search_space``).
+        search_space_filename: a space file from :func:`~archtune.space.search_space.create_search_space` (or pass ``search_space``).
         hi_fi_eval: objective, encoding -> float (higher is better) or dict holding ``objective_key``.
         hi_fi_cost: cost of one high-fidelity evaluation (budgets count in these).
         lo_fi_eval, lo_fi_cost: optional cheaper, noisier objective and its cost.
         seed: one seed for the whole run; the same seed gives the same trajectory.
-        strategy: a registered name (``"bo"``, ``"random"``, ``"rea"``, ``"ls"``, ``"spline"``) or a
-            :class:`Strategy` object.
-        search_space: a :class:`SearchSpace` object instead of a file name (one may also be passed in
+        strategy: a registered name (``"bo"``, ``"random"``, ``"rea"``, ``"ls"``, ``"spline"``, ``"tnas"``) or a
+            :class:`~archtune.strategy.base.Strategy` object.
+        search_space: a :class:`~archtune.space.search_space.SearchSpace` object instead of a file name (one may also be passed in
             ``search_space_filename``'s place).
         time_limit: seconds after which an evaluation is abandoned and recorded as failed.
         max_consecutive_failures: this many failed evaluations in a row stop the search.
@@ -280,7 +280,7 @@ class SearchInstance:
         told to the strategy, and a new one is asked for at once (no barrier); in-flight evaluations
         count against the budget and are never proposed twice. Evaluations that were in flight when a
         previous run of this file was killed are dispatched again first. Raises
-        :class:`SearchStoppedError` after ``max_consecutive_failures`` failed evaluations in a row.
+        :class:`~archtune.errors.SearchStoppedError` after ``max_consecutive_failures`` failed evaluations in a row.
 
         With ``target``, the search stops as soon as a high-fidelity result reaches it; evaluations
         still in flight then are abandoned (and dispatched again by a later ``run_search``).

@@ -1,7 +1,7 @@
 """Is the space given to a resumed search the one it was started on? (Or an extension of it?)
 
 A search file stores its space's fingerprint (the encodings in order and how they are featurized, see
-:meth:`SearchSpace.fingerprint`) and the encodings themselves, compressed. Reopening it with another
+:meth:`~archtune.space.search_space.SearchSpace.fingerprint`) and the encodings themselves, compressed. Reopening it with another
 space is refused with what differs; reopening it with an *extended* space (every stored encoding still
 there, new ones added, e.g. a knob gained a value) is accepted with ``extend_space=True``: every stored
 trial is kept, and the strategy is set up on the new space (its encodings, features and pretraining).

@@ -20,10 +20,11 @@ from typing import Any
 
 from archtune.errors import SpaceFileError
 
-# The builders of the spaces registered in archtune.spaces.registry, spelled out rather than computed:
-# computing them would build every built-in space (seconds) on each load, and an explicit list cannot
-# grow by accident (a prefix rule such as "archtune.*" would trust any archtune function, e.g. one that
-# writes files). tests/test_space_file_integrity.py checks the list against the registry.
+#: The builders of the spaces registered in archtune.spaces.registry, imported from a space file without
+#: ``trust_builder=True``. Spelled out rather than computed: computing them would build every built-in
+#: space (seconds) on each load, and an explicit list cannot grow by accident (a prefix rule such as
+#: "archtune.*" would trust any archtune function, e.g. one that writes files).
+#: tests/test_space_file_integrity.py checks the list against the registry.
 BUILTIN_BUILDERS: frozenset[str] = frozenset(
     {
         "archtune.spaces.nb201_net:nb201_net",

@@ -48,7 +48,7 @@ class Featurizer:
     @classmethod
     def fit(cls, encodings: Sequence[Encoding], columns: dict[str, list[Any]] | None = None) -> Featurizer:
         """Plan the features from the values each position takes (``columns``: their precomputed
-        :func:`position_values`, to save a pass over a big space)."""
+        :func:`~archtune.space.encoding.position_values`, to save a pass over a big space)."""
         plans = []
         for name, values in (columns if columns is not None else position_values(encodings)).items():
             if _is_numeric(values):

@@ -13,8 +13,12 @@ from archtune.registry import Registry
 from archtune.space.search_space import SearchSpace
 
 _REGISTRY: Registry[SearchSpace] = Registry("space")
+#: The built-in spaces by name, each a function returning a :class:`~archtune.space.search_space.SearchSpace`.
 SPACES = _REGISTRY.factories
+#: ``@register_space("name")``: a decorator adding a space function under ``name``.
 register_space = _REGISTRY.register
+#: ``make_space("name", **kwargs)``: the space registered as ``name``; an unknown name raises
+#: :class:`~archtune.errors.UnknownNameError` listing the valid ones.
 make_space = _REGISTRY.make
 
 

@@ -22,7 +22,7 @@ class Trial:
 
     Attributes:
         number: order of completion in the search (0, 1, ...).
-        key: canonical JSON of the encoding (see :func:`archtune.space.encoding_key`).
+        key: canonical JSON of the encoding (see :func:`archtune.space.encoding.encoding_key`).
         fidelity: ``"hi"`` or ``"lo"``.
         cost: budget charged, in the user's cost units.
         status: ``COMPLETE`` or ``FAILED``.

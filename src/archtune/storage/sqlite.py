@@ -6,7 +6,7 @@ releases it when the holder dies, even by SIGKILL, so a crashed search can alway
 running one cannot be opened twice.
 
 Before every write the file at the path is checked to be the one that was opened: a search file deleted
-or replaced while the search runs stops the search with a :class:`StorageError`, after everything
+or replaced while the search runs stops the search with a :class:`~archtune.errors.StorageError`, after everything
 committed so far has been copied to a recovery file beside it (nothing committed is lost).
 
 Example:

@@ -1,7 +1,7 @@
 """The ask/tell contract every search strategy follows.
 
 A strategy decides what to evaluate next and at which fidelity; it never trains networks or touches
-files. It sees the space through a :class:`SearchContext` and learns results through :meth:`tell`.
+files. It sees the space through a :class:`SearchContext` and learns results through :meth:`Strategy.tell`.
 
 Determinism: ``ask`` draws its randomness from a generator seeded by (seed, trials told, trials
 pending), so replaying a stored history through ``tell`` puts a new strategy object in exactly the
@@ -64,7 +64,7 @@ class SearchContext:
         seed: the run's seed.
         searchable: mask of encodings that may be proposed (None: all).
         metrics: zero-cost metrics per encoding (NaN = unknown), for pretraining.
-        pretrained: a stored pretrained surrogate (see :meth:`DeepEnsemble.pretrained_payload`).
+        pretrained: a stored pretrained surrogate (see :meth:`~archtune.surrogate.ensemble.DeepEnsemble.pretrained_payload`).
         neighbors: index -> indices one mutation away (for evolution and local search).
         feature_plans: the default featurizer's plan per position (numeric or one-hot), or None.
         known_objectives: for a multi-objective search, the objectives known for every encoding before

@@ -45,7 +45,7 @@ class BayesianOptimization(Strategy):
         lo_fi_share: share of the spent budget that goes to low-fidelity evaluations.
         pretraining: override the ensemble's pretraining mode (``"simultaneous"``, ``"sequential"``,
             ``"none"``); with ``"none"`` the stored pretrained weights are ignored.
-        ensemble: ensemble hyper-parameters (defaults: :class:`EnsembleConfig`).
+        ensemble: ensemble hyper-parameters (defaults: :class:`~archtune.surrogate.ensemble.EnsembleConfig`).
         candidates: None to score every untried encoding at each step (the default), or a candidate
             generator such as :class:`archtune.strategy.tnas.VAECandidates` (the TNAS VAE proposes,
             the ensemble ranks: the cost of a step no longer grows with the space).

@@ -6,7 +6,7 @@ to the best neighbour if it beats the current encoding (neighbours evaluated ear
 start or another climb, count with their known values), otherwise the climb has reached a local
 optimum and a new climb starts from a random encoding.
 
-The climb's state (the current encoding) changes only in :meth:`tell`, as a function of the
+The climb's state (the current encoding) changes only in ``tell``, as a function of the
 observations, so replaying a stored history rebuilds it exactly.
 
 Example:

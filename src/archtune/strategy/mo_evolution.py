@@ -1,9 +1,9 @@
 """Multi-objective regularized evolution: aging evolution whose tournament picks among the non-dominated.
 
-The baseline a multi-objective search is compared with. Like :class:`RegularizedEvolution` it keeps
+The baseline a multi-objective search is compared with. Like :class:`~archtune.strategy.evolution.RegularizedEvolution` it keeps
 the last ``population`` high-fidelity results, samples ``sample`` of them, and mutates a winner at one
 position; the winner is drawn uniformly among the sample's non-dominated members (learned objective
-and the known zero-cost ones, see :class:`SearchContext`), so selection pushes towards the whole front
+and the known zero-cost ones, see :class:`~archtune.strategy.base.SearchContext`), so selection pushes towards the whole front
 rather than the most accurate corner. High fidelity only.
 
 Example:

@@ -21,8 +21,12 @@ from archtune.strategy.spline import SplineStrategy
 from archtune.strategy.tnas import TNAS
 
 _REGISTRY: Registry[Strategy] = Registry("strategy")
+#: The registered strategies by name (``bo``, ``random``, ``rea``, ``ls``, ``spline``, ``tnas``), each a class.
 STRATEGIES = _REGISTRY.factories
+#: ``@register_strategy("name")``: a decorator adding a strategy class under ``name``.
 register_strategy = _REGISTRY.register
+#: ``make_strategy("name", **kwargs)``: the strategy registered as ``name``; an unknown name raises
+#: :class:`~archtune.errors.UnknownNameError` listing the valid ones.
 make_strategy = _REGISTRY.make
 
 STRATEGIES.update(

@@ -42,7 +42,7 @@ class SplineStrategy(Strategy):
     """Polyharmonic-spline search (paper 004) at the top fidelity.
 
     Args:
-        epsilon: stop once |measured - predicted| <= epsilon at an argmax; default:
+        epsilon: stop once ``|measured - predicted| <= epsilon`` at an argmax; default:
             :func:`~archtune.strategy.spline_search.default_epsilon` of the values measured so far.
         min_distance: an argmax keeps at least this distance (unit box) from every support point.
     """

@@ -167,7 +167,7 @@ class SplineSearch:
     Args:
         dimensions: the numeric knobs.
         categorical: ``{name: values}`` knobs with a few choices; one spline per combination.
-        epsilon: stop once |measured - predicted| <= epsilon at a spline argmax (objective units);
+        epsilon: stop once ``|measured - predicted| <= epsilon`` at a spline argmax (objective units);
             default: :func:`default_epsilon` of the values measured so far.
         seed: seeds the Halton sampling.
         samples, rounds, shrink, min_distance: the argmax search (see :func:`spline_argmax`).

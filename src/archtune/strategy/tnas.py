@@ -40,7 +40,7 @@ VAE_DRAWS = 64  # VAE samples tried per proposal before falling back to a unifor
 
 
 class TNASSampler:
-    """Gamma_t over the encodings of a space, given as token rows (see :func:`archtune.space.tokens.tokenize`)."""
+    """Gamma_t over the encodings of a space, given as token rows (see ``archtune.space.tokens.tokenize``)."""
 
     def __init__(self, tokens: np.ndarray, vocab_sizes: list[int], epochs: int = 150, seed: int = 0):
         self.tokens = tokens

@@ -1,4 +1,4 @@
-"""Polyharmonic spline surrogate (paper 004, section 4.1): s(x) = sum_j c_j |x - x_j|^3 + p(x).
+"""Polyharmonic spline surrogate (paper 004, section 4.1): ``s(x) = sum_j c_j |x - x_j|^3 + p(x)``.
 
 The radial basis is r^3 and p is a linear polynomial: scipy's ``RBFInterpolator`` with kernel
 ``"cubic"`` and degree 1 solves exactly this system. Coordinates are scaled to the unit d-box, by
