@@ -73,16 +73,26 @@ def _id(page: Path) -> str:
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_id)
 def test_the_page_code_runs(page: Path, tmp_path, monkeypatch):
+    from archtune.spaces.registry import SPACES
+    from archtune.strategy.registry import STRATEGIES
+
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "__main__"}  # as a script of the reader's would run
-    for block in blocks(page):
-        if block.skip is not None:
-            continue
-        code = compile(block.code, f"{_id(page)}:{block.line}", "exec")
-        try:
-            exec(code, namespace)
-        except Exception as err:
-            raise AssertionError(f"the code block at {_id(page)}:{block.line} fails: {type(err).__name__}: {err}") from err
+    registries = [(r, dict(r)) for r in (STRATEGIES, SPACES)]  # a page may register its own: undone after
+    try:
+        for block in blocks(page):
+            if block.skip is not None:
+                continue
+            code = compile(block.code, f"{_id(page)}:{block.line}", "exec")
+            try:
+                exec(code, namespace)
+            except Exception as err:
+                raise AssertionError(
+                    f"the code block at {_id(page)}:{block.line} fails: {type(err).__name__}: {err}") from err
+    finally:
+        for registry, saved in registries:
+            registry.clear()
+            registry.update(saved)
 
 
 def test_the_docs_have_code_and_few_blocks_are_skipped():
