@@ -196,7 +196,7 @@ class SearchInstance:
                 pretrained=self.space.surrogate,
                 neighbors=self.space.neighbors,
                 feature_plans=self.space.featurizer_plans,
-                known_objectives=self.goal.known_matrix(self.space) if self.goal.multi else None,
+                known_objectives=self.goal.known_matrix(self._known) if self.goal.multi else None,
             )
         )
         # everything is checked: only now is the file opened (and created when missing)
@@ -204,7 +204,7 @@ class SearchInstance:
         try:
             self._check_meta(strategy, extend_space)
             self._trials = self.storage.trials()
-            self._spent, self._spent_on = 0.0, -1
+            self._spent = sum(t.cost for t in self._trials)
             for trial in self._trials:  # replay: the strategy ends in the state that produced them
                 self._tell(trial)
         except BaseException:
@@ -264,10 +264,7 @@ class SearchInstance:
     @property
     def spent(self) -> float:
         """Cost spent so far, in the user's units."""
-        if self._spent_on != len(self._trials):  # a running total: summing every trial at every step is quadratic
-            self._spent = sum(t.cost for t in self._trials)
-            self._spent_on = len(self._trials)
-        return self._spent
+        return self._spent  # a running total: summing every trial at every step is quadratic
 
     def _cost(self, fidelity: str) -> float:
         return next(f.cost for f in self.fidelities if f.name == fidelity)
@@ -389,9 +386,8 @@ class SearchInstance:
             error=outcome.error,
         )
         self.storage.append(trial, pending_id=dispatch.pending_id)  # committed before anyone acts on it
-        spent_before = self.spent
         self._trials.append(trial)
-        self._spent, self._spent_on = spent_before + trial.cost, len(self._trials)
+        self._spent += trial.cost
         self._tell(trial)
         self._report(trial, running)
         return trial

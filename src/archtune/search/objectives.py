@@ -13,7 +13,7 @@ Example:
     >>> objs = Objectives.parse({"value": "max", "latency_ms": "min"}, ss, objective_key="value")
     >>> objs.primary, objs.known_names, objs.multi
     ('value', ['latency_ms'], True)
-    >>> objs.known_matrix(ss).tolist()          # maximised form: latencies negated
+    >>> objs.known_matrix(objs.known_values(ss)).tolist()   # maximised form: latencies negated
     [[-1.0], [-2.0], [-3.0]]
 """
 
@@ -108,15 +108,15 @@ class Objectives:
             )
         return cls(senses, primary, [n for n in senses if n != primary])
 
-    def known_matrix(self, space: SearchSpace) -> np.ndarray:
-        """Known objectives per encoding, maximised form (``"min"`` ones negated); unmeasured ones predicted."""
-        columns = [zero_cost_values(space, name) * (1.0 if self.senses[name] == "max" else -1.0)
-                   for name in self.known_names]
-        return np.stack(columns, axis=1) if columns else np.zeros((len(space), 0))
-
     def known_values(self, space: SearchSpace) -> dict[str, np.ndarray]:
         """Known objectives per encoding in the user's units (unmeasured ones predicted)."""
         return {name: zero_cost_values(space, name) for name in self.known_names}
+
+    def known_matrix(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`known_values` as one (encodings, known objectives) matrix, maximised form (``"min"`` negated)."""
+        columns = [np.asarray(values[name]) * (1.0 if self.senses[name] == "max" else -1.0) for name in self.known_names]
+        n = len(next(iter(values.values()))) if values else 0
+        return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
 
 
 def pareto_front(trials: Sequence[Trial], senses: Mapping[str, str]) -> list[tuple[Any, dict[str, float]]]:
