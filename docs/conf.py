@@ -36,7 +36,7 @@ nitpick_ignore_regex = [
      r"ValueError|TypeError|KeyError|RuntimeError|UserWarning|Exception|int|float|str|bool|None|"
      r"ndarray|Tensor|Module|Figure|Client|LocalCluster|optional|callable|ABC)"),
     (r"py:class", r"archtune(\.\w+)*\.T"),  # type variables (TypeVar("T")) in signatures
-    (r"py:class", r"dict\[str"),  # napoleon splits "dict[str, float]" in an attribute's type
+    (r"py:class", r"(list\[)?dict\[str"),  # napoleon splits "dict[str, float]" in an attribute's type
 ]
 
 autodoc_member_order = "bysource"

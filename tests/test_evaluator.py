@@ -180,3 +180,75 @@ def test_mobileone_example_runs_end_to_end(tmp_path):
     assert 860_000 <= result["found"]["inference_parameters"] <= 1_260_000
     assert result["mobileone_s0"]["inference_parameters"] == 1_063_754
     assert "MobileOne-s0" in (tmp_path / "mobileone_mnist.md").read_text()
+
+
+def _free_port_pair():
+    """A port p with p + 1 also free (the rendezvous and node 0's job board)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port pair")
+
+
+@pytest.mark.slow  # two torchrun agents with a static rendezvous: about 40 s on 2 cores
+def test_two_nodes_on_localhost_equal_single_process_training(model_file):
+    """Multi-node torchrun (static rendezvous, Gloo): node 0 is the evaluator, node 1 a serve_node process."""
+    import subprocess
+    import sys
+
+    endpoint = f"127.0.0.1:{_free_port_pair()}"
+    node1 = subprocess.Popen([sys.executable, "-c", "from archtune.evaluate.image_classification import serve_node; "
+                              f"print(serve_node({endpoint!r}, node_rank=1, nnodes=2, max_jobs=1))"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        two_nodes = _evaluator(model_file, nnodes=2, rdzv_endpoint=endpoint)((32, "mlp"), 2)
+        out, _ = node1.communicate(timeout=300)
+    finally:
+        if node1.poll() is None:
+            node1.kill()
+    assert node1.returncode == 0 and out.strip().endswith("1"), out[-2000:]
+    single = _evaluator(model_file)((32, "mlp"), 2)
+    for s, d in zip(single["curve"], two_nodes["curve"], strict=True):
+        assert abs(s["train_loss_mean"] - d["train_loss_mean"]) < 1e-4
+    assert abs(single["value"] - two_nodes["value"]) < 0.5
+
+
+def test_mixed_precision_and_channels_last_on_cpu(model_file):
+    """The GPU code paths that also run on CPU: bf16 autocast, fp16 with a gradient scaler, channels-last."""
+    from archtune.evaluate.training import DeviceOptions
+
+    base = _evaluator(model_file)((32, "mlp"), 2)
+    nhwc = _evaluator(model_file, device_options={"channels_last": True})((32, "mlp"), 2)
+    assert abs(base["curve"][-1]["train_loss_mean"] - nhwc["curve"][-1]["train_loss_mean"]) < 1e-4
+    for amp in ("bf16", "fp16"):
+        low = _evaluator(model_file, device_options={"amp": amp})((32, "mlp"), 2)
+        assert low["value"] > 80, amp
+        # reduced precision: close to float32, not equal to it
+        assert low["curve"][-1]["train_loss_mean"] != base["curve"][-1]["train_loss_mean"]
+        assert abs(low["curve"][-1]["train_loss_mean"] - base["curve"][-1]["train_loss_mean"]) < 0.1
+    cpu = torch.device("cpu")
+    assert DeviceOptions().amp_dtype(cpu) is None and DeviceOptions(amp="fp16").amp_dtype(cpu) == torch.float16
+    assert not DeviceOptions().uses_channels_last(cpu)
+
+
+def test_device_arguments_are_checked(model_file):
+    with pytest.raises(ConfigError, match="device must be"):
+        _evaluator(model_file, device="tpu")
+    with pytest.raises(ConfigError, match="contradicts"):
+        _evaluator(model_file, device="cpu", n_gpus=1)
+    with pytest.raises(ConfigError, match="rdzv_endpoint"):
+        _evaluator(model_file, nnodes=2)
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        _evaluator(model_file, nnodes=2, rdzv_endpoint="localhost")
+    with pytest.raises(ConfigError, match="amp must be"):
+        _evaluator(model_file, device_options={"amp": "fp8"})
+    assert _evaluator(model_file, device="auto").device == ("cuda" if torch.cuda.is_available() else "cpu")

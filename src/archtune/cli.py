@@ -33,6 +33,12 @@ def _status(args: argparse.Namespace) -> int:
     console.print(f"trials: {summary['n_trials']}   in flight: {len(summary['in_flight'])}   "
                   f"budget spent: {summary['spent']:.2f} "
                   f"({summary['spent_hi_units']:.2f} high-fidelity evaluations)")
+    running = [p for p in summary["in_flight"] if p.get("worker")]
+    if summary["in_flight"]:
+        console.print(f"running: {len(running)} on {len({p['worker'] for p in running})} worker(s); "
+                      f"waiting for a worker: {len(summary['in_flight']) - len(running)}", highlight=False)
+        for p in sorted(running, key=lambda p: p["worker"]):
+            console.print(f"  {p['worker']}: {p['fidelity']} {p['encoding']}", highlight=False)
     if summary["pareto"] is not None:
         names = list(summary["objectives"])
         front = Table(title="Pareto front (high fidelity): " + ", ".join(f"{n} ({s})" for n, s in summary["objectives"].items()))
@@ -56,6 +62,14 @@ def _report(args: argparse.Namespace) -> int:
         from archtune.report.browser import screenshot
 
         print(f"wrote {screenshot(out, args.screenshot, full_page=not args.viewport_only)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from archtune.export import export_search
+
+    for what, path in export_search(args.file, args.out, args.trial, args.torchscript, args.onnx).items():
+        print(f"{what}: {path}")
     return 0
 
 
@@ -114,11 +128,22 @@ def _bench(args: argparse.Namespace) -> int:
                                args.workers, args.out)
         print(to_markdown(summary, args.latency))
         return 0
+    if args.benchmark == "checkpoint-reuse":
+        from archtune.bench.checkpoint_reuse import run_checkpoint_reuse
+
+        print(json.dumps(run_checkpoint_reuse(args.budget, args.image_size, args.out), indent=2))
+        return 0
     if args.benchmark == "featurize":
         from archtune.bench.featurize_bench import measure_featurize
 
         result = measure_featurize()
         print(json.dumps({k: result[k] for k in ("n", "seconds", "extra_bytes", "shape")}, indent=2))
+        return 0
+    if args.benchmark == "slurm":
+        from archtune.bench.slurm_bench import run_slurm_benchmark
+
+        workers = [int(k) for k in args.parallel_workers.split(",")]
+        run_slurm_benchmark(workers, args.budget, args.unit_seconds, args.out)
         return 0
     if args.benchmark == "parallel":
         from archtune.bench.parallel_bench import run_parallel_benchmark
@@ -131,10 +156,20 @@ def _bench(args: argparse.Namespace) -> int:
     from archtune.bench.runner import run_benchmark
 
     constraint = _parse_constraint(args.constraint) if args.constraint else None
+    summaries = {}
     for dataset in args.dataset.split(","):
-        run_benchmark(dataset, (args.strategies or "bo,random,rea,ls").split(","), args.seeds, args.budget, args.workers, args.out,
-                      stop_at_optimum=args.stop_at_optimum, constraint=constraint, plot=not args.no_plot,
-                      report_only=args.report_only)
+        summaries[dataset] = run_benchmark(dataset, (args.strategies or "bo,random,rea,ls").split(","), args.seeds,
+                                           args.budget, args.workers, args.out, stop_at_optimum=args.stop_at_optimum,
+                                           constraint=constraint, plot=not args.no_plot, report_only=args.report_only)
+    if len(summaries) > 1:  # the datasets side by side, one row per strategy
+        from pathlib import Path
+
+        from archtune.bench.runner import combined_markdown
+
+        md = combined_markdown(summaries, args.budget)
+        print(md)
+        if args.out:
+            Path(args.out, "nb201_all.md").write_text(md)
     return 0
 
 
@@ -212,15 +247,35 @@ def _tnas(args: argparse.Namespace) -> int:
 def _throughput(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from archtune.bench.throughput import measure_throughput
+    if args.task == "node":
+        from archtune.evaluate.image_classification import serve_node
 
-    result = measure_throughput(image_size=args.image_size, epochs=args.epochs, repeats=args.repeats,
-                                batch_size=args.batch_size)
+        if not args.rdzv_endpoint:
+            raise ConfigError("archtune evaluator node needs --rdzv-endpoint HOST:PORT (node 0's)")
+        served = serve_node(args.rdzv_endpoint, args.node_rank, args.nnodes, args.nproc_per_node)
+        print(f"served {served} job(s)")
+        return 0
+    if args.task == "memory":
+        from archtune.bench.memory import measure_memory, memory_markdown
+
+        result = measure_memory(tuple(int(n) for n in args.sizes.split(",")), image_size=args.image_size or 64,
+                                batch_size=args.batch_size, num_workers=args.workers)
+        name, markdown = "evaluator_memory", memory_markdown(result)
+    else:
+        from archtune.bench.throughput import measure_throughput, throughput_markdown
+
+        devices = ["cpu"] + (["cuda"] if args.gpu else [])
+        result = {"runs": [measure_throughput(image_size=args.image_size or 64, epochs=args.epochs, repeats=args.repeats,
+                                              batch_size=args.batch_size, train_images=args.train_images,
+                                              num_workers=args.workers, device=d) for d in devices]}
+        name, markdown = "evaluator_throughput", throughput_markdown(result["runs"])
     text = json.dumps(result, indent=2)
     print(text)
+    print(markdown)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "evaluator_throughput.json").write_text(text + "\n")
+        (Path(args.out) / f"{name}.json").write_text(text + "\n")
+        (Path(args.out) / f"{name}.md").write_text(markdown)
     return 0
 
 
@@ -274,6 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--interval", type=float, default=2.0, help="seconds between the page's polls (default 2)")
     dashboard.set_defaults(func=_dashboard)
+    export = sub.add_parser("export", help="the best trained model of a search: state dict + encoding (+ TorchScript/ONNX)",
+                            epilog="docs: docs/guides/checkpoints.md")
+    export.add_argument("file", help="a search file (opened read-only)")
+    export.add_argument("-o", "--out", default="best-model", help="folder to write (default best-model)")
+    export.add_argument("--trial", type=int, default=None, help="this trial's model instead of the best one's")
+    export.add_argument("--torchscript", action="store_true", help="also a traced TorchScript file (imports the builder)")
+    export.add_argument("--onnx", action="store_true", help="also an ONNX file (needs pip install onnx onnxscript)")
+    export.set_defaults(func=_export)
     demo = sub.add_parser("demo", help="run a real search: small CNNs trained on scikit-learn's digits",
                             epilog="docs: docs/getting-started.md")
     demo.add_argument("--budget", type=float, default=6.0, help="budget in high-fidelity evaluations (default 6)")
@@ -315,14 +378,24 @@ def build_parser() -> argparse.ArgumentParser:
     tnas.set_defaults(func=_tnas)
     evaluator = sub.add_parser("evaluator", help="the image-classification evaluator (paper 000, section 4)",
                             epilog="docs: docs/guides/image-classification.md")
-    evaluator.add_argument("task", choices=["throughput"],
-                           help="throughput: training images/s of the evaluator vs a plain PyTorch loop, "
-                                "MobileOne-s0 on MNIST-5k, alternating runs, medians")
-    evaluator.add_argument("--image-size", type=int, default=28)
+    evaluator.add_argument("task", choices=["throughput", "memory", "node"],
+                           help="throughput: training images/s of the evaluator vs a plain PyTorch loop over the "
+                                "same DataLoader, MobileOne-s0 on an MNIST-5k image folder, alternating runs, medians; "
+                                "memory: peak resident memory of one epoch against dataset size (generated PNG "
+                                "folders); node: serve a multi-node evaluator's jobs on this node")
+    evaluator.add_argument("--image-size", type=int, default=None, help="throughput/memory: pixels (default 64)")
     evaluator.add_argument("--epochs", type=int, default=1)
     evaluator.add_argument("--repeats", type=int, default=3)
     evaluator.add_argument("--batch-size", type=int, default=64)
-    evaluator.add_argument("--out", default=None, help="folder for evaluator_throughput.json")
+    evaluator.add_argument("--train-images", type=int, default=1024, help="throughput: training images")
+    evaluator.add_argument("--workers", type=int, default=1, help="DataLoader workers (both loops)")
+    evaluator.add_argument("--gpu", action="store_true", help="throughput: also measure on cuda (AMP on)")
+    evaluator.add_argument("--sizes", default="2000,20000", help="memory: comma-separated dataset sizes")
+    evaluator.add_argument("--rdzv-endpoint", default=None, help="node: HOST:PORT of node 0")
+    evaluator.add_argument("--node-rank", type=int, default=1, help="node: this node's rank (1..nnodes-1)")
+    evaluator.add_argument("--nnodes", type=int, default=2, help="node: nodes per job")
+    evaluator.add_argument("--nproc-per-node", type=int, default=1, help="node: processes (GPUs) on this node")
+    evaluator.add_argument("--out", default=None, help="folder for evaluator_<task>.json and .md")
     evaluator.set_defaults(func=_throughput)
     nss = sub.add_parser("nss", help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)",
                             epilog="docs: docs/benchmarks/nss.md")
@@ -339,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201",
                             epilog="docs: docs/benchmarks/index.md")
     bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table", "open-space",
-                                                   "featurize", "report-open", "nb201-mo"],
+                                                   "featurize", "report-open", "nb201-mo", "slurm",
+                                                   "checkpoint-reuse"],
                        help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
                             "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
                             "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
@@ -347,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "queries per run); open-space: three NB201 cells as one 3.8e12-encoding space, searched "
                             "without enumeration (VAE-proposed BO vs evolution vs random); featurize: time and "
                             "memory to featurize a million encodings; report-open: seconds to open a 10,000-trial HTML "
-                            "report in headless Chromium; nb201-mo: accuracy against latency, hypervolume regret and front "
+                            "report in headless Chromium; slurm: wall-clock speed-up of 1/2/4 SLURM-job workers (needs a SLURM, see "
+                            "scripts/start_slurm.sh); nb201-mo: accuracy against latency, hypervolume regret and front "
                             "recall (bo, random, rea-mo, and Optuna's nsga2/motpe with the 'bench' extra)")
     bench.add_argument("--trials", type=int, default=10_000, help="for 'report-open': trials in the search")
     bench.add_argument("--repeats", type=int, default=5, help="for 'report-open': timed openings")
@@ -355,17 +430,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="for 'report-open': write the trials through the storage instead of running the search")
     bench.add_argument("--eps-start", type=float, default=0.0, help="for 'tnas-table': eps of the first round")
     bench.add_argument("--parallel-workers", default="1,2,4",
-                       help="for 'parallel': comma-separated numbers of evaluation workers (default 1,2,4)")
+                       help="for 'parallel' and 'slurm': comma-separated numbers of evaluation workers (default 1,2,4)")
     bench.add_argument("--clock", choices=["virtual", "real"], default="virtual",
                        help="for 'parallel': virtual (simulated workers, no waiting) or real (Dask workers sleep)")
     bench.add_argument("--unit-seconds", type=float, default=60.0,
-                       help="for 'parallel': simulated seconds of one 200-epoch training of an average cell")
+                       help="for 'parallel': simulated seconds of one 200-epoch training of an average cell; for "
+                            "'slurm': seconds each evaluation sleeps")
     bench.add_argument("--functions", default="branin,hartmann6",
                        help="for 'spline': branin, hartmann6, mnist_widths (real training on MNIST-5k)")
     bench.add_argument("--dataset", default="cifar10",
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
     bench.add_argument("--strategies", default=None,
-                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-vae, random, rea, ls, tnas, spline "
+                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-vae, random, rea, ls, tnas, "
+                            "spline; for nb201 also the peers optuna-tpe, optuna-gp, optuna-tpe-sha, optuna-tpe-hb, smac, "
+                            "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
+                            "first k seeds of that one "
                             "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
                             "open-bo,open-bo-novae,open-bo-nopre,rea,random for open-space)")
     bench.add_argument("--constraint", default=None,
@@ -377,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="nb201: run nothing, report the runs recorded under --out (partial seeds allowed)")
     bench.add_argument("--seeds", type=int, default=30)
     bench.add_argument("--budget", type=float, default=300.0, help="high-fidelity units per search")
+    bench.add_argument("--image-size", type=int, default=8, help="for 'checkpoint-reuse': MNIST-5k image size")
     bench.add_argument("--workers", type=int, default=2,
                        help="seeds run in parallel processes (for 'parallel': virtual-clock runs at a time)")
     bench.add_argument("--out", default=None, help="folder for the markdown table, JSON and PNG plot")

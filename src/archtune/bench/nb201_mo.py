@@ -121,24 +121,22 @@ def _ours(name: str, dataset: str, latency: str, seed: int, budget: float) -> tu
 
 
 def _optuna(name: str, dataset: str, latency: str, seed: int, budget: float) -> tuple[list[tuple[float, int]], float]:
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError(f"strategy {name!r} needs Optuna: pip install 'archtune[bench]'") from None
     from archtune.bench.nb201_data import OPS
+    from archtune.bench.peers import optuna_distributions, optuna_sampler, require
 
+    optuna = require("optuna", "Optuna", name, extra="bench")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = load_nb201()
     row = {encoding_key(e): i for i, e in enumerate(table.encodings)}
     acc, lat = table.column(DATASETS[dataset][0]), table.column(latency)
-    sampler = (optuna.samplers.NSGAIISampler(seed=seed) if name == "nsga2"
-               else optuna.samplers.TPESampler(seed=seed))
+    sampler = optuna_sampler("nsga2" if name == "nsga2" else "tpe", seed, n_objectives=2)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    distributions = optuna_distributions([OPS] * 6)
     evaluated, times = [], []
     for spent in range(1, int(budget) + 1):  # every proposal is paid for, repeats included
         start = time.perf_counter()
-        trial = study.ask()
-        cell = row[encoding_key(tuple(trial.suggest_categorical(f"edge{k}", list(OPS)) for k in range(6)))]
+        trial = study.ask(distributions)
+        cell = row[encoding_key(tuple(trial.params[f"edge{k}"] for k in range(6)))]
         study.tell(trial, [float(acc[cell]), float(lat[cell])])
         times.append(time.perf_counter() - start)
         evaluated.append((float(spent), cell))

@@ -4,11 +4,16 @@ Every strategy runs through the same ask/tell interface on table lookups; costs 
 units (a 12-epoch evaluation costs 12/200). Seeds run in parallel processes. Strategy names are the
 variants of :mod:`archtune.bench.variants` (ablations included). A constraint such as
 ``("lat_pixel3", 20.0)`` restricts the search to cells whose latency is at most 20 ms; the optimum is
-then the best cell that satisfies it.
+then the best cell that satisfies it. The peers of :mod:`archtune.bench.peers` (Optuna, SMAC3, HEBO,
+Syne Tune) run through the same loop; every proposal is paid for, and a repeated one is counted.
+Each run records its median step time (ask + tell) and the two apart; given several datasets, the CLI
+also writes ``nb201_all.md``, the datasets side by side.
 
 Example::
 
     archtune bench nb201 --dataset cifar10 --strategies bo,random,rea,ls --seeds 30 --budget 300
+    archtune bench nb201 --dataset cifar10,cifar100,imagenet16 --strategies optuna-tpe,optuna-gp,smac:10,bo-bare,bo \
+        --seeds 30 --budget 150 --stop-at-optimum --out benchmarks/results/nb201_peers
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch
 
 from archtune.bench.nb201 import LO_FI_COST, PRETRAINING_LATENCIES
 from archtune.bench.nb201_data import DATASETS, NB201Table, load_nb201
+from archtune.bench.peers import PEERS
 from archtune.bench.plot import best_at, plot_best_so_far
 from archtune.bench.variants import variant
 from archtune.errors import ConfigError
@@ -71,7 +77,12 @@ def pretrain_payloads(modes: set[str]) -> dict[str, dict[str, Any]]:
 
 def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict[str, Any] | None,
              stop_at_optimum: bool = False, constraint: Constraint | None = None) -> dict[str, Any]:
-    """One search; returns units spent when the optimum was evaluated (None if never), best-so-far curve, timings."""
+    """One search; returns units spent when the optimum was evaluated (None if never), best-so-far curve, timings.
+
+    Every proposal is paid for: a peer (:mod:`archtune.bench.peers`) may propose a cell it has already
+    evaluated at that fidelity, which costs the same as a new one and is counted in ``repeats``.
+    A step is ``ask`` (for BO: refit + scoring the space) plus ``tell``, timed apart and together.
+    """
     torch.set_num_threads(1)
     table, space = _nb201()
     hi, lo = (table.column(c) for c in DATASETS[dataset])
@@ -83,18 +94,27 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
                         searchable=feasible, feature_plans=space.featurizer_plans)
     s = v.make()
     s.setup(ctx)
-    spent, found, best, curve, times = 0.0, None, -np.inf, [], []
+    spent, found, best, curve = 0.0, None, -np.inf, []
+    asks: list[float] = []
+    tells: list[float] = []
+    seen: dict[str, set[int]] = {f.name: set() for f in fidelities}
+    repeats = {f.name: 0 for f in fidelities}
     while spent + 1e-9 < budget:
         allowed = [f.name for f in fidelities if spent + f.cost <= budget + 1e-9]
         start = time.perf_counter()
         suggestions = s.ask(1, allowed=allowed)
+        asked = time.perf_counter()
         if not suggestions:
             break
         sug = suggestions[0]
         value = float((hi if sug.fidelity == "hi" else lo)[sug.index])
         cost = ctx.cost_of(sug.fidelity)
+        told = time.perf_counter()
         s.tell(Observation(sug.index, sug.fidelity, value, cost))
-        times.append(time.perf_counter() - start)
+        asks.append(asked - start)
+        tells.append(time.perf_counter() - told)
+        repeats[sug.fidelity] += sug.index in seen[sug.fidelity]
+        seen[sug.fidelity].add(sug.index)
         spent += cost
         if sug.fidelity == "hi":
             best = max(best, value)
@@ -103,14 +123,19 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
         curve.append((spent, best))
         if found is not None and stop_at_optimum:
             break
+    steps = np.add(asks, tells)
     return {"strategy": name, "seed": seed, "found_at": found, "curve": curve,
-            "time_per_iter": float(np.median(times)), "iterations": len(times)}
+            "time_per_iter": float(np.median(steps)) if len(steps) else 0.0,
+            "median_ask_s": float(np.median(asks)) if asks else 0.0,
+            "median_tell_s": float(np.median(tells)) if tells else 0.0,
+            "total_s": float(steps.sum()), "iterations": len(steps),
+            "evaluations": {f: len(c) for f, c in seen.items()}, "repeats": repeats}
 
 
-def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | None = None) -> dict[str, dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
     """Per strategy: units to the optimum (median, p90, share found) and mean best-so-far at checkpoints.
 
-    ``seeds`` is the number of seeds asked for: a seed not (yet) recorded counts as never finding the
+    ``seeds`` is the number of seeds asked for (or a number per strategy name): a seed not (yet) recorded counts as never finding the
     optimum, so a partial report's median and p90 are upper bounds, never flattered by the slow seeds
     that are still running.
 
@@ -125,7 +150,8 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | None = Non
         mine = [r for r in runs if r["strategy"] == name]
         # a seed that never found the optimum counts as "more than the budget" (inf): medians stay honest
         found_at = [r["found_at"] if r["found_at"] is not None else np.inf for r in mine]
-        missing = max(0, (seeds or 0) - len(mine))
+        asked = seeds.get(name, 0) if isinstance(seeds, dict) else (seeds or 0)
+        missing = max(0, asked - len(mine))
         found = np.array(found_at + [np.inf] * missing)
         out[name] = {
             "seeds": len(mine),
@@ -135,6 +161,12 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | None = Non
             "share_found": float(np.isfinite(found).mean()),
             "mean_best_at": {str(u): float(np.nanmean([best_at(r["curve"], u) for r in mine])) for u in CHECKPOINTS if u <= budget},
             "median_time_per_iter_s": float(np.median([r["time_per_iter"] for r in mine])),
+            # runs recorded before these were kept have none: a repeat-free archtune strategy's 0
+            "median_ask_s": float(np.median([r.get("median_ask_s", np.nan) for r in mine])),
+            "median_tell_s": float(np.median([r.get("median_tell_s", np.nan) for r in mine])),
+            "median_steps": float(np.median([r.get("iterations", np.nan) for r in mine])),
+            "repeats": int(sum(sum(r.get("repeats", {}).values()) for r in mine)),
+            "proposals": int(sum(r.get("iterations", 0) for r in mine)),
         }
     return out
 
@@ -143,14 +175,15 @@ def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float,
                 constraint: Constraint | None = None) -> str:
     checkpoints = [u for u in CHECKPOINTS if u <= budget]
     head = ["strategy", "seeds", "median units to optimum", "p90", "found within budget"]
-    head += [f"mean best @{u}" for u in checkpoints] + ["median s/iter"]
+    head += [f"mean best @{u}" for u in checkpoints] + ["repeats / proposals", "median s/step"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in summary.items():
         fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
         seeds = str(s["seeds"]) if s["seeds"] == s["seeds_asked"] else f"{s['seeds']}/{s['seeds_asked']}"
         row = [name, seeds, fmt(s["median_units_to_optimum"]), fmt(s["p90_units_to_optimum"]),
                f"{100 * s['share_found']:.0f}%"]
-        row += [f"{s['mean_best_at'][str(u)]:.3f}" for u in checkpoints] + [f"{s['median_time_per_iter_s']:.3f}"]
+        row += [f"{s['mean_best_at'][str(u)]:.3f}" for u in checkpoints]
+        row += [f"{s.get('repeats', 0)} / {s.get('proposals', 0)}", f"{s['median_time_per_iter_s']:.4f}"]
         lines.append("| " + " | ".join(row) + " |")
     title = f"NAS-Bench-201 {dataset}, budget {budget:g} high-fidelity units"
     if constraint is not None:
@@ -180,11 +213,28 @@ def recorded_runs(path: Path, meta: dict[str, Any], key: Callable[[dict[str, Any
     return finished
 
 
+def parse_strategies(strategies: list[str], seeds: int) -> dict[str, int]:
+    """Strategy names to seeds each: ``"hebo:3"`` runs 3 seeds (its first 3) where the others run ``seeds``.
+
+    Example:
+        >>> parse_strategies(["bo", "hebo:3"], 30)
+        {'bo': 30, 'hebo': 3}
+    """
+    out: dict[str, int] = {}
+    for item in strategies:
+        name, _, count = item.partition(":")
+        if count and not (count.isdigit() and int(count) > 0):
+            raise ConfigError(f"strategy {item!r}: write name:seeds with a positive number, e.g. hebo:3")
+        out[name] = int(count) if count else seeds
+    return out
+
+
 def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float, workers: int = 2,
                   out_dir: str | None = None, stop_at_optimum: bool = False,
                   constraint: Constraint | None = None, plot: bool = True, report_only: bool = False) -> dict[str, Any]:
     """Run every (strategy, seed), print and optionally write the markdown table, JSON and PNG plot.
 
+    A strategy written ``name:k`` runs its first ``k`` seeds only (for a peer too slow for all of them).
     With ``out_dir``, each finished run is appended at once to ``<stem>.runs.jsonl``; running the same
     command again skips the runs recorded there with the same settings, so a killed benchmark loses
     only the runs in flight and more seeds or strategies can be added later. ``report_only`` runs
@@ -192,7 +242,13 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
-    variants = [variant(name) for name in strategies]  # unknown names fail here, before any work
+    seeds_of = parse_strategies(strategies, seeds)
+    variants = [variant(name) for name in seeds_of]  # unknown names fail here, before any work
+    for v in variants:
+        if v.name in PEERS:
+            if constraint is not None:
+                raise ConfigError(f"strategy {v.name!r} is a peer: peers search the whole space, without --constraint")
+            v.make()  # a peer whose extra is missing fails here too, naming the extra
     table, _ = _nb201()
     feasible = feasible_mask(table, constraint)
     optimum = float(table.column(DATASETS[dataset][0])[feasible].max())
@@ -205,7 +261,10 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
         folder.mkdir(parents=True, exist_ok=True)
         finished = recorded_runs(folder / f"{stem}.runs.jsonl", meta,
                                  key=lambda run: _job_key(run["strategy"], run["seed"]))
-    todo = [(v, seed) for v in variants for seed in range(seeds) if _job_key(v.name, seed) not in finished]
+    # seed-major: a benchmark stopped early has the same seeds for every strategy, and the slow ones
+    # (BO) do not all wait at the end
+    todo = [(v, seed) for seed in range(max(seeds_of.values())) for v in variants
+            if seed < seeds_of[v.name] and _job_key(v.name, seed) not in finished]
     if report_only:
         if folder is None:
             raise ConfigError("report_only needs out_dir, where the recorded runs are")
@@ -225,12 +284,15 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
             finished[_job_key(r["strategy"], r["seed"])] = r
             print(f"{r['strategy']:>9s} seed {r['seed']:3d}: optimum at {r['found_at']}", flush=True)
             if folder is not None:
-                with open(folder / f"{stem}.runs.jsonl", "a") as f:
-                    f.write(json.dumps({"meta": meta, "run": r}) + "\n")
-    runs = [finished[key] for v in variants for seed in range(seeds) if (key := _job_key(v.name, seed)) in finished]
+                # one write call per record, in append mode: several benchmark processes (say, the peers
+                # and the BO variants) can record into the same file without interleaving their lines
+                with open(folder / f"{stem}.runs.jsonl", "ab") as f:
+                    f.write((json.dumps({"meta": meta, "run": r}) + "\n").encode())
+    runs = [finished[key] for v in variants for seed in range(seeds_of[v.name])
+            if (key := _job_key(v.name, seed)) in finished]
     if not runs:
         raise ConfigError("no recorded run matches these settings")
-    summary = summarise(runs, budget, seeds)
+    summary = summarise(runs, budget, seeds_of)
     md = to_markdown(summary, dataset, budget, optimum, constraint)
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
         md += "\nRun with --stop-at-optimum: each search stopped once it evaluated the optimum.\n"
@@ -240,8 +302,43 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     print(md)
     if folder is not None:
         (folder / f"{stem}.md").write_text(md)
-        (folder / f"{stem}.json").write_text(json.dumps({"meta": {**meta, "seeds": seeds}, "summary": summary}, indent=1))
+        (folder / f"{stem}.json").write_text(json.dumps({"meta": {**meta, "seeds": seeds_of}, "summary": summary}, indent=1))
         if plot:
             plot_best_so_far(runs, budget, optimum, f"NAS-Bench-201 {dataset}: best so far over {seeds} seeds",
                              folder / f"{stem}.png")
     return summary
+
+
+def combined_markdown(summaries: dict[str, dict[str, dict[str, Any]]], budget: float) -> str:
+    """One row per strategy, the datasets side by side: median / p90 / share found, seeds, and time per step.
+
+    The time per step is the median over all the strategy's runs on every dataset of each run's median
+    step (ask + tell; for BO the refit and the scoring of every cell are inside ask).
+
+    Example:
+        >>> s = {"seeds": 2, "seeds_asked": 2, "median_units_to_optimum": 7.0, "p90_units_to_optimum": float("inf"),
+        ...      "share_found": 0.5, "median_time_per_iter_s": 0.1, "repeats": 1, "proposals": 9}
+        >>> print(combined_markdown({"cifar10": {"bo": s}}, 150).splitlines()[-1])
+        | bo | 7.0 / > 150 / 50% (2) | 1 / 9 | 0.1000 |
+    """
+    datasets = list(summaries)
+    names = list(dict.fromkeys(n for d in datasets for n in summaries[d]))
+    fmt = lambda v: f"> {budget:g}" if not np.isfinite(v) else f"{v:.1f}"  # noqa: E731
+    head = ["strategy"] + [f"{d}: median / p90 / found (seeds)" for d in datasets] + ["repeats / proposals", "s per step"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        row, steps, repeats, proposals = [name], [], 0, 0
+        for d in datasets:
+            s = summaries[d].get(name)
+            if s is None:
+                row.append("not run")
+                continue
+            seeds = str(s["seeds"]) if s["seeds"] == s["seeds_asked"] else f"{s['seeds']}/{s['seeds_asked']}"
+            row.append(f"{fmt(s['median_units_to_optimum'])} / {fmt(s['p90_units_to_optimum'])} / "
+                       f"{100 * s['share_found']:.0f}% ({seeds})")
+            steps.append(s["median_time_per_iter_s"])
+            repeats += s.get("repeats", 0)
+            proposals += s.get("proposals", 0)
+        row += [f"{repeats} / {proposals}", f"{float(np.median(steps)):.4f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"

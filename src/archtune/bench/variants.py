@@ -10,6 +10,8 @@ bo-ts      Thompson sampling (one ensemble member per step) instead of UCB
 bo-single  high fidelity only (no 12-epoch screening)
 bo-seq     sequential pretraining (one metric after another)
 bo-nopre   no pretraining (surrogate starts from random weights)
+bo-bare    high fidelity only and no zero-cost data at all: one fidelity, no pretraining
+bo-tail    stall-triggered uniform screens and every 2nd confirmation by the best screened value
 bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
 rea        regularized evolution, high fidelity
@@ -17,13 +19,17 @@ ls         local search, high fidelity
 tnas       TNAS sampler-seeded evolution (paper 002), high fidelity
 ========== =================================================================
 
-Any other registered strategy name runs with its defaults at high fidelity.
+The peers (Optuna, SMAC3, HEBO, Syne Tune; ``pip install 'archtune[peers]'``) are variants too, listed
+in :data:`archtune.bench.peers.PEERS`. Any other registered strategy name runs with its defaults at high
+fidelity.
 
 Example:
     >>> v = variant("bo-single"); v.multi_fidelity, v.pretraining
     (False, 'simultaneous')
     >>> variant("rea").pretraining is None
     True
+    >>> v = variant("bo-bare"); v.multi_fidelity, v.pretraining
+    (False, None)
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archtune.bench.peers import PEERS
 from archtune.errors import UnknownNameError
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
@@ -63,10 +70,15 @@ VARIANTS: dict[str, Variant] = {
         Variant("bo-single", _bo(), False, "simultaneous"),
         Variant("bo-seq", _bo(), True, "sequential"),
         Variant("bo-nopre", _bo(pretraining="none"), True, None),
+        # the BO a user gets with no zero-cost data and no cheap fidelity: the runner gives it no
+        # pretrained surrogate and no metrics, and "none" also refuses any pretrained weights
+        Variant("bo-bare", _bo(pretraining="none"), False, None),
+        Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search
         Variant("bo-vae", lambda: BayesianOptimization(candidates=VAECandidates()), True, "simultaneous"),
     )
 }
+VARIANTS.update({name: Variant(name, peer.make, peer.multi_fidelity) for name, peer in PEERS.items()})
 
 
 def variant(name: str) -> Variant:

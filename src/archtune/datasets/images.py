@@ -48,6 +48,11 @@ class DatasetConfig:
         augment: random crop (zero padding ``pad``) and horizontal flip during training.
         hflip: allow the horizontal flip when ``augment`` (off for digits, where a flip changes the class).
         pad: padding of the random crop, in pixels.
+        num_workers: ``torch.utils.data`` worker processes that decode and prepare images for the evaluator
+            (None: none for the in-memory built-in sets, else the cores left per training process, 1 to 8).
+        hf_config: the configuration of a Hugging Face hub dataset (``load_dataset(name, hf_config)``).
+        streaming: read a Hugging Face dataset as a stream (hub streaming, or a ``save_to_disk`` folder
+            read sequentially) instead of by random access; shuffled through ``shuffle_buffer`` images.
     """
 
     image_size: int | None = None
@@ -57,6 +62,10 @@ class DatasetConfig:
     augment: bool = False
     hflip: bool = True
     pad: int = 2
+    num_workers: int | None = None
+    hf_config: str | None = None
+    streaming: bool = False
+    shuffle_buffer: int = 1000
 
     @classmethod
     def from_dict(cls, config: dict[str, Any] | DatasetConfig | None) -> DatasetConfig:

@@ -7,6 +7,8 @@ gets the resource ``GPU=1`` and ``CUDA_VISIBLE_DEVICES=i``, so an evaluation sub
 The scheduler is told not to re-run a task whose worker died (``allowed-failures = 0``): the search
 driver does the retrying itself (``SearchInstance(retries=...)``), so the retry count a user sets is
 the one that happens. On a cluster the user started, Dask's own setting applies as well.
+Each worker is sent only the evaluation it runs (``worker-saturation = 1.0``), so a free worker never
+waits while another holds a second evaluation in its queue.
 
 Example:
     >>> client = start_local_cluster(2, gpus=True)
@@ -35,7 +37,9 @@ def start_local_cluster(n_workers: int, gpus: bool = False) -> Any:
         return {"cls": Nanny, "options": options}
 
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": None}}
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    from archtune.execute.jobqueue import SCHEDULER_CONFIG
+
+    with dask.config.set(SCHEDULER_CONFIG):
         cluster = SpecCluster(
             workers={f"archtune-worker-{i}": worker(i) for i in range(n_workers)},
             scheduler=scheduler,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from archtune.execute.isolation import call_in_child
+from archtune.execute.trial_context import TrialContext, WithTrialContext, trial_context
 
 
 @dataclass
@@ -82,9 +83,14 @@ def _interpret(result: Any, objective_key: str) -> tuple[float, dict[str, Any]]:
 
 
 def run_objective(
-    fn: Callable[[Any], Any], encoding: Any, objective_key: str = "value", time_limit: float | None = None
+    fn: Callable[[Any], Any], encoding: Any, objective_key: str = "value", time_limit: float | None = None,
+    context: TrialContext | None = None,
 ) -> Outcome:
     """Call ``fn(encoding)``; never raises for the objective's own failures.
+
+    ``context`` is the trial the call belongs to (see :mod:`archtune.execute.trial_context`); it is the
+    current trial during the call. A time-limited child receives it only when ``fn`` declares
+    ``uses_trial_context = True`` (so a plain objective's child need not import archtune).
 
     With ``time_limit`` the call runs in a child process (see ``archtune.execute.isolation.call_in_child``),
     killed together with everything it started when it overruns (a failed outcome); ``fn`` must then be
@@ -95,7 +101,8 @@ def run_objective(
 
     def call() -> None:
         try:
-            box["result"] = fn(encoding)
+            with trial_context(context):
+                box["result"] = fn(encoding)
         except (KeyboardInterrupt, SystemExit):
             raise  # Ctrl-C or sys.exit() stops the search; the evaluation is sent again on resume
         except BaseException:  # noqa: BLE001 - everything else the user's code raises is a failed trial
@@ -104,7 +111,8 @@ def run_objective(
     if time_limit is None:
         call()
     else:  # a thread cannot be stopped: a child process, with all it started, is killed when it overruns
-        box.update(call_in_child(fn, encoding, time_limit))
+        wants = context is not None and getattr(fn, "uses_trial_context", False)
+        box.update(call_in_child(WithTrialContext(fn, context) if wants else fn, encoding, time_limit))  # type: ignore[arg-type]
     duration = time.perf_counter() - start
     if "error" in box:
         return Outcome(None, duration=duration, error=box["error"])

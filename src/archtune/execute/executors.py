@@ -10,7 +10,11 @@ Accepted forms:
 - ``"dask"``: a Dask ``LocalCluster`` of ``n_workers`` single-threaded worker processes, started and
   stopped for the user (with ``resources={"GPU": 1}``: one worker per GPU, each seeing only its own
   device through ``CUDA_VISIBLE_DEVICES``);
-- a Dask scheduler address (``"tcp://host:8786"``) or a ``distributed.Client``: run on that cluster;
+- ``"slurm"``, ``"pbs"``, ``"lsf"``: a dask-jobqueue cluster of ``n_workers`` batch jobs, one Dask worker
+  each, built from ``cluster_options``, scaled up and cancelled for the user; jobs that end (cancelled,
+  preempted, past their walltime) are submitted again (see :mod:`archtune.execute.jobqueue`);
+- a Dask scheduler address (``"tcp://host:8786"``), a ``distributed.Client`` or a Dask cluster object
+  (a ``SLURMCluster`` the user started; left running at the end): run on that cluster;
 - any ``concurrent.futures.Executor`` (thread pool, process pool, ...); for Dask pass the Client itself, not
   ``Client.get_executor()``, whose futures can hang when workers die (see :mod:`archtune.execute.dask_executor`).
 
@@ -34,8 +38,10 @@ from typing import Any
 
 from archtune.errors import ConfigError
 from archtune.execute.isolation import die_with_parent
+from archtune.execute.jobqueue import SYSTEMS
+from archtune.execute.main_guard import check_main_guard, guard_message, is_bootstrap_failure
 
-KINDS = ("inline", "process", "dask")
+KINDS = ("inline", "process", "dask", *SYSTEMS)
 
 
 class ExecutorHandle:
@@ -116,17 +122,61 @@ def _dask_client_handle(client: Any, resources: Mapping[str, float] | None, owne
     return ExecutorHandle(DaskExecutor(client, resources), kind, close=owned)
 
 
-def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] | None = None) -> ExecutorHandle:
-    """Build an :class:`ExecutorHandle` from any accepted form of ``executor=`` (see the module doc)."""
+def _jobqueue_handle(jobs: Any, resources: Mapping[str, float] | None, kind: str,
+                     options: Mapping[str, Any] | None) -> ExecutorHandle:
+    from archtune.execute.dask_executor import NO_WORKER_TIMEOUT, DaskExecutor
+    from archtune.execute.jobqueue import gpus_per_evaluation
+
+    needs = dict(resources or {})
+    gpus = gpus_per_evaluation(options)
+    if gpus:
+        needs["GPU"] = gpus  # the worker of each job owns GPU=k: one evaluation per job
+    timeout = float((options or {}).get("worker_timeout", NO_WORKER_TIMEOUT))
+    executor = DaskExecutor(jobs.client, needs or None, no_worker_timeout=timeout, maintain=jobs.maintain,
+                            describe=jobs.describe)
+    return ExecutorHandle(executor, kind, close=jobs.close)
+
+
+def _is_dask_cluster(spec: Any) -> bool:
+    return hasattr(spec, "scheduler_address") and callable(getattr(spec, "scale", None))
+
+
+def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] | None = None,
+                  cluster_options: Mapping[str, Any] | None = None) -> ExecutorHandle:
+    """Build an :class:`ExecutorHandle` from any accepted form of ``executor=`` (see the module doc).
+
+    ``cluster_options`` go with ``"slurm"``, ``"pbs"`` and ``"lsf"`` (see :mod:`archtune.execute.jobqueue`).
+    """
+    if cluster_options and spec not in SYSTEMS:
+        raise ConfigError(f"cluster_options go with executor= one of {tuple(SYSTEMS)}, not {spec!r}")
     if spec is None or spec == "inline":
         return ExecutorHandle(None, "inline")
     if spec == "process":
+        check_main_guard("process")
         return _process_pool(n_workers)
     if spec == "dask":
+        import dask
+
         from archtune.execute.dask_cluster import start_local_cluster, stop_local_cluster
 
-        client = start_local_cluster(n_workers, gpus=bool(resources and resources.get("GPU")))
+        if dask.config.get("distributed.worker.multiprocessing-method", default="spawn") != "fork":
+            check_main_guard("dask")
+        try:
+            client = start_local_cluster(n_workers, gpus=bool(resources and resources.get("GPU")))
+        except Exception as err:
+            if is_bootstrap_failure(err):
+                raise ConfigError(guard_message("dask")) from err
+            raise
         return _dask_client_handle(client, resources, owned=lambda: stop_local_cluster(client), kind="dask")
+    if isinstance(spec, str) and spec in SYSTEMS:
+        from archtune.execute.jobqueue import start_jobqueue_cluster
+
+        return _jobqueue_handle(start_jobqueue_cluster(spec, cluster_options, n_workers), resources, spec,
+                                cluster_options)
+    if _is_dask_cluster(spec):  # a cluster object the user started (SLURMCluster, LocalCluster, ...)
+        from archtune.execute.jobqueue import connect_cluster
+
+        return _jobqueue_handle(connect_cluster(spec), resources, "dask", None)
     if isinstance(spec, str):
         if "://" not in spec:
             raise ConfigError(

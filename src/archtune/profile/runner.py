@@ -45,11 +45,16 @@ def profile_encodings(
     progress: bool = True,
     latency_repeats: int = 5,
     metrics: Sequence[str] = METRICS,
+    device: torch.device | str | None = None,
 ) -> ProfileResult:
-    """Build and profile each encoding, ``threads`` at a time, computing ``metrics`` (default: all).
+    """Build and profile each encoding, ``threads`` at a time, computing ``metrics`` (default: all) on
+    ``device`` (default: the sample input's).
 
     Threads, not processes: torch releases the GIL in its kernels, the user's builder need not be
     picklable, and latency measured on a busy machine is noisy anyway (the surrogate only needs ranks).
+    Each measurement runs on one thread: on CPU torch's kernels get one thread while profiling, whatever
+    ``threads`` is, so a latency does not depend on how many networks are profiled at once (up to
+    ``threads`` cores); on a GPU the timed and memory measurements take the device one at a time.
     Latency is timed, so it differs run to run; ``metrics=COUNTED_METRICS`` (params, FLOPs) gives the
     same table on every run (docs/reproducibility.md).
     """
@@ -63,14 +68,14 @@ def profile_encodings(
             net = encoding_to_net(encodings[i])
             if not isinstance(net, torch.nn.Module):
                 return i, None, f"TypeError: encoding_to_net returned {type(net).__name__}, not a torch.nn.Module"
-            return i, profile_module(net, sample_input, latency_repeats=latency_repeats, metrics=chosen), None
+            return i, profile_module(net, sample_input, latency_repeats=latency_repeats, metrics=chosen,
+                                     device=device), None
         except Exception as err:  # the user's builder: report and skip this encoding
             return i, None, f"{type(err).__name__}: {err}"
 
     threads = max(1, int(threads))
     torch_threads = torch.get_num_threads()
-    if threads > 1:
-        torch.set_num_threads(1)  # one kernel thread per worker, no oversubscription
+    torch.set_num_threads(1)  # one kernel thread per measurement: no oversubscription, the same at any `threads`
     try:
         with progress_bar("profiling", total=n, enabled=progress) as advance, ThreadPoolExecutor(threads) as pool:
             for i, result, error in pool.map(work, range(n)):

@@ -100,23 +100,36 @@ def target_value(value: Any) -> float | None:
     return float(value)
 
 
-def check_executor(spec: Any) -> None:
+def check_executor(spec: Any, cluster_options: Any = None) -> dict[str, Any] | None:
     """Refuse an ``executor=`` that :func:`archtune.execute.executors.open_executor` could never open.
 
     Checked when the search is created, not when :meth:`SearchInstance.run_search` first opens it, so a
-    typo fails before anything is written.
+    typo fails before anything is written. ``cluster_options`` (for ``"slurm"``, ``"pbs"``, ``"lsf"``)
+    are checked too and returned as a dict (see :func:`archtune.execute.jobqueue.check_cluster_options`).
+
+    Example:
+        >>> check_executor("dask", cluster_options={"cores": 4})
+        Traceback (most recent call last):
+        ...
+        archtune.errors.ConfigError: cluster_options go with executor= one of ('slurm', 'pbs', 'lsf'), not 'dask'
     """
+    from archtune.execute.jobqueue import SYSTEMS, check_cluster_options
+
+    if isinstance(spec, str) and spec in SYSTEMS:
+        return check_cluster_options(spec, cluster_options)
+    if cluster_options is not None:
+        raise ConfigError(f"cluster_options go with executor= one of {tuple(SYSTEMS)}, not {spec!r}")
     if spec is None or spec in KINDS:
-        return
+        return None
     if isinstance(spec, str):
         if "://" in spec:
-            return
+            return None
         raise ConfigError(
             f"unknown executor {spec!r}: use one of {KINDS}, a Dask scheduler address (tcp://host:8786), "
             "a distributed.Client or a concurrent.futures.Executor"
         )
-    if callable(getattr(spec, "submit", None)):
-        return
+    if callable(getattr(spec, "submit", None)) or callable(getattr(spec, "scale", None)):
+        return None  # an executor, a Client, or a Dask cluster object (SLURMCluster, LocalCluster)
     raise ConfigTypeError(
         f"executor must be None, one of {KINDS}, an address, a Client or an Executor; got {type(spec).__name__} {spec!r}"
     )

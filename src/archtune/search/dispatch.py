@@ -24,6 +24,7 @@ from typing import Any
 from archtune.errors import ConfigError
 from archtune.execute.evaluation import Outcome, run_objective
 from archtune.execute.executors import ExecutorHandle
+from archtune.execute.trial_context import TrialContext
 from archtune.strategy.base import Suggestion
 
 
@@ -52,12 +53,16 @@ class Dispatcher:
         arguments: ``suggestion -> (objective, encoding, objective_key, time_limit)`` for :func:`run_objective`.
         retries: submissions after a lost worker before the evaluation is recorded as failed.
         notify: called with a message when a worker was lost and the evaluation is retried.
+        context: ``dispatch -> TrialContext`` handed to the objective (see
+            :mod:`archtune.execute.trial_context`); the same for every re-send of one dispatch.
     """
 
     def __init__(self, handle: ExecutorHandle, arguments: Callable[[Suggestion], tuple[Any, ...]], retries: int = 2,
-                 notify: Callable[[str], None] = lambda _message: None):
+                 notify: Callable[[str], None] = lambda _message: None,
+                 context: Callable[[Dispatch], TrialContext | None] | None = None):
         self.handle = handle
         self.arguments = arguments
+        self.context = context
         self.retries = retries
         self.notify = notify
         self.in_flight: dict[Future[Outcome], Dispatch] = {}
@@ -69,7 +74,8 @@ class Dispatcher:
 
     def submit(self, dispatch: Dispatch) -> None:
         dispatch.submitted_to = self.handle.executor
-        future = self.handle.submit(run_objective, *self.arguments(dispatch.suggestion))
+        context = None if self.context is None else self.context(dispatch)
+        future = self.handle.submit(run_objective, *self.arguments(dispatch.suggestion), context)
         self.in_flight[future] = dispatch
 
     def finished(self) -> list[tuple[Dispatch, Outcome]]:

@@ -19,10 +19,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -36,6 +38,7 @@ from archtune.errors import (
 )
 from archtune.execute.evaluation import Outcome
 from archtune.execute.executors import open_executor
+from archtune.execute.trial_context import CONTINUED_METRIC, TrialContext
 from archtune.search.arguments import (
     check_executor,
     optional_positive_number,
@@ -49,7 +52,8 @@ from archtune.search.constraints import check_constraints, feasible_mask
 from archtune.search.dispatch import Dispatch, Dispatcher
 from archtune.search.objectives import Objectives, pareto_front
 from archtune.search.space_match import match_space, space_meta
-from archtune.space.encoding import decode_key
+from archtune.search.workdir import WorkDir, default_work_dir
+from archtune.space.encoding import decode_key, encoding_key
 from archtune.space.search_space import SearchSpace, load_search_space
 from archtune.storage.base import COMPLETE, FAILED, Trial
 from archtune.storage.sqlite import SQLiteStorage, read_snapshot
@@ -84,8 +88,14 @@ class SearchInstance:
             the space's zero-cost metrics (see :mod:`archtune.search.objectives`).
         executor: where evaluations run: None (this process, one at a time), ``"process"`` (a local
             process pool), ``"dask"`` (a Dask LocalCluster started and stopped for each
-            :meth:`run_search`), a Dask scheduler address, a ``distributed.Client``, or any
-            ``concurrent.futures.Executor``; see :mod:`archtune.execute.executors` and docs/parallel.md.
+            :meth:`run_search`), ``"slurm"``, ``"pbs"`` or ``"lsf"`` (``n_workers`` batch jobs through
+            dask-jobqueue, submitted and cancelled for each :meth:`run_search`), a Dask scheduler
+            address, a ``distributed.Client``, a Dask cluster object (e.g. your own ``SLURMCluster``),
+            or any ``concurrent.futures.Executor``; see :mod:`archtune.execute.executors` and docs/parallel.md.
+        cluster_options: with ``executor="slurm"`` (``"pbs"``, ``"lsf"``): the jobs' ``cores``,
+            ``memory``, ``gpus_per_evaluation``, ``walltime``, ``queue``, ``account``,
+            ``job_extra_directives``, ``adapt`` and ``worker_timeout``; other keys go to the
+            dask-jobqueue cluster class (see :mod:`archtune.execute.jobqueue`).
         retries: how many times an evaluation whose worker died is submitted again before it is
             recorded as failed (failures of the objective itself are never retried).
         resources: Dask worker resources each evaluation needs, e.g. ``{"GPU": 1}`` (with
@@ -97,6 +107,12 @@ class SearchInstance:
         extend_space: accept a space that extends the one this file was started on (every stored
             encoding still there, new ones added): every stored trial is kept and the strategy works on
             the new space. Any other change of the space is refused (see :mod:`archtune.search.space_match`).
+        work_dir: the search's work directory (default ``<save_filename>.work`` beside the search file):
+            objectives that keep files (checkpoints, trained models) keep them there, one folder per
+            evaluation (see :mod:`archtune.search.workdir`). With workers on other machines, give a path
+            they all see. When ``hi_fi_eval.can_continue_from(lo_fi_eval)`` is true, low-fidelity
+            checkpoints are kept and a high-fidelity evaluation of an encoding already screened continues
+            from one, charged ``hi_fi_cost - lo_fi_cost`` (docs/guides/checkpoints.md).
 
     Every argument is checked before the search file is touched: a call that raises leaves no file
     behind (and an existing file unchanged). Only a missing ``save_filename`` starts a new search.
@@ -124,6 +140,8 @@ class SearchInstance:
         constraints: Mapping[str, float] | None = None,
         extend_space: bool = False,
         objectives: Mapping[str, str] | None = None,
+        cluster_options: Mapping[str, Any] | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
     ):
         self.name = search_name(name)
         if not isinstance(save_filename, (str, os.PathLike)):
@@ -147,7 +165,7 @@ class SearchInstance:
         if objective_key is not None and (not isinstance(objective_key, str) or not objective_key):
             raise ConfigError(f"objective_key must be a non-empty string, got {objective_key!r}; pass e.g. objective_key=\"value\"")
         self.retries = whole_number(retries, "retries", 0, "2")
-        check_executor(executor)
+        self.cluster_options = check_executor(executor, cluster_options)
         self.executor = executor
         if resources is not None and not isinstance(resources, Mapping):
             raise ConfigTypeError(f"resources must be a mapping such as {{\"GPU\": 1}}, got {type(resources).__name__}")
@@ -185,6 +203,11 @@ class SearchInstance:
         if lo_fi_eval is not None and lo_cost is not None:
             self.objectives["lo"] = lo_fi_eval
             self.fidelities.insert(0, Fidelity("lo", lo_cost))
+        if work_dir is not None and not isinstance(work_dir, (str, os.PathLike)):
+            raise ConfigTypeError(f"work_dir must be a path (str or pathlib.Path), got {type(work_dir).__name__}")
+        continues = getattr(hi_fi_eval, "can_continue_from", None)
+        reuse = lo_fi_eval is not None and callable(continues) and bool(continues(lo_fi_eval))
+        self.work = WorkDir(os.path.abspath(work_dir) if work_dir is not None else default_work_dir(save_filename), reuse)
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         self.strategy.setup(
             SearchContext(
@@ -287,7 +310,9 @@ class SearchInstance:
         target = target_value(target)
         hi = self.fidelities[-1]
         total = budget * hi.cost
-        self.storage.set_meta({"eval_budget": f"{budget:g}"})  # the total asked for, shown by reports
+        # the total asked for, shown by reports; where the trained models are, for archtune export
+        self.storage.set_meta({"eval_budget": f"{budget:g}", "work_dir": str(self.work.path)})
+        self.work.sweep(p.id for p in self.storage.pending())
         has_hi = any(t.ok and t.fidelity == hi.name for t in self._trials)
         if not has_hi and total + _EPS < hi.cost:
             warnings.warn(
@@ -296,9 +321,12 @@ class SearchInstance:
                 BudgetWarning,
                 stacklevel=2,
             )
-        with open_executor(self.executor, n_workers, self.resources) as handle:
+        with open_executor(self.executor, n_workers, self.resources, self.cluster_options) as handle:
             dispatcher = Dispatcher(handle, self._arguments, self.retries,
-                                    notify=lambda message: self.console.print(message, highlight=False))
+                                    notify=lambda message: self.console.print(message, highlight=False),
+                                    context=self._trial_context)
+            if hasattr(handle.executor, "on_placement"):  # Dask: record which worker runs each evaluation
+                handle.executor.on_placement = lambda future, worker: self._placed(dispatcher, future, worker)
             try:
                 self._loop(dispatcher, total, n_workers if handle.executor is not None else 1, target)
             finally:  # stopped early (target, failures, Ctrl-C): do not leave abandoned work running
@@ -326,12 +354,12 @@ class SearchInstance:
                 continue
             dispatcher.submit(Dispatch(Suggestion(index, record.fidelity), record.id))
         while True:
-            committed = self.spent + sum(self._cost(s.fidelity) for s in dispatcher.pending)
+            committed = self.spent + sum(self._planned_cost(s) for s in dispatcher.pending)
             allowed = [f.name for f in self.fidelities if committed + f.cost <= total + _EPS]
             slots = n_workers - len(dispatcher.in_flight)
             if slots > 0 and allowed:
                 for suggestion in self.strategy.ask(slots, pending=dispatcher.pending, allowed=allowed):
-                    committed += self._cost(suggestion.fidelity)
+                    committed += self._planned_cost(suggestion)
                     if committed > total + _EPS:
                         break
                     key = self.space.keys[suggestion.index]
@@ -356,6 +384,11 @@ class SearchInstance:
             if broken is not None:
                 self._contract_broken(*broken)
 
+    def _placed(self, dispatcher: Dispatcher, future: Any, worker: str | None) -> None:
+        dispatch = dispatcher.in_flight.get(future)
+        if dispatch is not None:  # for archtune status: the search file says where each evaluation runs
+            self.storage.set_pending_worker(dispatch.pending_id, worker)
+
     def _contract_broken(self, dispatch: Dispatch, outcome: Outcome) -> None:
         objective = "hi_fi_eval" if dispatch.suggestion.fidelity == self.fidelities[-1].name else "lo_fi_eval"
         encoding = self.space.encodings[dispatch.suggestion.index]
@@ -378,7 +411,7 @@ class SearchInstance:
             number=len(self._trials),
             key=self.space.keys[suggestion.index],
             fidelity=suggestion.fidelity,
-            cost=self._cost(suggestion.fidelity),
+            cost=self._charge(suggestion, outcome),
             status=COMPLETE if outcome.ok else FAILED,
             value=outcome.value,
             metrics=self._with_known_objectives(suggestion.index, outcome.metrics) if outcome.ok else outcome.metrics,
@@ -388,9 +421,67 @@ class SearchInstance:
         self.storage.append(trial, pending_id=dispatch.pending_id)  # committed before anyone acts on it
         self._trials.append(trial)
         self._spent += trial.cost
+        top = self.fidelities[-1].name
+        self.work.finish(dispatch.pending_id, trial.number, trial.key, trial.fidelity, trial.ok, top)
+        if trial.ok and trial.fidelity == top:
+            self.work.keep_models(self._model_keepers())
         self._tell(trial)
         self._report(trial, running)
         return trial
+
+    # -- the work directory ----------------------------------------------------------------------
+    def _trial_context(self, dispatch: Dispatch) -> TrialContext:
+        suggestion = dispatch.suggestion
+        return self.work.context(dispatch.pending_id, self.space.keys[suggestion.index], suggestion.fidelity,
+                                 self.fidelities[-1].name)
+
+    def _planned_cost(self, suggestion: Suggestion) -> float:
+        """What a dispatch will be charged: the remaining cost when it will continue a low fidelity's run."""
+        if len(self.fidelities) > 1 and self.work.can_continue(self.space.keys[suggestion.index], suggestion.fidelity,
+                                                                self.fidelities[-1].name):
+            return self.fidelities[-1].cost - self.fidelities[0].cost
+        return self._cost(suggestion.fidelity)
+
+    def _charge(self, suggestion: Suggestion, outcome: Outcome) -> float:
+        """The cost recorded for a finished evaluation: a high-fidelity one that says it continued the low
+        fidelity's training (``continued_from_epoch``) is charged what the low fidelity had not paid."""
+        continued = outcome.ok and self.work.reuse and suggestion.fidelity == self.fidelities[-1].name \
+            and isinstance(outcome.metrics.get(CONTINUED_METRIC), (int, float)) and outcome.metrics[CONTINUED_METRIC] > 0
+        if continued:
+            return self.fidelities[-1].cost - self.fidelities[0].cost
+        return self._cost(suggestion.fidelity)
+
+    def _model_keepers(self) -> set[int]:
+        """Trials whose trained model is kept: the best high-fidelity one (the front's, with several objectives)."""
+        hits = [t for t in self._trials if t.ok and t.fidelity == self.fidelities[-1].name and t.value is not None]
+        if not hits:
+            return set()
+        if not self.goal.multi:
+            return {max(hits, key=lambda t: self.goal.sign * t.value).number}  # type: ignore[operator]
+        front = {encoding_key(encoding) for encoding, _ in self.pareto()}
+        return {t.number for t in hits if t.key in front}
+
+    def model_path(self, number: int) -> Path | None:
+        """The trained model file kept for trial ``number`` (see :meth:`best_model_path`), or None."""
+        return self.work.best_model(number)
+
+    def best_model_path(self) -> Path | None:
+        """The trained model of the best high-fidelity trial, or None (none yet, or its objective keeps no model).
+
+        The file (``torch.load(path, weights_only=True)``) holds ``state_dict``, ``reparam_state_dict`` (the
+        fused network for ``reparam=True`` evaluators, else None), the ``encoding`` (JSON text), ``builder``,
+        ``n_classes``, ``input_shape`` and ``value``; :func:`archtune.export.load_model` builds the network
+        from it and ``archtune export`` writes it out. Objectives from
+        :func:`~archtune.evaluate.image_classification.create_img_class_evaluator` keep it.
+
+        Raises:
+            ConfigError: on a multi-objective search: use :meth:`model_path` with the front's trials.
+        """
+        if self.goal.multi:
+            raise ConfigError("a search with several objectives has no single best model: use model_path(number) "
+                              "for the trials of pareto()")
+        keep = self._model_keepers()
+        return self.work.best_model(next(iter(keep))) if keep else None
 
     def _with_known_objectives(self, index: int, metrics: dict[str, Any]) -> dict[str, Any]:
         """The trial's metrics plus the zero-cost objectives it did not return (so the record holds them all)."""
@@ -496,6 +587,8 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
         archtune.errors.StorageError: no search file at '/nonexistent.search'
     """
     meta, trials, in_flight = read_snapshot(save_filename)
+    with contextlib.closing(SQLiteStorage(save_filename, read_only=True)) as storage:
+        workers = storage.pending_workers()  # where each dispatched evaluation runs (Dask executors)
     counts: dict[str, dict[str, int]] = {}
     for t in trials:
         counts.setdefault(t.fidelity, {COMPLETE: 0, FAILED: 0})[t.status] += 1
@@ -513,7 +606,8 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
         "best": None if top is None else {"encoding": json.loads(top.key), "value": top.value},
         "n_trials": len(trials),
         # dispatched and unfinished: running now, or in flight when the search was stopped
-        "in_flight": [{"encoding": json.loads(p.key), "fidelity": p.fidelity} for p in in_flight],
+        "in_flight": [{"encoding": json.loads(p.key), "fidelity": p.fidelity, "worker": workers.get(p.id)}
+                      for p in in_flight],
         "objectives": senses,
         # multi-objective searches: the non-dominated high-fidelity results
         "pareto": [{"encoding": enc, "values": values} for enc, values in pareto_front(trials, senses)]

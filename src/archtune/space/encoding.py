@@ -17,7 +17,7 @@ import gc
 import json
 import math
 import sys
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
@@ -57,9 +57,8 @@ def encoding_key(encoding: Encoding) -> str:
         >>> encoding_key({"b": 1, "a": "x"})
         '{"a":"x","b":1}'
     """
-    if isinstance(encoding, tuple):
-        encoding = list(encoding)
-    return json.dumps(encoding, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    plain: Any = list(encoding) if isinstance(encoding, tuple) else encoding
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def decode_key(key: str) -> Encoding:
@@ -193,7 +192,9 @@ def _validate_one_by_one(encodings: list[Any]) -> tuple[list[Encoding], list[str
 
 def _plain_scalars(encoding: Any) -> Any:
     """The encoding with numpy scalars turned into the Python numbers they hold."""
-    plain = lambda v: v.item() if isinstance(v, np.generic) else v  # noqa: E731
+    def plain(v: Any) -> Any:
+        return v.item() if isinstance(v, np.generic) else v
+
     if isinstance(encoding, dict):
         return {k: plain(v) for k, v in encoding.items()}
     if isinstance(encoding, tuple | list):
@@ -202,7 +203,7 @@ def _plain_scalars(encoding: Any) -> Any:
 
 
 _PLAIN_TYPES = {int, float, str, bool, type(None)}
-_JSON_OF_TYPE = {int: int.__repr__, float: float.__repr__, str: encode_basestring_ascii}
+_JSON_OF_TYPE: dict[type, Callable[[Any], str]] = {int: int.__repr__, float: float.__repr__, str: encode_basestring_ascii}
 
 
 def _scalar_json(value: Scalar) -> str:

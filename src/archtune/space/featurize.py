@@ -35,7 +35,7 @@ class Featurizer:
 
     def __init__(self, plans: list[dict[str, Any]]):
         self.plans = plans
-        self._lookup = [
+        self._lookup: list[dict[tuple[str, Any], int] | None] = [
             {self._category_key(c): i for i, c in enumerate(p["categories"])} if p["kind"] == "onehot" else None
             for p in plans
         ]
@@ -84,6 +84,7 @@ class Featurizer:
                 out[:, col] = (arr - plan["low"]) / span if span > 0 else 0.0
                 col += 1
             else:
+                assert lookup is not None  # a one-hot plan always has its lookup
                 key = self._category_key
                 try:
                     types = set(map(type, values))

@@ -733,7 +733,7 @@ def _check_plans(plans: Any, encodings: list[Encoding]) -> np.ndarray:
             bounds = [plan.get("low"), plan.get("high")]
             if not all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds):
                 raise _Malformed(f"featurizer plan {i} needs finite numbers 'low' and 'high'")
-            if bounds[0] > bounds[1]:
+            if float(bounds[0]) > float(bounds[1]):  # type: ignore[arg-type]  # checked numbers above
                 raise _Malformed(f"featurizer plan {i} has 'low' above 'high'")
         else:
             categories = plan.get("categories")

@@ -20,6 +20,16 @@ register_space = _REGISTRY.register
 #: ``make_space("name", **kwargs)``: the space registered as ``name``; an unknown name raises
 #: :class:`~archtune.errors.UnknownNameError` listing the valid ones.
 make_space = _REGISTRY.make
+#: The input shape each built-in space's networks take (batch first), for its conformance test and for
+#: ``preprocess(sample_input=torch.rand(*SAMPLE_INPUT_SHAPES[name]))``. A space registered here without
+#: one fails the conformance suite (tests/test_space_conformance.py), which builds a few of its networks.
+SAMPLE_INPUT_SHAPES: dict[str, tuple[int, ...]] = {
+    "nb201": (2, 3, 32, 32),
+    "digits_cnn": (2, 1, 8, 8),
+    "naap440": (2, 3, 32, 32),
+    "mobileone": (2, 3, 64, 64),
+    "mobileone_swiftformer": (2, 3, 64, 64),
+}
 
 
 def _register_builtins() -> None:

@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     encoding TEXT NOT NULL,
-    fidelity TEXT NOT NULL
+    fidelity TEXT NOT NULL,
+    worker TEXT
 );
 """
 
@@ -179,6 +180,9 @@ class SQLiteStorage(Storage):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            if "worker" not in {r[1] for r in self._conn.execute("PRAGMA table_info(pending)")}:
+                # files written before the worker of an evaluation was recorded (for archtune status)
+                self._conn.execute("ALTER TABLE pending ADD COLUMN worker TEXT")
         except sqlite3.DatabaseError as err:
             self.close()
             raise StorageError(f"{str(self.path)!r} is not an archtune search file: {err}") from err
@@ -263,6 +267,19 @@ class SQLiteStorage(Storage):
     def drop_pending(self, pending_id: int) -> None:
         with self._writing() as conn:
             conn.execute("DELETE FROM pending WHERE id = ?", (pending_id,))
+
+    def set_pending_worker(self, pending_id: int, worker: str | None) -> None:
+        """Note the worker that runs a dispatched evaluation now (None: back to waiting), for ``archtune status``."""
+        with self._writing() as conn:
+            conn.execute("UPDATE pending SET worker = ? WHERE id = ?", (worker, pending_id))
+
+    def pending_workers(self) -> dict[int, str]:
+        """``{pending id: worker}`` of the dispatched evaluations a worker has started (see :meth:`set_pending_worker`)."""
+        try:
+            rows = self._rows("SELECT id, worker FROM pending WHERE worker IS NOT NULL")
+        except StorageError:  # a file written before workers were recorded
+            return {}
+        return {int(i): str(w) for i, w in rows}
 
     def set_meta(self, values: dict[str, str]) -> None:
         with self._writing() as conn:

@@ -102,6 +102,8 @@ class Strategy(ABC):
     """Base class: keeps the observations; subclasses implement :meth:`propose`."""
 
     name = "strategy"
+    #: False for a strategy that is deterministic by design (the seed changes nothing it does)
+    uses_seed = True
 
     def setup(self, context: SearchContext) -> None:
         """Attach the strategy to a search. Called once, before any ask or tell."""

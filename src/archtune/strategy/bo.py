@@ -32,6 +32,7 @@ from archtune.strategy.pareto import non_dominated
 from archtune.surrogate.ensemble import PRETRAINING_MODES, DeepEnsemble, EnsembleConfig
 
 PENDING_POLICIES = ("exclude", "ts")
+STALL_PICKS = ("uniform", "ts")
 
 
 class BayesianOptimization(Strategy):
@@ -54,6 +55,19 @@ class BayesianOptimization(Strategy):
             diagnosed trap: trained only on what it chose, the ensemble saw no poor encodings and ranked
             the untried good ones backwards. Measured on NAS-Bench-201 CIFAR-10 and -100 (README, variant
             ``bo-explore``, 0.1): fewer searches that never find the optimum, at some cost to the median.
+        stall_patience: with two fidelities, after this many screens without a better low-fidelity
+            value, every ``stall_every``-th further screen is an exploration pick (``stall_pick``:
+            ``"uniform"`` over the untried encodings, or ``"ts"``, Thompson sampling) until the screening
+            improves again. Unlike ``explore_share`` it costs nothing while the screening makes progress:
+            it only acts on the diagnosed trap, where the ensemble, trained on one region, ranks the
+            untried good ones low and screens the same neighbourhood forever. None: never.
+        stall_pick: ``"uniform"`` or ``"ts"`` (see ``stall_patience``).
+        stall_every: see ``stall_patience``.
+        confirm_top_every: with two fidelities, every ``confirm_top_every``-th high-fidelity
+            confirmation goes to the screened encoding with the best *observed* low-fidelity value not
+            yet confirmed, instead of the high-fidelity head's choice: a measured screening result is
+            evidence the head may not yet weigh enough (seen on NAS-Bench-201: the best 12-epoch cell
+            screened, then left unconfirmed for 30 units). None: never.
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
             ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
             rest; ``"ts"`` also scores by Thompson sampling (one ensemble member per slot) while any
@@ -75,6 +89,10 @@ class BayesianOptimization(Strategy):
         candidates: Any = None,
         pending: str = "exclude",
         explore_share: float = 0.0,
+        stall_patience: int | None = None,
+        stall_pick: str = "uniform",
+        stall_every: int = 2,
+        confirm_top_every: int | None = None,
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -86,6 +104,14 @@ class BayesianOptimization(Strategy):
             raise ConfigError("lo_fi_share must be in [0, 1)")
         if not 0.0 <= explore_share < 1.0:
             raise ConfigError("explore_share must be in [0, 1)")
+        if stall_patience is not None and (not isinstance(stall_patience, int) or stall_patience < 1):
+            raise ConfigError(f"stall_patience must be a positive integer or None, got {stall_patience!r}")
+        if stall_pick not in STALL_PICKS:
+            raise ConfigError(f"stall_pick must be one of {STALL_PICKS}, got {stall_pick!r}")
+        if not isinstance(stall_every, int) or stall_every < 1:
+            raise ConfigError(f"stall_every must be a positive integer, got {stall_every!r}")
+        if confirm_top_every is not None and (not isinstance(confirm_top_every, int) or confirm_top_every < 1):
+            raise ConfigError(f"confirm_top_every must be a positive integer or None, got {confirm_top_every!r}")
         self.acquisition = acquisition
         self.beta = beta
         self.n_init = n_init
@@ -95,6 +121,10 @@ class BayesianOptimization(Strategy):
         self.candidates = candidates
         self.pending = pending
         self.explore_share = explore_share
+        self.stall_patience = stall_patience
+        self.stall_pick = stall_pick
+        self.stall_every = stall_every
+        self.confirm_top_every = confirm_top_every
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -171,6 +201,9 @@ class BayesianOptimization(Strategy):
         # with one fidelity a uniform pick would cost a full evaluation)
         exploring = (self.multi_fidelity and not confirming and self.explore_share > 0
                      and rng.random() < self.explore_share)
+        stalled = self.multi_fidelity and not confirming and self._stalled()
+        if stalled and self.stall_pick == "uniform":
+            exploring = True
         if n_ok < (self.n_init or 0) or exploring:
             return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
         candidates = available
@@ -183,19 +216,40 @@ class BayesianOptimization(Strategy):
             screened[list(self.values[self.ctx.fidelities[0].name])] = True
             if (screened & available).any():
                 candidates = screened & available
+                n_confirmed = len(self.tried[self.ctx.top])
+                if self.confirm_top_every and n_confirmed % self.confirm_top_every == self.confirm_top_every - 1:
+                    lo_values = self.values[self.ctx.fidelities[0].name]
+                    top = max((i for i in lo_values if candidates[i]), key=lambda i: (lo_values[i], -i))
+                    return Suggestion(int(top), fidelity)
         self._refit()
         cand_idx = np.flatnonzero(candidates)
         head = [f.name for f in self.ctx.fidelities].index(fidelity)
         members = self.model.predict_members(self.ctx.features[cand_idx], head)
         best = max(self.values[fidelity].values()) if self.values[fidelity] else None
         busy = any(p.fidelity == fidelity for p in pending)
-        kind = "ts" if busy and self.pending == "ts" else self.acquisition
+        kind = "ts" if (busy and self.pending == "ts") or (stalled and self.stall_pick == "ts") else self.acquisition
         scores = score(kind, members, best, rng, beta=self.beta)
         if self.ctx.known_objectives is not None:
             improvement = self._expected_hvi(members, cand_idx, fidelity)
             if improvement.max() > 0:  # else nothing is expected to improve the front: the single-objective score
                 scores = improvement
         return Suggestion(int(cand_idx[int(np.argmax(scores))]), fidelity)
+
+    def _stalled(self) -> bool:
+        """Whether the screening has gone ``stall_patience`` screens without a better low-fidelity value
+        (every ``stall_every``-th screen from then on is an exploration pick)."""
+        if self.stall_patience is None:
+            return False
+        lo = self.ctx.fidelities[0].name
+        best, since = -np.inf, 0
+        for o in self.history:
+            if o.fidelity != lo or o.value is None:
+                continue
+            if o.value > best:
+                best, since = o.value, 0
+            else:
+                since += 1
+        return since >= self.stall_patience and (since - self.stall_patience) % self.stall_every == 0
 
     def _expected_hvi(self, members: np.ndarray, cand_idx: np.ndarray, fidelity: str) -> np.ndarray:
         """Expected hypervolume improvement over the front of ``fidelity``'s results (two objectives)."""

@@ -49,6 +49,8 @@ class SplineStrategy(Strategy):
 
     name = "spline"
 
+    uses_seed = False  # paper 004: a fixed initial design and the exact argmax of the spline
+
     def __init__(self, epsilon: float | None = None, min_distance: float = 0.02):
         if epsilon is not None and not epsilon > 0:
             raise ConfigError(f"epsilon must be positive, got {epsilon!r}")

@@ -214,7 +214,7 @@ class SplineSearch:
         self.combos = [dict(zip(self.categorical, c, strict=True)) for c in itertools.product(*self.categorical.values())]
         self.epsilon = epsilon
         self.rng = np.random.default_rng(seed)
-        self.argmax_options = {"samples": samples, "rounds": rounds, "shrink": shrink, "min_distance": min_distance}
+        self.argmax_options: dict[str, Any] = {"samples": samples, "rounds": rounds, "shrink": shrink, "min_distance": min_distance}
         self.support: list[list[np.ndarray]] = [[] for _ in self.combos]
         self.values: list[list[float]] = [[] for _ in self.combos]
         self.history: list[tuple[Point, float | None, float | None]] = []  # (point, measured, predicted)
@@ -264,13 +264,13 @@ class SplineSearch:
                 predicted = p
                 del self._queue[i]
                 break
-        ok = value is not None and math.isfinite(float(value))
-        self.history.append((self._point(combo, x), float(value) if ok else None, predicted))
-        if not ok:
+        if value is None or not math.isfinite(float(value)):
+            self.history.append((self._point(combo, x), None, predicted))
             return
+        self.history.append((self._point(combo, x), float(value), predicted))
         self.support[combo].append(x)
-        self.values[combo].append(float(value))  # type: ignore[arg-type]
-        if predicted is not None and abs(float(value) - predicted) <= self._epsilon():  # type: ignore[arg-type]
+        self.values[combo].append(float(value))
+        if predicted is not None and abs(float(value) - predicted) <= self._epsilon():
             self.converged = True  # Algorithm 1: the spline agrees with the measurement at its argmax
 
     def best(self) -> tuple[Point, float] | None:

@@ -201,7 +201,7 @@ class DeepEnsemble(torch.nn.Module):
             pred = out[:, arange, fid]
             loss = (((pred - t.unsqueeze(0)) ** 2) * w.unsqueeze(0)).sum() / c.members
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
 
     @torch.no_grad()

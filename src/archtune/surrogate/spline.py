@@ -44,7 +44,7 @@ class PolyharmonicSpline:
 
     def __init__(
         self,
-        box: tuple[Sequence[float], Sequence[float]] | None = None,
+        box: tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray] | None = None,
         tolerance: float = 1e-6,
         min_distance: float = 1e-9,
     ):

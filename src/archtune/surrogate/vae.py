@@ -55,6 +55,8 @@ class ArchitectureVAE(nn.Module):
         self.seed = seed
         positions, total = len(self.vocab_sizes), sum(self.vocab_sizes)
         offsets = np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]])
+        self.offsets: torch.Tensor
+        self.illegal: torch.Tensor
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long))
         legal = torch.zeros(positions, total, dtype=torch.bool)
         for p, (start, size) in enumerate(zip(offsets, self.vocab_sizes, strict=True)):
@@ -120,7 +122,7 @@ class ArchitectureVAE(nn.Module):
                 chunk = data[order[start:start + batch]]
                 optimiser.zero_grad()
                 loss = self.loss(chunk, generator, warmup)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
                 total += float(loss.detach()) * len(chunk)
             losses.append(total / len(data))

@@ -1,0 +1,127 @@
+"""The ask/tell contract, checked for every strategy in the registry (as Optuna ships ``optuna/testing``).
+
+Each test runs once per name in :data:`archtune.strategy.registry.STRATEGIES`, so a newly registered
+strategy is held to the contract without anyone adding it to a list here: distinct allowed suggestions,
+never a tried or pending one at that fidelity, an exhausted space answered with nothing, a failed
+evaluation never proposed again, replay of a history giving the same next ask, the same seed giving
+the same trajectory, with one fidelity and with two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from archtune.space.search_space import create_search_space
+from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy, Suggestion
+from archtune.strategy.registry import STRATEGIES, make_strategy
+
+NAMES = sorted(STRATEGIES)
+ONE = [Fidelity("hi", 1.0)]
+TWO = [Fidelity("lo", 0.1), Fidelity("hi", 1.0)]
+
+
+def _space(widths=(8, 16, 24, 32), depths=(1, 2, 3, 4), kernels=(3, 5, 7)):
+    """Numeric knobs (the spline needs them), with neighbours for evolution and local search."""
+    return create_search_space("conformance", None, [(w, d, k) for w in widths for d in depths for k in kernels])
+
+
+def _context(space, fidelities, seed=0):
+    return SearchContext(space.features, fidelities, seed=seed, neighbors=space.neighbors,
+                         feature_plans=space.featurizer_plans)
+
+
+def _value(space, index: int, fidelity: str) -> float:
+    w, d, k = space.encodings[index]
+    exact = -((w - 24) / 8) ** 2 - (d - 3) ** 2 - ((k - 5) / 2) ** 2
+    return exact + (0.3 * np.sin(index) if fidelity == "lo" else 0.0)
+
+
+def _strategy(name: str, space, fidelities, seed=0) -> Strategy:
+    strategy = make_strategy(name)
+    strategy.setup(_context(space, fidelities, seed))
+    return strategy
+
+
+def _drive(strategy: Strategy, space, steps: int, fail: set[int] = frozenset()) -> list[Suggestion]:
+    """``steps`` sequential ask/tell rounds; the indices in ``fail`` are told as failed evaluations."""
+    asked = []
+    for _ in range(steps):
+        suggestions = strategy.ask(1)
+        if not suggestions:
+            break
+        s = suggestions[0]
+        asked.append(s)
+        value = None if s.index in fail else _value(space, s.index, s.fidelity)
+        strategy.tell(Observation(s.index, s.fidelity, value, strategy.ctx.cost_of(s.fidelity)))
+    return asked
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fidelities", [ONE, TWO], ids=["one-fidelity", "two-fidelities"])
+def test_batch_of_suggestions_is_distinct_and_allowed(name, fidelities):
+    space = _space()
+    strategy = _strategy(name, space, fidelities)
+    _drive(strategy, space, 6)
+    for allowed in ([f.name for f in fidelities], ["hi"]):
+        batch = strategy.ask(4, allowed=allowed)
+        assert 1 <= len(batch) <= 4
+        assert all(s.fidelity in allowed for s in batch), batch
+        assert all(0 <= s.index < len(space) for s in batch)
+        pairs = [(s.index, s.fidelity) for s in batch]
+        assert len(set(pairs)) == len(pairs), f"{name} proposed the same evaluation twice in one batch: {pairs}"
+    assert strategy.ask(3, allowed=[]) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fidelities", [ONE, TWO], ids=["one-fidelity", "two-fidelities"])
+def test_never_proposes_a_tried_or_pending_evaluation(name, fidelities):
+    space = _space()
+    strategy = _strategy(name, space, fidelities)
+    done: set[tuple[int, str]] = set()
+    for _ in range(20):
+        pending = strategy.ask(2)
+        assert pending, f"{name} stopped proposing with most of the space untried"
+        assert not {(p.index, p.fidelity) for p in pending} & done
+        # with the first still in flight, the next ask must avoid it too
+        more = strategy.ask(1, pending=pending[:1])
+        assert more and (more[0].index, more[0].fidelity) != (pending[0].index, pending[0].fidelity)
+        s = pending[0]
+        strategy.tell(Observation(s.index, s.fidelity, _value(space, s.index, s.fidelity), strategy.ctx.cost_of(s.fidelity)))
+        done.add((s.index, s.fidelity))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exhausted_space_answers_with_nothing_and_failures_are_not_retried(name):
+    space = _space(widths=(8, 16), depths=(1, 2), kernels=(3, 5))  # 8 encodings
+    strategy = _strategy(name, space, ONE)
+    failed = {0, 5}
+    asked = _drive(strategy, space, 50, fail=failed)
+    indices = [s.index for s in asked]
+    assert len(indices) == len(set(indices)), f"{name} proposed an evaluation again: {indices}"
+    assert sorted(indices) == list(range(len(space))), f"{name} did not cover the small space: {indices}"
+    assert strategy.ask(2) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fidelities", [ONE, TWO], ids=["one-fidelity", "two-fidelities"])
+def test_replayed_history_gives_the_same_next_ask(name, fidelities):
+    space = _space()
+    original = _strategy(name, space, fidelities, seed=3)
+    _drive(original, space, 12, fail={7})
+    replayed = _strategy(name, space, fidelities, seed=3)
+    for observation in original.history:
+        replayed.tell(observation)
+    assert replayed.ask(2) == original.ask(2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_trajectory_and_another_seed_differs(name):
+    space = _space()
+    first = _drive(_strategy(name, space, TWO, seed=1), space, 12)
+    again = _drive(_strategy(name, space, TWO, seed=1), space, 12)
+    assert first == again
+    if not make_strategy(name).uses_seed:
+        return
+    others = [_drive(_strategy(name, space, TWO, seed=s), space, 12) for s in (2, 3)]
+    assert any(o != first for o in others), f"{name} ignores its seed"
