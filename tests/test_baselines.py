@@ -46,7 +46,7 @@ def test_variants_spend_the_fidelities_they_name():
     costs = np.diff([0.0] + [spent for spent, _ in multi["curve"]])
     assert np.isclose(costs, 12 / 200).sum() >= 10 and np.isclose(costs, 1.0).any()
     assert variant("bo-nopre").pretraining is None and variant("bo-seq").pretraining == "sequential"
-    with pytest.raises(UnknownNameError, match="unknown benchmark strategy 'bo-x'; valid: bo, bo-ei"):
+    with pytest.raises(UnknownNameError, match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-ei"):
         variant("bo-x")
 
 
