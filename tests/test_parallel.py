@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -208,13 +209,21 @@ def test_every_strategy_keeps_k_in_flight_without_duplicates(strategy, nb201_sma
         space = create_search_space("grid", None, [(a, b) for a in range(12) for b in range(12)])
         hi = lambda enc: -((enc[0] - 7) ** 2) - (enc[1] - 3) ** 2  # noqa: E731
     in_flight, peak = [0], [0]
+    changed = threading.Condition()
 
     def counted(fn):
+        # each evaluation waits (up to 2 s) for two others to be in flight beside it: on a busy machine a
+        # fixed sleep can end before the next thread starts, so overlap is waited for, not hoped for; a
+        # dispatcher that kept fewer in flight leaves every wait to time out and the peak below 3
         def objective(enc):
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
+            with changed:
+                in_flight[0] += 1
+                peak[0] = max(peak[0], in_flight[0])
+                changed.notify_all()
+                changed.wait_for(lambda: in_flight[0] >= 3, timeout=2.0)
             time.sleep(0.01)
-            in_flight[0] -= 1
+            with changed:
+                in_flight[0] -= 1
             return fn(enc)
 
         return objective
