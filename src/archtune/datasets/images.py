@@ -158,20 +158,31 @@ def _imagefolder(root: Path, split: str, image_size: int | None) -> tuple[torch.
     return _stack(arrays, image_size, str(base)), torch.tensor(labels, dtype=torch.long)
 
 
-def _hugging_face(dataset: str, split: str, image_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _import_datasets(dataset: str) -> Any:
     try:
         import datasets
     except ImportError as exc:
         raise ConfigError(f"{dataset!r} is neither built in ({', '.join(BUILT_IN)}) nor an image folder; Hugging "
                           "Face datasets need the optional package: pip install 'archtune[hf]'") from exc
+    return datasets
+
+
+def _hf_split(dataset: str, split: str, hf_config: str | None = None, streaming: bool = False) -> Any:
+    """One split of a Hugging Face set: a ``save_to_disk`` folder, or a hub name (with ``hf_config``)."""
+    datasets = _import_datasets(dataset)
     if os.path.isdir(dataset):
         loaded = datasets.load_from_disk(dataset)
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
                 raise ConfigError(f"{dataset} has splits {sorted(loaded)}, not {split!r}")
             loaded = loaded[split]
-    else:
-        loaded = datasets.load_dataset(dataset, split=split)
+        return loaded
+    return datasets.load_dataset(dataset, hf_config, split=split, streaming=streaming)
+
+
+def _hugging_face(dataset: str, split: str, image_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    datasets = _import_datasets(dataset)
+    loaded = _hf_split(dataset, split)
     image_columns = [k for k, f in loaded.features.items() if isinstance(f, datasets.Image)]
     label_column = next((k for k in ("label", "labels") if k in loaded.features), None)
     if not image_columns or label_column is None:

@@ -38,7 +38,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.datasets.images import BUILT_IN, IMAGE_SUFFIXES, DatasetConfig, _builtin, _pil_to_array
+from archtune.datasets.images import (
+    BUILT_IN,
+    IMAGE_SUFFIXES,
+    DatasetConfig,
+    _builtin,
+    _hf_split,
+    _pil_to_array,
+)
 from archtune.errors import ConfigError
 
 #: Images (at most) whose pixels give the normalisation mean and std when ``dataset_config`` does not.
@@ -110,25 +117,6 @@ def _hf_columns(features: Any, dataset: str) -> tuple[str, str]:
     return image_columns[0], label_column
 
 
-def _import_datasets(dataset: str) -> Any:
-    try:
-        import datasets
-    except ImportError as exc:
-        raise ConfigError(f"{dataset!r} is neither built in ({', '.join(BUILT_IN)}) nor an image folder; Hugging "
-                          "Face datasets need the optional package: pip install 'archtune[hf]'") from exc
-    return datasets
-
-
-def _hf_split(dataset: str, split: str, config: DatasetConfig, streaming: bool) -> Any:
-    datasets = _import_datasets(dataset)
-    if os.path.isdir(dataset):
-        loaded = datasets.load_from_disk(dataset)
-        if isinstance(loaded, datasets.DatasetDict):
-            if split not in loaded:
-                raise ConfigError(f"{dataset} has splits {sorted(loaded)}, not {split!r}")
-            loaded = loaded[split]
-        return loaded
-    return datasets.load_dataset(dataset, config.hf_config, split=split, streaming=streaming)
 
 
 class HFSource:
@@ -136,7 +124,7 @@ class HFSource:
     decoded one by one."""
 
     def __init__(self, dataset: str, split: str, config: DatasetConfig) -> None:
-        self.data = _hf_split(dataset, split, config, streaming=False)
+        self.data = _hf_split(dataset, split, config.hf_config, streaming=False)
         self.image_column, label_column = _hf_columns(self.data.features, dataset)
         self.labels = np.asarray(self.data[label_column], dtype=np.int64)
         names = getattr(self.data.features[label_column], "num_classes", None)
@@ -280,7 +268,7 @@ class StreamingImages(torch.utils.data.IterableDataset):
         return len(self.mean)  # one statistic per channel of the prepared images
 
     def stream(self) -> Any:
-        data = _hf_split(self.dataset, self.split, self.config, streaming=True)
+        data = _hf_split(self.dataset, self.split, self.config.hf_config, streaming=True)
         if not hasattr(data, "set_epoch"):  # a save_to_disk folder: read it as a sharded stream
             data = data.to_iterable_dataset(num_shards=max(1, min(64, data.num_rows // 256)))
         return data
@@ -309,7 +297,7 @@ def open_stream(dataset: str, split: str, config: DatasetConfig, normalise_with:
     """``dataset``'s ``split`` as a :class:`StreamingImages`; its length comes from the dataset's metadata
     (hub) or row count (folder). Normalisation statistics must be given or come from ``normalise_with``:
     a stream cannot be sampled evenly up front, so the first :data:`STATS_IMAGES` images are used."""
-    data = _hf_split(dataset, split, config, streaming=True)
+    data = _hf_split(dataset, split, config.hf_config, streaming=True)
     if hasattr(data, "num_rows") and data.num_rows is not None and not hasattr(data, "set_epoch"):
         length = int(data.num_rows)
     else:
