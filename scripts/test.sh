@@ -12,4 +12,6 @@ python3 -m venv .venv
 # the documentation site, warnings as errors: a broken page link, heading anchor or Python reference fails here
 # -E: a fresh build every time, so warnings of pages left unchanged since a failed build still count
 .venv/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
-.venv/bin/python -m pytest -q "$@"
+# two test processes (the CI machine has 2 cores); tests that share one resource run in one of them
+# (the SLURM tests share one SLURM: xdist_group "slurm"). ARCHTUNE_TEST_PROCESSES=0 runs them in this process.
+.venv/bin/python -m pytest -q -n "${ARCHTUNE_TEST_PROCESSES:-2}" --dist loadgroup "$@"

@@ -60,14 +60,15 @@ def test_quartiles_and_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
-def _bottom_half_screenings(explore_share: float, steps: int = 60) -> int:
+def _bottom_half_screenings(explore_share: float, steps: int = 60, stall_patience: int | None = None) -> int:
     """Two-fidelity BO with the 'mean' acquisition on a monotone line: the surrogate alone only ever wants
     the top end. Returns the screenings in the bottom half after the initial picks."""
     from archtune.strategy.bo import BayesianOptimization
 
     n = 200
     features = np.linspace(0, 1, n, dtype=np.float32)[:, None]
-    bo = BayesianOptimization(acquisition="mean", n_init=5, lo_fi_share=0.8, explore_share=explore_share)
+    bo = BayesianOptimization(acquisition="mean", n_init=5, lo_fi_share=0.8, explore_share=explore_share,
+                              stall_patience=stall_patience)
     bo.setup(SearchContext(features, [Fidelity("lo", 0.1), Fidelity("hi", 1.0)], seed=3))
     picks = []
     for _ in range(steps):
@@ -82,6 +83,59 @@ def test_bo_explore_share_keeps_uniform_screenings_in_the_data():
     # untried good ones backwards; a share of uniform screenings keeps poor cells in its data
     assert _bottom_half_screenings(0.0) == 0
     assert 5 <= _bottom_half_screenings(0.5) <= 30  # about half the screenings are uniform, about half of those land low
+
+
+def test_bo_stall_patience_explores_only_once_the_screening_stops_improving():
+    # on the monotone line the first surrogate screen takes the top cell and nothing after it is better:
+    # after stall_patience screens without progress, every 2nd screen is uniform (about half land low)
+    assert _bottom_half_screenings(0.0, stall_patience=None) == 0
+    assert _bottom_half_screenings(0.0, steps=20, stall_patience=30) == 0  # not stalled long enough yet
+    assert 4 <= _bottom_half_screenings(0.0, steps=80, stall_patience=10) <= 30
+
+
+def _two_fidelity_bo(**kwargs):
+    from archtune.strategy.bo import BayesianOptimization
+
+    features = np.linspace(0, 1, 40, dtype=np.float32)[:, None]
+    bo = BayesianOptimization(acquisition="mean", n_init=3, **kwargs)
+    bo.setup(SearchContext(features, [Fidelity("lo", 0.1), Fidelity("hi", 1.0)], seed=0))
+    return bo
+
+
+def test_bo_stalled_counts_screens_since_the_last_improvement():
+    bo = _two_fidelity_bo(stall_patience=3, stall_every=2)
+    for i, v in enumerate([1.0, 2.0, 1.5, 1.5]):
+        bo.tell(Observation(i, "lo", v, 0.1))
+    assert not bo._stalled()  # 2 screens since the best
+    bo.tell(Observation(4, "hi", 9.0, 1.0))  # confirmations do not count
+    assert not bo._stalled()
+    bo.tell(Observation(5, "lo", 0.5, 0.1))
+    assert bo._stalled()  # 3 since the best
+    bo.tell(Observation(6, "lo", 0.5, 0.1))
+    assert not bo._stalled()  # 4: every 2nd from the 3rd on
+    bo.tell(Observation(7, "lo", None, 0.1))  # a failed screen is no evidence either way
+    assert not bo._stalled()
+    bo.tell(Observation(8, "lo", 0.5, 0.1))
+    assert bo._stalled()  # 5
+    bo.tell(Observation(9, "lo", 3.0, 0.1))
+    assert not bo._stalled()  # improved: patience starts again
+
+
+def test_bo_confirm_top_every_confirms_the_best_screened_cell():
+    # screened values rise along the line except cells 5 and 9, the best screens: the head, fitted on
+    # the trend, prefers elsewhere; every 2nd confirmation goes to the best observed unconfirmed screen
+    screens = {i: float(i) / 10 for i in range(0, 40, 4)} | {5: 10.0, 9: 5.0}
+    for every, confirmed, expected in ((2, 36, 5), (2, 5, 9), (None, 36, None), (None, 5, None)):
+        bo = _two_fidelity_bo(confirm_top_every=every)
+        for i, v in screens.items():
+            bo.tell(Observation(i, "lo", v, 0.1))
+        bo.tell(Observation(confirmed, "hi", 3.0, 1.0))  # one confirmation done: the next is the 2nd
+        s = bo.ask(1)[0]
+        assert s.fidelity == "hi" and s.index in screens and s.index != confirmed
+        if expected is None:
+            assert s.index not in (5, 9)  # the head's own choice (seen: 20 and 32)
+        else:
+            assert s.index == expected
 
 
 def test_bo_explore_share_is_validated():

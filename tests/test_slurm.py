@@ -29,6 +29,9 @@ from archtune.search.instance import search_summary
 from archtune.storage.sqlite import SQLiteStorage
 from slurm_fixture import squeue, wait_until
 
+# one SLURM for all of them: with pytest-xdist they run in the same test process, one after another
+pytestmark = pytest.mark.xdist_group("slurm")
+
 slurm = slurm_fixture.slurm  # the session's SLURM (started once, stopped at the end)
 
 TESTS = str(Path(__file__).resolve().parent)

@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dataset", default="cifar10",
                        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
     bench.add_argument("--strategies", default=None,
-                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-vae, random, rea, ls, tnas, "
+                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-vae, bo-notail, bo-explore, random, rea, ls, tnas, "
                             "spline; for nb201 also the peers optuna-tpe, optuna-gp, optuna-tpe-sha, optuna-tpe-hb, smac, "
                             "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
                             "first k seeds of that one "

@@ -4,14 +4,16 @@ A variant is a strategy plus what it is given: the low fidelity or not, and whic
 ``bo`` is the library's default configuration; the others change one thing each:
 
 ========== =================================================================
-bo         default BO: UCB, simultaneous pretraining, two fidelities
+bo         default BO: UCB, simultaneous pretraining, two fidelities, stall-triggered uniform
+           screens and every 2nd confirmation by the best screened value
+bo-notail  the default without those two (``stall_patience=None, confirm_top_every=None``)
 bo-ei      expected improvement instead of UCB
 bo-ts      Thompson sampling (one ensemble member per step) instead of UCB
 bo-single  high fidelity only (no 12-epoch screening)
 bo-seq     sequential pretraining (one metric after another)
 bo-nopre   no pretraining (surrogate starts from random weights)
 bo-bare    high fidelity only and no zero-cost data at all: one fidelity, no pretraining
-bo-tail    stall-triggered uniform screens and every 2nd confirmation by the best screened value
+bo-tail    the same as ``bo`` (the name its tail runs were recorded under, before it was the default)
 bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
 rea        regularized evolution, high fidelity
@@ -74,6 +76,7 @@ VARIANTS: dict[str, Variant] = {
         # pretrained surrogate and no metrics, and "none" also refuses any pretrained weights
         Variant("bo-bare", _bo(pretraining="none"), False, None),
         Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
+        Variant("bo-notail", _bo(stall_patience=None, confirm_top_every=None), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search
         Variant("bo-vae", lambda: BayesianOptimization(candidates=VAECandidates()), True, "simultaneous"),
     )

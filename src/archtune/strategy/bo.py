@@ -60,14 +60,18 @@ class BayesianOptimization(Strategy):
             ``"uniform"`` over the untried encodings, or ``"ts"``, Thompson sampling) until the screening
             improves again. Unlike ``explore_share`` it costs nothing while the screening makes progress:
             it only acts on the diagnosed trap, where the ensemble, trained on one region, ranks the
-            untried good ones low and screens the same neighbourhood forever. None: never.
+            untried good ones low and screens the same neighbourhood forever. Default 30 (with
+            ``confirm_top_every=2``, measured on NAS-Bench-201, variant ``bo-notail`` without both:
+            docs/benchmarks/nb201.md). None: never. Single-objective searches only (a better front is
+            not one better value).
         stall_pick: ``"uniform"`` or ``"ts"`` (see ``stall_patience``).
         stall_every: see ``stall_patience``.
         confirm_top_every: with two fidelities, every ``confirm_top_every``-th high-fidelity
             confirmation goes to the screened encoding with the best *observed* low-fidelity value not
             yet confirmed, instead of the high-fidelity head's choice: a measured screening result is
             evidence the head may not yet weigh enough (seen on NAS-Bench-201: the best 12-epoch cell
-            screened, then left unconfirmed for 30 units). None: never.
+            screened, then left unconfirmed for 30 units). Default 2. None: never. Single-objective
+            searches only.
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
             ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
             rest; ``"ts"`` also scores by Thompson sampling (one ensemble member per slot) while any
@@ -89,10 +93,10 @@ class BayesianOptimization(Strategy):
         candidates: Any = None,
         pending: str = "exclude",
         explore_share: float = 0.0,
-        stall_patience: int | None = None,
+        stall_patience: int | None = 30,
         stall_pick: str = "uniform",
         stall_every: int = 2,
-        confirm_top_every: int | None = None,
+        confirm_top_every: int | None = 2,
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -201,7 +205,9 @@ class BayesianOptimization(Strategy):
         # with one fidelity a uniform pick would cost a full evaluation)
         exploring = (self.multi_fidelity and not confirming and self.explore_share > 0
                      and rng.random() < self.explore_share)
-        stalled = self.multi_fidelity and not confirming and self._stalled()
+        # the tail options judge progress by one value: a multi-objective search (a front) goes without
+        single_objective = self.ctx.known_objectives is None
+        stalled = self.multi_fidelity and not confirming and single_objective and self._stalled()
         if stalled and self.stall_pick == "uniform":
             exploring = True
         if n_ok < (self.n_init or 0) or exploring:
@@ -217,7 +223,8 @@ class BayesianOptimization(Strategy):
             if (screened & available).any():
                 candidates = screened & available
                 n_confirmed = len(self.tried[self.ctx.top])
-                if self.confirm_top_every and n_confirmed % self.confirm_top_every == self.confirm_top_every - 1:
+                if (single_objective and self.confirm_top_every
+                        and n_confirmed % self.confirm_top_every == self.confirm_top_every - 1):
                     lo_values = self.values[self.ctx.fidelities[0].name]
                     top = max((i for i in lo_values if candidates[i]), key=lambda i: (lo_values[i], -i))
                     return Suggestion(int(top), fidelity)
