@@ -94,8 +94,13 @@ InactiveLimit=0
 MinJobAge=300
 SlurmctldTimeout=30
 SlurmdTimeout=60
+# preemption as clusters configure it: a job of the higher tier (partition urgent) takes the CPUs of
+# running debug jobs, which SLURM requeues (or cancels, for a job submitted with --no-requeue)
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
 NodeName=archtune NodeHostname=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=archtune Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=archtune Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=archtune MaxTime=INFINITE State=UP PriorityTier=2
 EOF
 }
 

@@ -143,6 +143,51 @@ def test_scancel_of_a_worker_job_mid_evaluation_is_retried_not_lost_not_duplicat
     assert len(list(tmp_path.glob("started-5-*"))) >= 2  # it really started again
 
 
+def preempt_me(enc):
+    """Encoding 5 leaves a marker per start (job id and a counter) and runs long enough to be preempted."""
+    if enc[0] == 5:
+        folder = Path(os.environ["ARCHTUNE_TEST_DIR"])
+        marker = folder / f"started-5-{os.environ['SLURM_JOB_ID']}-{len(list(folder.glob('started-5-*')))}"
+        marker.touch()
+        time.sleep(4.0)
+    else:
+        time.sleep(0.5)
+    return {"value": -abs(enc[0] - 5) / 10, **_where()}
+
+
+@pytest.mark.usefixtures("slurm")
+def test_worker_jobs_preempted_by_a_higher_priority_job_are_survived(tmp_path):
+    # the test SLURM preempts by partition priority (scripts/start_slurm.sh): a job of partition "urgent"
+    # that needs every CPU of the node takes them from both worker jobs mid-evaluation
+    options = _options(tmp_path, job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}",
+                                                      f"export ARCHTUNE_TEST_DIR={tmp_path}"])
+    s = SearchInstance("p", tmp_path / "p.search", _space(tmp_path, n=10), hi_fi_eval=preempt_me, strategy="random",
+                       executor="slurm", cluster_options=options, retries=2, progress=False)
+    cpus = os.environ.get("ARCHTUNE_SLURM_CPUS", "8")
+    preemptor: list[str] = []
+
+    def preempt_the_workers():
+        if wait_until(lambda: list(tmp_path.glob("started-5-*")), 120, every=0.05):
+            out = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-J", "archtune-urgent", "-n", cpus,
+                                  "-o", "/dev/null", "--wrap", "sleep 3"], capture_output=True, text=True, check=True)
+            preemptor.append(out.stdout.strip().split(";")[0])
+
+    thread = threading.Thread(target=preempt_the_workers, daemon=True)
+    thread.start()
+    s.run_search(eval_budget=10, n_workers=2)  # the whole space: encoding 5 must be evaluated
+    thread.join()
+    history = s.history()
+    s.close()
+    assert preemptor, "encoding 5 never started"
+    assert Counter(h["encoding"][0] for h in history) == {i: 1 for i in range(10)}  # none lost, none twice
+    assert all(h["status"] == "COMPLETE" for h in history)
+    assert len(list(tmp_path.glob("started-5-*"))) >= 2  # it really started again after the preemption
+    log = (Path(slurm_fixture.STATE_DIR) / "slurmctld.log").read_text(errors="replace")
+    preempted = [line for line in log.splitlines() if f"to reclaim resources for JobId={preemptor[0]}" in line]
+    assert preempted, "SLURM never preempted a worker job"  # "preempted JobId=N has been requeued ..."
+    assert wait_until(lambda: not _our_jobs(), 60), "worker jobs (requeued ones included) outlived the search"
+
+
 @pytest.mark.usefixtures("slurm")
 def test_every_worker_gone_stops_with_a_clear_error_and_the_search_resumes(tmp_path):
     path = tmp_path / "g.search"
