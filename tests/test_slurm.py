@@ -104,47 +104,9 @@ def test_search_on_two_slurm_job_workers_finishes_and_status_shows_the_workers(t
     assert out.returncode == 0 and "trials: 8" in out.stdout
 
 
-def cancel_me(enc):
-    """Encoding 5 announces its job and then runs long enough to be scancelled; the others are quick."""
-    if enc[0] == 5:
-        marker = Path(os.environ["ARCHTUNE_TEST_DIR"]) / f"started-5-{os.environ['SLURM_JOB_ID']}"
-        marker.touch()
-        time.sleep(4.0)
-    else:
-        time.sleep(0.5)
-    return {"value": -abs(enc[0] - 5) / 10, **_where()}
-
-
-@pytest.mark.usefixtures("slurm")
-def test_scancel_of_a_worker_job_mid_evaluation_is_retried_not_lost_not_duplicated(tmp_path):
-    options = _options(tmp_path, job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}",
-                                                      f"export ARCHTUNE_TEST_DIR={tmp_path}"])
-    s = SearchInstance("c", tmp_path / "c.search", _space(tmp_path, n=10), hi_fi_eval=cancel_me, strategy="random",
-                       executor="slurm", cluster_options=options, retries=2, progress=False)
-    cancelled: list[str] = []
-
-    def cancel_the_job_running_5():
-        if wait_until(lambda: list(tmp_path.glob("started-5-*")), 120, every=0.05):
-            job = next(tmp_path.glob("started-5-*")).name.rsplit("-", 1)[1]
-            subprocess.run(["scancel", job], check=True)
-            cancelled.append(job)
-
-    killer = threading.Thread(target=cancel_the_job_running_5, daemon=True)
-    killer.start()
-    s.run_search(eval_budget=10, n_workers=2)  # the whole space: encoding 5 must be evaluated
-    killer.join()
-    history = s.history()
-    s.close()
-    assert cancelled, "encoding 5 never started"
-    assert Counter(h["encoding"][0] for h in history) == {i: 1 for i in range(10)}  # none lost, none twice
-    assert all(h["status"] == "COMPLETE" for h in history)
-    five = next(h for h in history if h["encoding"][0] == 5)
-    assert five["metrics"]["job"] != cancelled[0]  # finished by another job than the cancelled one
-    assert len(list(tmp_path.glob("started-5-*"))) >= 2  # it really started again
-
-
-def preempt_me(enc):
-    """Encoding 5 leaves a marker per start (job id and a counter) and runs long enough to be preempted."""
+def interrupt_me(enc):
+    """Encoding 5 leaves a marker per start (``started-5-<job>-<n>``) and runs long enough to be
+    interrupted; the others are quick."""
     if enc[0] == 5:
         folder = Path(os.environ["ARCHTUNE_TEST_DIR"])
         marker = folder / f"started-5-{os.environ['SLURM_JOB_ID']}-{len(list(folder.glob('started-5-*')))}"
@@ -155,33 +117,55 @@ def preempt_me(enc):
     return {"value": -abs(enc[0] - 5) / 10, **_where()}
 
 
-@pytest.mark.usefixtures("slurm")
-def test_worker_jobs_preempted_by_a_higher_priority_job_are_survived(tmp_path):
-    # the test SLURM preempts by partition priority (scripts/start_slurm.sh): a job of partition "urgent"
-    # that needs every CPU of the node takes them from both worker jobs mid-evaluation
+def _search_interrupted_at_5(tmp_path, interrupt) -> tuple[list[dict], list[str]]:
+    """The whole 10-encoding space on 2 job workers, ``interrupt(job)`` called (in a thread) once
+    encoding 5 started in that job; returns the history and what ``interrupt`` returned."""
     options = _options(tmp_path, job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}",
                                                       f"export ARCHTUNE_TEST_DIR={tmp_path}"])
-    s = SearchInstance("p", tmp_path / "p.search", _space(tmp_path, n=10), hi_fi_eval=preempt_me, strategy="random",
+    s = SearchInstance("i", tmp_path / "i.search", _space(tmp_path, n=10), hi_fi_eval=interrupt_me, strategy="random",
                        executor="slurm", cluster_options=options, retries=2, progress=False)
-    cpus = os.environ.get("ARCHTUNE_SLURM_CPUS", "8")
-    preemptor: list[str] = []
+    done: list[str] = []
 
-    def preempt_the_workers():
+    def interrupt_when_5_starts():
         if wait_until(lambda: list(tmp_path.glob("started-5-*")), 120, every=0.05):
-            out = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-J", "archtune-urgent", "-n", cpus,
-                                  "-o", "/dev/null", "--wrap", "sleep 3"], capture_output=True, text=True, check=True)
-            preemptor.append(out.stdout.strip().split(";")[0])
+            done.append(interrupt(next(tmp_path.glob("started-5-*")).name.split("-")[2]))
 
-    thread = threading.Thread(target=preempt_the_workers, daemon=True)
+    thread = threading.Thread(target=interrupt_when_5_starts, daemon=True)
     thread.start()
     s.run_search(eval_budget=10, n_workers=2)  # the whole space: encoding 5 must be evaluated
     thread.join()
     history = s.history()
     s.close()
-    assert preemptor, "encoding 5 never started"
+    assert done, "encoding 5 never started"
     assert Counter(h["encoding"][0] for h in history) == {i: 1 for i in range(10)}  # none lost, none twice
     assert all(h["status"] == "COMPLETE" for h in history)
-    assert len(list(tmp_path.glob("started-5-*"))) >= 2  # it really started again after the preemption
+    assert len(list(tmp_path.glob("started-5-*"))) >= 2  # it really started again
+    return history, done
+
+
+@pytest.mark.usefixtures("slurm")
+def test_scancel_of_a_worker_job_mid_evaluation_is_retried_not_lost_not_duplicated(tmp_path):
+    def cancel(job):
+        subprocess.run(["scancel", job], check=True)
+        return job
+
+    history, cancelled = _search_interrupted_at_5(tmp_path, cancel)
+    five = next(h for h in history if h["encoding"][0] == 5)
+    assert five["metrics"]["job"] != cancelled[0]  # finished by another job than the cancelled one
+
+
+@pytest.mark.usefixtures("slurm")
+def test_worker_jobs_preempted_by_a_higher_priority_job_are_survived(tmp_path):
+    # the test SLURM preempts by partition priority (scripts/start_slurm.sh): a job of partition "urgent"
+    # that needs every CPU of the node takes them from both worker jobs mid-evaluation
+    cpus = os.environ.get("ARCHTUNE_SLURM_CPUS", "8")
+
+    def preempt(job):
+        out = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-J", "archtune-urgent", "-n", cpus,
+                              "-o", "/dev/null", "--wrap", "sleep 3"], capture_output=True, text=True, check=True)
+        return out.stdout.strip().split(";")[0]
+
+    _, preemptor = _search_interrupted_at_5(tmp_path, preempt)
     log = (Path(slurm_fixture.STATE_DIR) / "slurmctld.log").read_text(errors="replace")
     preempted = [line for line in log.splitlines() if f"to reclaim resources for JobId={preemptor[0]}" in line]
     assert preempted, "SLURM never preempted a worker job"  # "preempted JobId=N has been requeued ..."
