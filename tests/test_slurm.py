@@ -29,8 +29,8 @@ from archtune.search.instance import search_summary
 from archtune.storage.sqlite import SQLiteStorage
 from slurm_fixture import squeue, wait_until
 
-# one SLURM for all of them: with pytest-xdist they run in the same test process, one after another
-pytestmark = pytest.mark.xdist_group("slurm")
+# one SLURM for all of them: scripts/test.sh runs pytest-xdist with --dist loadfile, so they run in one
+# test process, one after another (the preemption test's urgent job would preempt another test's workers)
 
 slurm = slurm_fixture.slurm  # the session's SLURM (started once, stopped at the end)
 
