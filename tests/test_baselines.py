@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archtune.bench.nb201_data import DATASETS
+from archtune.bench.nb201_data import DATASETS, load_nb201
 from archtune.bench.plot import plot_best_so_far, quantile_curves
-from archtune.bench.runner import _nb201, run_seed
+from archtune.bench.runner import _space, run_seed
 from archtune.bench.variants import variant
 from archtune.errors import UnknownNameError
 from archtune.strategy.base import Fidelity, Observation, SearchContext
@@ -16,7 +16,7 @@ from archtune.strategy.local_search import LocalSearch
 
 
 def test_local_search_climbs_and_restarts_only_at_local_optima():
-    table, space = _nb201()
+    table, space = load_nb201(), _space("nb201")
     acc = table.column(DATASETS["cifar100"][0])
     ls = LocalSearch(n_init=10)
     ls.setup(SearchContext(space.features, [Fidelity("hi", 1.0)], seed=3, neighbors=space.neighbors))

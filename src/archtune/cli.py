@@ -160,7 +160,8 @@ def _bench(args: argparse.Namespace) -> int:
     for dataset in args.dataset.split(","):
         summaries[dataset] = run_benchmark(dataset, (args.strategies or "bo,random,rea,ls").split(","), args.seeds,
                                            args.budget, args.workers, args.out, stop_at_optimum=args.stop_at_optimum,
-                                           constraint=constraint, plot=not args.no_plot, report_only=args.report_only)
+                                           constraint=constraint, plot=not args.no_plot, report_only=args.report_only,
+                                           table=args.benchmark)
     if len(summaries) > 1:  # the datasets side by side, one row per strategy
         from pathlib import Path
 
@@ -411,10 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     nss.set_defaults(func=_nss)
     bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201",
                             epilog="docs: docs/benchmarks/index.md")
-    bench.add_argument("benchmark", choices=["nb201", "spline", "spline-tables", "parallel", "tnas-table", "open-space",
+    bench.add_argument("benchmark", choices=["nb201", "nb101", "nb301", "spline", "spline-tables", "parallel", "tnas-table", "open-space",
                                                    "featurize", "report-open", "nb201-mo", "slurm",
                                                    "checkpoint-reuse"],
-                       help="nb201: strategies side by side on NAS-Bench-201; spline: spline vs BO vs random on "
+                       help="nb201: strategies side by side on NAS-Bench-201; nb101, nb301: the same on NASLib's "
+                            "NAS-Bench-101 (500 cells) and NAS-Bench-301 (725 DARTS genotypes) samples, one fidelity, "
+                            "zero-cost proxies as pretraining data; spline: spline vs BO vs random on "
                             "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
                             "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
                             "tnas-table: paper 002's Table 4 (TNAS sampler vs random and evolution, --budget = "

@@ -94,6 +94,18 @@ class PeerStrategy(Strategy):
 
     Args:
         encodings: the space's encodings, row i = index i (default: NB201's 15,625 cells).
+        snap: for a space that lists a sample of the knobs' combinations (NAS-Bench-101/301): a proposal
+            that is not a listed cell is mapped to the nearest one (fewest knobs differing, first listed
+            on a tie) and its value told back for the proposal, so the peer optimises the table's
+            function extended to the whole product space. Without it such a proposal is an error.
+
+    Example:
+        >>> from archtune.strategy.base import Fidelity
+        >>> cells = [("a", "x"), ("b", "y")]
+        >>> peer = PEERS["optuna-tpe"].make(encodings=cells, snap=True)
+        >>> peer.setup(SearchContext(np.zeros((2, 1), np.float32), [Fidelity("hi", 1.0)], seed=0))
+        >>> peer.nearest(("b", "x")), peer.nearest(("b", "y"))
+        (0, 1)
     """
 
     name = "peer"
@@ -101,9 +113,10 @@ class PeerStrategy(Strategy):
     library = ("", "")  # (module, what it is called) for the missing-extra message
     extra, then = EXTRA, ""  # the extra that installs it, and a step after it
 
-    def __init__(self, encodings: Sequence[Sequence[Any]] | None = None):
+    def __init__(self, encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False):
         require(*self.library, self.name, self.extra, self.then)  # fail at construction, before any search
         self._encodings = [tuple(e) for e in (encodings if encodings is not None else _nb201_encodings())]
+        self.snap = snap
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -113,6 +126,8 @@ class PeerStrategy(Strategy):
             raise ConfigError(f"peer {self.name!r} needs two fidelities (12 and 200 epochs)")
         self.choices = knob_choices(self._encodings)
         self._row = {e: i for i, e in enumerate(self._encodings)}
+        # each cell as choice numbers, one column per knob: the nearest cell is one vectorised comparison
+        self._codes = np.array([[c.index(v) for c, v in zip(self.choices, e, strict=True)] for e in self._encodings])
         self._promote: tuple[int, Any] | None = None  # a screened cell the scheduler sends on to the top
         self._open: dict[tuple[str, int], list[Any]] = {}  # (fidelity, index) -> tokens awaiting tell
         # some libraries draw from the global generators; seeding them keeps a seed's trajectory fixed
@@ -136,10 +151,17 @@ class PeerStrategy(Strategy):
             return None
         values, token = self._new()
         index = self._row.get(tuple(values))
+        if index is None and self.snap:
+            index = self.nearest(values)
         if index is None:
             raise ConfigError(f"peer {self.name!r} proposed {tuple(values)!r}, not an encoding of the space")
         self._open.setdefault((fidelity, index), []).append(token)
         return Suggestion(index, fidelity)
+
+    def nearest(self, values: Sequence[Any]) -> int:
+        """Index of the listed cell with the fewest knobs differing from ``values`` (the first on a tie)."""
+        proposal = np.array([c.index(v) for c, v in zip(self.choices, values, strict=True)])
+        return int(np.argmin((self._codes != proposal).sum(axis=1)))
 
     def tell(self, observation: Observation) -> None:
         super().tell(observation)
@@ -180,11 +202,12 @@ class OptunaPeer(PeerStrategy):
 
     library = ("optuna", "Optuna")
 
-    def __init__(self, sampler: str = "tpe", pruner: str | None = None, encodings: Sequence[Sequence[Any]] | None = None):
+    def __init__(self, sampler: str = "tpe", pruner: str | None = None, encodings: Sequence[Sequence[Any]] | None = None,
+                 snap: bool = False):
         self.name = f"optuna-{sampler}" + (f"-{pruner}" if pruner else "")
         self.sampler_kind, self.pruner_kind = sampler, pruner
         self.multi_fidelity = pruner is not None
-        super().__init__(encodings)
+        super().__init__(encodings, snap)
 
     def _start(self, seed: int) -> None:
         optuna = require("optuna", "Optuna", self.name)
@@ -245,9 +268,9 @@ class SMACPeer(PeerStrategy):
     name = "smac"
     library = ("smac", "SMAC3")
 
-    def __init__(self, n_trials: int = 150, encodings: Sequence[Sequence[Any]] | None = None):
+    def __init__(self, n_trials: int = 150, encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False):
         self.n_trials = n_trials
-        super().__init__(encodings)
+        super().__init__(encodings, snap)
 
     def _start(self, seed: int) -> None:
         from ConfigSpace import Categorical, ConfigurationSpace
@@ -313,11 +336,11 @@ class SyneTunePeer(PeerStrategy):
     library = ("syne_tune", "Syne Tune")
     METRIC, RESOURCE = "accuracy", "epoch"
 
-    def __init__(self, scheduler: str = "bore", encodings: Sequence[Sequence[Any]] | None = None):
+    def __init__(self, scheduler: str = "bore", encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False):
         self.name = f"syne-{scheduler}"
         self.kind = scheduler
         self.multi_fidelity = scheduler.startswith("asha")
-        super().__init__(encodings)
+        super().__init__(encodings, snap)
 
     def _start(self, seed: int) -> None:
         from syne_tune.config_space import choice

@@ -1,7 +1,10 @@
-"""Multi-seed NAS-Bench-201 benchmark: strategies side by side, evaluations to the global optimum.
+"""Multi-seed tabular benchmarks: strategies side by side, evaluations to the global optimum.
 
 Every strategy runs through the same ask/tell interface on table lookups; costs are in high-fidelity
-units (a 12-epoch evaluation costs 12/200). Seeds run in parallel processes. Strategy names are the
+units (a 12-epoch evaluation costs 12/200). Seeds run in parallel processes. The table is NAS-Bench-201
+by default; ``table="nb101"`` or ``"nb301"`` runs the same protocol on NASLib's NAS-Bench-101 and -301
+samples (:mod:`archtune.bench.tabular`: one fidelity, zero-cost proxies as pretraining data), spaces
+whose structure archtune's defaults were not tuned on. Strategy names are the
 variants of :mod:`archtune.bench.variants` (ablations included). A constraint such as
 ``("lat_pixel3", 20.0)`` restricts the search to cells whose latency is at most 20 ms; the optimum is
 then the best cell that satisfies it. The peers of :mod:`archtune.bench.peers` (Optuna, SMAC3, HEBO,
@@ -14,6 +17,11 @@ Example::
     archtune bench nb201 --dataset cifar10 --strategies bo,random,rea,ls --seeds 30 --budget 300
     archtune bench nb201 --dataset cifar10,cifar100,imagenet16 --strategies optuna-tpe,optuna-gp,smac:10,bo-bare,bo \
         --seeds 30 --budget 150 --stop-at-optimum --out benchmarks/results/nb201_peers
+    archtune bench nb101 --strategies bo,bo-bare,random,rea,optuna-gp --seeds 30 --budget 150 --stop-at-optimum
+
+On a sampled table a peer's proposal (any combination of knob values) is mapped to the nearest cell
+of the sample (fewest knobs differing, first in the table on a tie) and told that cell's value: the
+peer optimises the same function extended to the whole product space, with the same optimum.
 """
 
 from __future__ import annotations
@@ -30,10 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.nb201 import LO_FI_COST, PRETRAINING_LATENCIES
-from archtune.bench.nb201_data import DATASETS, NB201Table, load_nb201
 from archtune.bench.peers import PEERS
 from archtune.bench.plot import best_at, plot_best_so_far
+from archtune.bench.tabular import TabularBenchmark, check_table, tabular_benchmark
 from archtune.bench.variants import variant
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
@@ -45,38 +52,39 @@ Constraint = tuple[str, float]  # (metric column, maximum allowed value)
 
 
 @functools.cache
-def _nb201() -> tuple[NB201Table, SearchSpace]:
-    """The table and its space, built once per process (not once per seed)."""
-    table = load_nb201()
-    return table, create_search_space("nb201", None, table.encodings)
+def _space(table: str = "nb201") -> SearchSpace:
+    """The table's space, built once per process (not once per seed)."""
+    return create_search_space(table, None, tabular_benchmark(table, "cifar10").encodings)
 
 
-def feasible_mask(table: NB201Table, constraint: Constraint | None) -> np.ndarray:
+def feasible_mask(bench: TabularBenchmark, constraint: Constraint | None) -> np.ndarray:
     """Cells that satisfy ``constraint`` (all of them without one)."""
     if constraint is None:
-        return np.ones(len(table.encodings), dtype=bool)
+        return np.ones(len(bench.encodings), dtype=bool)
     column, limit = constraint
-    if column not in table.latency_columns:
-        raise ConfigError(f"unknown constraint column {column!r}; valid: {', '.join(table.latency_columns)}")
-    mask = table.column(column) <= limit
+    if column not in bench.constraints:
+        raise ConfigError(f"unknown constraint column {column!r}; valid: {', '.join(sorted(bench.constraints))}")
+    mask = bench.constraints[column] <= limit
     if not mask.any():
-        raise ConfigError(f"no NB201 cell has {column} <= {limit:g}")
+        raise ConfigError(f"no {bench.table} cell has {column} <= {limit:g}")
     return mask
 
 
-def pretrain_payloads(modes: set[str]) -> dict[str, dict[str, Any]]:
-    """One pretrained ensemble per pretraining mode, on the table's latencies (shared by every seed)."""
-    table, space = _nb201()
+def pretrain_payloads(modes: set[str], table: str = "nb201") -> dict[str, dict[str, Any]]:
+    """One pretrained ensemble per pretraining mode, on the table's zero-cost columns (shared by every seed)."""
+    space = _space(table)
+    columns = tabular_benchmark(table, "cifar10").pretraining  # the same for every dataset of a table
     payloads = {}
     for mode in sorted(modes):
-        ens = DeepEnsemble(space.features.shape[1], list(PRETRAINING_LATENCIES), ["hi"], EnsembleConfig(pretraining=mode), seed=0)
-        ens.pretrain(space.features, {c: table.column(c) for c in PRETRAINING_LATENCIES})
+        ens = DeepEnsemble(space.features.shape[1], list(columns), ["hi"], EnsembleConfig(pretraining=mode), seed=0)
+        ens.pretrain(space.features, columns)
         payloads[mode] = ens.pretrained_payload()
     return payloads
 
 
 def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict[str, Any] | None,
-             stop_at_optimum: bool = False, constraint: Constraint | None = None) -> dict[str, Any]:
+             stop_at_optimum: bool = False, constraint: Constraint | None = None,
+             table: str = "nb201") -> dict[str, Any]:
     """One search; returns units spent when the optimum was evaluated (None if never), best-so-far curve, timings.
 
     Every proposal is paid for: a peer (:mod:`archtune.bench.peers`) may propose a cell it has already
@@ -84,15 +92,17 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
     A step is ``ask`` (for BO: refit + scoring the space) plus ``tell``, timed apart and together.
     """
     torch.set_num_threads(1)
-    table, space = _nb201()
-    hi, lo = (table.column(c) for c in DATASETS[dataset])
-    feasible = feasible_mask(table, constraint)
+    bench, space = tabular_benchmark(table, dataset), _space(table)
+    hi, lo = bench.hi, bench.lo
+    feasible = feasible_mask(bench, constraint)
     optimum = hi[feasible].max()
     v = variant(name)
-    fidelities = [Fidelity("lo", LO_FI_COST), Fidelity("hi", 1.0)] if v.multi_fidelity else [Fidelity("hi", 1.0)]
+    two = v.multi_fidelity and lo is not None  # a one-fidelity table runs every strategy at the top only
+    fidelities = [Fidelity("lo", bench.lo_cost), Fidelity("hi", 1.0)] if two else [Fidelity("hi", 1.0)]
     ctx = SearchContext(space.features, fidelities, seed=seed, pretrained=pretrained, neighbors=space.neighbors,
                         searchable=feasible, feature_plans=space.featurizer_plans)
-    s = v.make()
+    # a peer knows NB201's cells by default; on a sampled table it maps its proposals to the sample's cells
+    s = v.make(encodings=bench.encodings, snap=True) if v.name in PEERS and table != "nb201" else v.make()
     s.setup(ctx)
     spent, found, best, curve = 0.0, None, -np.inf, []
     asks: list[float] = []
@@ -107,7 +117,7 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
         if not suggestions:
             break
         sug = suggestions[0]
-        value = float((hi if sug.fidelity == "hi" else lo)[sug.index])
+        value = float((hi if sug.fidelity == "hi" or lo is None else lo)[sug.index])
         cost = ctx.cost_of(sug.fidelity)
         told = time.perf_counter()
         s.tell(Observation(sug.index, sug.fidelity, value, cost))
@@ -172,7 +182,7 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | dict[str, 
 
 
 def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float, optimum: float | None = None,
-                constraint: Constraint | None = None) -> str:
+                constraint: Constraint | None = None, title: str | None = None) -> str:
     checkpoints = [u for u in CHECKPOINTS if u <= budget]
     head = ["strategy", "seeds", "median units to optimum", "p90", "found within budget"]
     head += [f"mean best @{u}" for u in checkpoints] + ["repeats / proposals", "median s/step"]
@@ -185,7 +195,7 @@ def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float,
         row += [f"{s['mean_best_at'][str(u)]:.3f}" for u in checkpoints]
         row += [f"{s.get('repeats', 0)} / {s.get('proposals', 0)}", f"{s['median_time_per_iter_s']:.4f}"]
         lines.append("| " + " | ".join(row) + " |")
-    title = f"NAS-Bench-201 {dataset}, budget {budget:g} high-fidelity units"
+    title = f"{title or 'NAS-Bench-201 ' + dataset}, budget {budget:g} high-fidelity units"
     if constraint is not None:
         title += f", constraint {constraint[0]} <= {constraint[1]:g}"
     if optimum is not None:
@@ -231,7 +241,8 @@ def parse_strategies(strategies: list[str], seeds: int) -> dict[str, int]:
 
 def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float, workers: int = 2,
                   out_dir: str | None = None, stop_at_optimum: bool = False,
-                  constraint: Constraint | None = None, plot: bool = True, report_only: bool = False) -> dict[str, Any]:
+                  constraint: Constraint | None = None, plot: bool = True, report_only: bool = False,
+                  table: str = "nb201") -> dict[str, Any]:
     """Run every (strategy, seed), print and optionally write the markdown table, JSON and PNG plot.
 
     A strategy written ``name:k`` runs its first ``k`` seeds only (for a peer too slow for all of them).
@@ -240,21 +251,25 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     only the runs in flight and more seeds or strategies can be added later. ``report_only`` runs
     nothing and reports the recorded runs (the table's seeds column says how many each strategy has).
     """
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    check_table(table, dataset)
+    bench = tabular_benchmark(table, dataset)
     seeds_of = parse_strategies(strategies, seeds)
     variants = [variant(name) for name in seeds_of]  # unknown names fail here, before any work
     for v in variants:
         if v.name in PEERS:
             if constraint is not None:
                 raise ConfigError(f"strategy {v.name!r} is a peer: peers search the whole space, without --constraint")
+            if PEERS[v.name].multi_fidelity and bench.lo is None:
+                raise ConfigError(f"strategy {v.name!r} is a two-fidelity peer; {table} has one fidelity: "
+                                  f"leave it out or use its one-fidelity form")
             v.make()  # a peer whose extra is missing fails here too, naming the extra
-    table, _ = _nb201()
-    feasible = feasible_mask(table, constraint)
-    optimum = float(table.column(DATASETS[dataset][0])[feasible].max())
+    feasible = feasible_mask(bench, constraint)
+    optimum = float(bench.hi[feasible].max())
     meta = {"dataset": dataset, "budget": budget, "optimum": optimum,
             "constraint": list(constraint) if constraint else None, "stop_at_optimum": stop_at_optimum}
-    stem = f"nb201_{dataset}" + (f"_{constraint[0]}_le_{constraint[1]:g}" if constraint else "")
+    if table != "nb201":  # NB201's records, written before there were other tables, keep matching
+        meta["table"] = table
+    stem = bench.stem + (f"_{constraint[0]}_le_{constraint[1]:g}" if constraint else "")
     folder = Path(out_dir) if out_dir is not None else None
     finished: dict[str, dict[str, Any]] = {}
     if folder is not None:
@@ -272,8 +287,8 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
         todo = []
     elif finished:
         print(f"resuming: {len(finished)} runs already recorded, {len(todo)} to go", flush=True)
-    payloads = pretrain_payloads({v.pretraining for v, _ in todo if v.pretraining is not None})
-    jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint)
+    payloads = pretrain_payloads({v.pretraining for v, _ in todo if v.pretraining is not None}, table)
+    jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint, table)
             for v, seed in todo]
     # spawn, not fork: the parent has run autograd (pretraining), and a forked child of a process with
     # autograd threads cannot backpropagate (PyTorch refuses it on multi-threaded builds)
@@ -293,7 +308,7 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     if not runs:
         raise ConfigError("no recorded run matches these settings")
     summary = summarise(runs, budget, seeds_of)
-    md = to_markdown(summary, dataset, budget, optimum, constraint)
+    md = to_markdown(summary, dataset, budget, optimum, constraint, bench.title)
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
         md += "\nRun with --stop-at-optimum: each search stopped once it evaluated the optimum.\n"
     if any(s["seeds"] < s["seeds_asked"] for s in summary.values()):
@@ -304,7 +319,7 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
         (folder / f"{stem}.md").write_text(md)
         (folder / f"{stem}.json").write_text(json.dumps({"meta": {**meta, "seeds": seeds_of}, "summary": summary}, indent=1))
         if plot:
-            plot_best_so_far(runs, budget, optimum, f"NAS-Bench-201 {dataset}: best so far over {seeds} seeds",
+            plot_best_so_far(runs, budget, optimum, f"{bench.title}: best so far over {seeds} seeds",
                              folder / f"{stem}.png")
     return summary
 
