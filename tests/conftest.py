@@ -13,8 +13,8 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def nb201_small():
     """800 NB201 cells (fixed draw) that include the CIFAR-10 optimum, with their latencies."""
-    from archtune.bench.nb201 import PRETRAINING_LATENCIES
-    from archtune.bench.nb201_data import load_nb201
+    from archtune.datasets.nb201 import load_nb201
+    from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 
     table = load_nb201()
     rows = np.sort(np.unique(np.concatenate([[6111], np.random.default_rng(0).choice(15625, 800, replace=False)])))

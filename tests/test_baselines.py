@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archtune.bench.nb201_data import DATASETS, load_nb201
 from archtune.bench.plot import plot_best_so_far, quantile_curves
 from archtune.bench.runner import _space, run_seed
 from archtune.bench.variants import variant
+from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import UnknownNameError
 from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.local_search import LocalSearch

@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from archtune.bench.nb201 import nb201_objectives, nb201_optimum, nb201_space
-from archtune.bench.nb201_data import encoding_to_arch_str, load_nb201
+from archtune.bench.nb201 import nb201_objectives, nb201_optimum
 from archtune.bench.runner import run_seed, summarise, to_markdown
+from archtune.datasets.nb201 import encoding_to_arch_str, load_nb201
+from archtune.spaces.nb201 import nb201_space
 
 
 def test_nb201_table_and_known_optima():
@@ -47,8 +48,8 @@ def test_run_seed_and_summary():
 
 
 def test_bench_resumes_and_respects_constraint(tmp_path, capsys):
-    from archtune.bench.nb201_data import load_nb201
     from archtune.bench.runner import run_benchmark
+    from archtune.datasets.nb201 import load_nb201
 
     out = tmp_path / "r"
     run_benchmark("cifar10", ["ls", "rea"], seeds=2, budget=5, workers=1, out_dir=str(out), constraint=("lat_pixel3", 15.0), plot=False)

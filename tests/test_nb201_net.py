@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from archtune.bench.nb201 import nb201_space
 from archtune.errors import ConfigError
+from archtune.spaces.nb201 import nb201_space
 from archtune.spaces.nb201_net import Cell, nb201_net
 
 

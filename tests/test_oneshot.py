@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from archtune import ConfigError
-from archtune.bench.nb201_data import EDGES, OPS
+from archtune.datasets.nb201 import EDGES, OPS
 from archtune.oneshot.experiment import evolve_on_supernet, run_oneshot
 from archtune.oneshot.nb201_supernet import NB201Supernet
 from archtune.oneshot.spos import (

@@ -27,7 +27,7 @@ def _digits_folder(root, per_split=None):
     """scikit-learn's digits as PNG files in DIR/<split>/<class>/<i>.png (grey, 8x8)."""
     from PIL import Image
 
-    from archtune.spaces.digits_cnn import digits_split
+    from archtune.datasets.digits import digits_split
 
     x_train, y_train, x_test, y_test = digits_split()
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):

@@ -36,11 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.nb201 import LO_FI_COST, PRETRAINING_LATENCIES
-from archtune.bench.nb201_data import DATASETS, load_nb201
+from archtune.bench.nb201 import LO_FI_COST
+from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import ConfigError
 from archtune.space.encoding import encoding_key
 from archtune.space.search_space import SearchSpace, create_search_space
+from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 from archtune.strategy.pareto import hypervolume_2d, non_dominated
 
 BUDGET_POINTS = (25, 50, 100, 200)
@@ -121,8 +122,8 @@ def _ours(name: str, dataset: str, latency: str, seed: int, budget: float) -> tu
 
 
 def _optuna(name: str, dataset: str, latency: str, seed: int, budget: float) -> tuple[list[tuple[float, int]], float]:
-    from archtune.bench.nb201_data import OPS
     from archtune.bench.peers import optuna_distributions, optuna_sampler, require
+    from archtune.datasets.nb201 import OPS
 
     optuna = require("optuna", "Optuna", name, extra="bench")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

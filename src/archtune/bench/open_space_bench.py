@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.nb201 import PRETRAINING_LATENCIES
-from archtune.bench.nb201_data import DATASETS, OPS, load_nb201
+from archtune.datasets.nb201 import DATASETS, OPS, load_nb201
 from archtune.errors import UnknownNameError
 from archtune.progress import progress_bar
+from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 from archtune.strategy.evolution import tournament_winner
 from archtune.strategy.open_space import OpenSpaceBO, ProductSpace
 

@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.nb201 import LO_FI_COST, nb201_space
-from archtune.bench.nb201_data import DATASETS, load_nb201
+from archtune.bench.nb201 import LO_FI_COST
 from archtune.bench.runner import recorded_runs
+from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import ConfigError
 from archtune.space.encoding import encoding_key
 from archtune.space.search_space import SearchSpace
+from archtune.spaces.nb201 import nb201_space
 
 COST_COLUMN = "lat_1080ti_256"
 CLOCKS = ("virtual", "real")

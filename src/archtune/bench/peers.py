@@ -75,7 +75,7 @@ def knob_choices(encodings: Sequence[Sequence[Any]]) -> list[list[Any]]:
 
 @functools.cache
 def _nb201_encodings() -> tuple[tuple[str, ...], ...]:
-    from archtune.bench.nb201_data import load_nb201
+    from archtune.datasets.nb201 import load_nb201
 
     return tuple(load_nb201().encodings)
 

@@ -79,8 +79,9 @@ def tabular_benchmark(table: str, dataset: str) -> TabularBenchmark:
     """The benchmark ``table`` on ``dataset`` (cached per process)."""
     check_table(table, dataset)
     if table == "nb201":
-        from archtune.bench.nb201 import LO_FI_COST, PRETRAINING_LATENCIES
-        from archtune.bench.nb201_data import DATASETS, load_nb201
+        from archtune.bench.nb201 import LO_FI_COST
+        from archtune.datasets.nb201 import DATASETS, load_nb201
+        from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 
         t = load_nb201()
         hi_col, lo_col = DATASETS[dataset]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.nb201_data import DATASETS, load_nb201
+from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy

@@ -99,7 +99,7 @@ def _builtin(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         train, test = stratified_split(labels, test_per_class=100, seed=0)
         splits = {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
     else:
-        from archtune.spaces.digits_cnn import digits_split
+        from archtune.datasets.digits import digits_split
 
         x_train, y_train, x_test, y_test = digits_split()
         splits = {"train": (x_train, y_train), "test": (x_test, y_test)}

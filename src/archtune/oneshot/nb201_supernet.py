@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from archtune.bench.nb201_data import EDGES, OPS
+from archtune.datasets.nb201 import EDGES, OPS
 from archtune.errors import ConfigError
 from archtune.spaces.nb201_net import ResidualReduction, _operation
 

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from archtune.bench.nb201_data import OPS
 from archtune.datasets.mnist5k import load_mnist5k, stratified_split
+from archtune.datasets.nb201 import OPS
 from archtune.evaluate.loop import accuracy, train_epoch
 from archtune.oneshot.nb201_supernet import NB201Supernet
 from archtune.spaces.nb201_net import nb201_net

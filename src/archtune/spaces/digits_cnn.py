@@ -14,10 +14,10 @@ import itertools
 from functools import cache
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from archtune.datasets.digits import digits_split
 from archtune.evaluate.loop import accuracy, train_epoch
 from archtune.space.search_space import SearchSpace, create_search_space
 
@@ -49,19 +49,6 @@ def digits_cnn_space(save_filename: str | None = None) -> SearchSpace:
 
 
 @cache
-def digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """scikit-learn's digits as (x_train, y_train, x_val, y_val): a fixed 70/30 shuffle, images in [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
-    y = torch.tensor(data.target, dtype=torch.long)
-    order = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
-    x, y = x[order], y[order]
-    cut = int(0.7 * len(y))
-    return x[:cut], y[:cut], x[cut:], y[cut:]
-
-
 def train_and_evaluate(encoding: tuple[Any, ...], epochs: int, seed: int = 0, batch_size: int = 128,
                        threads: int = TRAIN_THREADS) -> float:
     """Train with AdamW for ``epochs`` epochs on ``threads`` torch threads; validation accuracy in %.

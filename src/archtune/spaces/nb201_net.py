@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from archtune.bench.nb201_data import EDGES, OPS
+from archtune.datasets.nb201 import EDGES, OPS
 from archtune.errors import ConfigError
 
 STEM_CHANNELS, CELLS_PER_STAGE = 16, 5

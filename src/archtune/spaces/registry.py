@@ -33,11 +33,11 @@ SAMPLE_INPUT_SHAPES: dict[str, tuple[int, ...]] = {
 
 
 def _register_builtins() -> None:
-    from archtune.bench.nb201 import nb201_space
     from archtune.spaces.digits_cnn import digits_cnn_space
     from archtune.spaces.mobileone import mobileone_space
     from archtune.spaces.mobileone_swiftformer import mobileone_swiftformer_space
     from archtune.spaces.naap440 import naap440_space
+    from archtune.spaces.nb201 import nb201_space
 
     SPACES.setdefault("nb201", nb201_space)
     SPACES.setdefault("digits_cnn", digits_cnn_space)
