@@ -125,3 +125,10 @@ def test_same_seed_same_trajectory_and_another_seed_differs(name):
         return
     others = [_drive(_strategy(name, space, TWO, seed=s), space, 12) for s in (2, 3)]
     assert any(o != first for o in others), f"{name} ignores its seed"
+
+
+def test_every_registered_strategy_class_is_exported_by_archtune_strategy():
+    import archtune.strategy
+
+    exported = [getattr(archtune.strategy, name) for name in archtune.strategy.__all__]
+    assert [cls for cls in STRATEGIES.values() if cls not in exported] == []
