@@ -8,7 +8,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q -e ".[dev]"
 .venv/bin/ruff check src tests
 # type checks: strict for the core packages (pyproject.toml [tool.mypy] says which)
-.venv/bin/mypy src/archtune/strategy src/archtune/surrogate src/archtune/space
+.venv/bin/mypy src/archtune/strategy src/archtune/surrogate src/archtune/space src/archtune/storage
 # the documentation site, warnings as errors: a broken page link, heading anchor or Python reference fails here
 # -E: a fresh build every time, so warnings of pages left unchanged since a failed build still count
 .venv/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html

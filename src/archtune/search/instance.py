@@ -55,7 +55,7 @@ from archtune.search.space_match import match_space, space_meta
 from archtune.search.workdir import WorkDir, default_work_dir
 from archtune.space.encoding import decode_key, encoding_key
 from archtune.space.search_space import SearchSpace, load_search_space
-from archtune.storage.base import COMPLETE, FAILED, Trial
+from archtune.storage.base import COMPLETE, FAILED, Storage, Trial
 from archtune.storage.sqlite import SQLiteStorage, read_snapshot
 from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy, Suggestion
 from archtune.strategy.registry import STRATEGIES, make_strategy
@@ -113,6 +113,12 @@ class SearchInstance:
             they all see. When ``hi_fi_eval.can_continue_from(lo_fi_eval)`` is true, low-fidelity
             checkpoints are kept and a high-fidelity evaluation of an encoding already screened continues
             from one, charged ``hi_fi_cost - lo_fi_cost`` (docs/guides/checkpoints.md).
+        storage: where the trials live: None (default) is the SQLite file ``save_filename``; a
+            :class:`~archtune.storage.base.Storage` object is used instead, e.g.
+            :class:`~archtune.storage.memory.MemoryStorage` for a benchmark or a test that wants speed
+            and no file (then nothing resumes and ``archtune status`` has nothing to read;
+            ``save_filename`` still names the default work directory). Its stored settings are checked
+            like a file's: a storage holding another search's trials is refused.
 
     Every argument is checked before the search file is touched: a call that raises leaves no file
     behind (and an existing file unchanged). Only a missing ``save_filename`` starts a new search.
@@ -142,6 +148,7 @@ class SearchInstance:
         objectives: Mapping[str, str] | None = None,
         cluster_options: Mapping[str, Any] | None = None,
         work_dir: str | os.PathLike[str] | None = None,
+        storage: Storage | None = None,
     ):
         self.name = search_name(name)
         if not isinstance(save_filename, (str, os.PathLike)):
@@ -203,6 +210,11 @@ class SearchInstance:
         if lo_fi_eval is not None and lo_cost is not None:
             self.objectives["lo"] = lo_fi_eval
             self.fidelities.insert(0, Fidelity("lo", lo_cost))
+        if storage is not None and not isinstance(storage, Storage):
+            raise ConfigTypeError(
+                f"storage must be None (the SQLite file save_filename) or a Storage object such as MemoryStorage(), "
+                f"got {type(storage).__name__}"
+            )
         if work_dir is not None and not isinstance(work_dir, (str, os.PathLike)):
             raise ConfigTypeError(f"work_dir must be a path (str or pathlib.Path), got {type(work_dir).__name__}")
         continues = getattr(hi_fi_eval, "can_continue_from", None)
@@ -223,7 +235,7 @@ class SearchInstance:
             )
         )
         # everything is checked: only now is the file opened (and created when missing)
-        self.storage = SQLiteStorage(save_filename)
+        self.storage = storage if storage is not None else SQLiteStorage(save_filename)
         try:
             self._check_meta(strategy, extend_space)
             self._trials = self.storage.trials()

@@ -64,7 +64,12 @@ class Storage(ABC):
     stored trials are never changed; :meth:`trials` returns them in completion order; ``meta`` holds
     the search's settings as strings. One writer at a time: a second writer gets
     :class:`archtune.errors.SearchLockedError`.
+
+    A persistent storage (``persistent = True``, made as ``cls(path)``) keeps the trials in a file that
+    a later process opens again; one that is not (``cls()``) lives in its process only.
     """
+
+    persistent: bool = True
 
     @abstractmethod
     def append(self, trial: Trial, pending_id: int | None = None) -> None:
@@ -97,3 +102,15 @@ class Storage(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the file and the writer lock."""
+
+    # -- optional: a storage that does not keep these answers with the defaults ----------------------
+    def set_pending_worker(self, pending_id: int, worker: str | None) -> None:  # noqa: B027 - optional
+        """Note the worker running a dispatched evaluation (for ``archtune status``); kept by SQLite only."""
+
+    def pending_workers(self) -> dict[int, str]:
+        """``{pending id: worker}`` of the evaluations a worker has started (see :meth:`set_pending_worker`)."""
+        return {}
+
+    def discard(self) -> None:
+        """Close after a search failed to start; a storage that created a file removes it again if empty."""
+        self.close()
