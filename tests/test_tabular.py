@@ -74,8 +74,11 @@ def test_peers_on_a_sampled_table_snap_every_proposal_to_a_listed_cell():
     cell[1] = next(op for op in NB301_OPS if op != cell[1])  # one knob off a listed cell, and not another one's
     if tuple(cell) not in set(bench.encodings):
         assert peer.nearest(cell) == 7
-    run = run_seed("optuna-tpe", "cifar10", seed=0, budget=12, pretrained=None, table="nb301")
-    assert run["iterations"] == 12 and run["evaluations"]["hi"] + run["repeats"]["hi"] == 12
+    assert peer.nearest(list(bench.encodings[7]), taken={7}) != 7  # a cell already proposed is passed over
+    run = run_seed("optuna-tpe", "cifar10", seed=0, budget=40, pretrained=None, table="nb301")
+    assert run["iterations"] == 40 and run["evaluations"]["hi"] + run["repeats"]["hi"] == 40
+    # 32 knobs and 725 cells: nearly every proposal is snapped, and snapping never lands on a proposed cell
+    assert run["repeats"]["hi"] <= 2
 
 
 def test_without_snapping_a_peer_refuses_a_cell_the_table_does_not_list():

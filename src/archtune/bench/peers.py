@@ -95,9 +95,12 @@ class PeerStrategy(Strategy):
     Args:
         encodings: the space's encodings, row i = index i (default: NB201's 15,625 cells).
         snap: for a space that lists a sample of the knobs' combinations (NAS-Bench-101/301): a proposal
-            that is not a listed cell is mapped to the nearest one (fewest knobs differing, first listed
-            on a tie) and its value told back for the proposal, so the peer optimises the table's
-            function extended to the whole product space. Without it such a proposal is an error.
+            that is not a listed cell is mapped to the nearest listed cell it has not proposed yet
+            (fewest knobs differing, first listed on a tie) and that cell's value told back for the
+            proposal. The snapping itself never makes a repeat: a sample is far smaller than the product
+            space, and snapping to the nearest cell alone mapped most proposals onto a few cells already
+            paid for. An exact proposal of a listed cell stays as it is (a repeat if it was tried).
+            Without ``snap`` a proposal outside the list is an error.
 
     Example:
         >>> from archtune.strategy.base import Fidelity
@@ -130,6 +133,7 @@ class PeerStrategy(Strategy):
         self._codes = np.array([[c.index(v) for c, v in zip(self.choices, e, strict=True)] for e in self._encodings])
         self._promote: tuple[int, Any] | None = None  # a screened cell the scheduler sends on to the top
         self._open: dict[tuple[str, int], list[Any]] = {}  # (fidelity, index) -> tokens awaiting tell
+        self._proposed: dict[str, set[int]] = {}  # fidelity -> cells proposed (a snapped proposal avoids them)
         # some libraries draw from the global generators; seeding them keeps a seed's trajectory fixed
         np.random.seed(context.seed)
         import random
@@ -151,17 +155,23 @@ class PeerStrategy(Strategy):
             return None
         values, token = self._new()
         index = self._row.get(tuple(values))
+        taken = self._proposed.setdefault(fidelity, set())
         if index is None and self.snap:
-            index = self.nearest(values)
+            index = self.nearest(values, taken)
         if index is None:
             raise ConfigError(f"peer {self.name!r} proposed {tuple(values)!r}, not an encoding of the space")
+        taken.add(index)
         self._open.setdefault((fidelity, index), []).append(token)
         return Suggestion(index, fidelity)
 
-    def nearest(self, values: Sequence[Any]) -> int:
-        """Index of the listed cell with the fewest knobs differing from ``values`` (the first on a tie)."""
+    def nearest(self, values: Sequence[Any], taken: set[int] | frozenset[int] = frozenset()) -> int:
+        """Index of the listed cell with the fewest knobs differing from ``values`` (the first on a tie),
+        among the cells not in ``taken`` while there are any."""
         proposal = np.array([c.index(v) for c, v in zip(self.choices, values, strict=True)])
-        return int(np.argmin((self._codes != proposal).sum(axis=1)))
+        distance = (self._codes != proposal).sum(axis=1)
+        if len(taken) < len(distance):
+            distance[list(taken)] = len(proposal) + 1
+        return int(np.argmin(distance))
 
     def tell(self, observation: Observation) -> None:
         super().tell(observation)

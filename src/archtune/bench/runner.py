@@ -19,9 +19,9 @@ Example::
         --seeds 30 --budget 150 --stop-at-optimum --out benchmarks/results/nb201_peers
     archtune bench nb101 --strategies bo,bo-bare,random,rea,optuna-gp --seeds 30 --budget 150 --stop-at-optimum
 
-On a sampled table a peer's proposal (any combination of knob values) is mapped to the nearest cell
-of the sample (fewest knobs differing, first in the table on a tie) and told that cell's value: the
-peer optimises the same function extended to the whole product space, with the same optimum.
+On a sampled table a peer's proposal (any combination of knob values) that is not a cell of the sample
+is mapped to the nearest cell it has not proposed yet (fewest knobs differing, first in the table on a
+tie) and told that cell's value (:class:`~archtune.bench.peers.PeerStrategy`, ``snap``).
 """
 
 from __future__ import annotations
