@@ -134,6 +134,8 @@ class BayesianOptimization(Strategy):
         super().setup(context)
         names = [f.name for f in context.fidelities]
         self.multi_fidelity = len(names) > 1
+        # the stall counter's (best low-fidelity value, screens since, observations counted): see _stalled
+        self._stall_state: tuple[float, int, int] = (-np.inf, 0, 0)
         if self.n_init is None:
             self.n_init = 10 if self.multi_fidelity else 3
         overrides: dict[str, Any] = dict(self.ensemble_config.to_dict()) if self.ensemble_config else {}
@@ -248,14 +250,17 @@ class BayesianOptimization(Strategy):
         if self.stall_patience is None:
             return False
         lo = self.ctx.fidelities[0].name
-        best, since = -np.inf, 0
-        for o in self.history:
+        # a running count over the observations told since the last call (the history only grows), so a
+        # step costs the same at the 1,000th screen as at the 10th; a replayed history counts the same
+        best, since, counted = self._stall_state
+        for o in self.history[counted:]:
             if o.fidelity != lo or o.value is None:
                 continue
             if o.value > best:
                 best, since = o.value, 0
             else:
                 since += 1
+        self._stall_state = (best, since, len(self.history))
         return since >= self.stall_patience and (since - self.stall_patience) % self.stall_every == 0
 
     def _expected_hvi(self, members: np.ndarray, cand_idx: np.ndarray, fidelity: str) -> np.ndarray:
