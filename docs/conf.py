@@ -28,13 +28,17 @@ suppress_warnings: list[str] = []
 # Names from other projects: there is no intersphinx (the build runs offline), so references to them
 # cannot resolve. Only these are forgiven; an unresolved archtune name still fails the build.
 nitpick_ignore_regex = [
-    (r"py:(class|obj|exc|func|data|meth|attr|mod)",
-     r"(np|numpy|torch|nn|go|plotly|distributed|dask|scipy|sklearn|concurrent|collections|os|pathlib|typing|"
-     r"argparse|http|threading|multiprocessing|subprocess|datetime|json|sqlite3|abc|dataclasses)(\..*)?"),
-    (r"py:(class|obj|exc)",
-     r"(Any|Callable|Mapping|Sequence|Iterator|Iterable|Literal|Path|PathLike|Future|Executor|T|"
-     r"ValueError|TypeError|KeyError|RuntimeError|UserWarning|Exception|int|float|str|bool|None|"
-     r"ndarray|Tensor|Module|Figure|Client|LocalCluster|optional|callable|ABC)"),
+    (
+        r"py:(class|obj|exc|func|data|meth|attr|mod)",
+        r"(np|numpy|torch|nn|go|plotly|distributed|dask|scipy|sklearn|concurrent|collections|os|pathlib|typing|"
+        r"argparse|http|threading|multiprocessing|subprocess|datetime|json|sqlite3|abc|dataclasses)(\..*)?",
+    ),
+    (
+        r"py:(class|obj|exc)",
+        r"(Any|Callable|Mapping|Sequence|Iterator|Iterable|Literal|Path|PathLike|Future|Executor|T|"
+        r"ValueError|TypeError|KeyError|RuntimeError|UserWarning|Exception|int|float|str|bool|None|"
+        r"ndarray|Tensor|Module|Figure|Client|LocalCluster|optional|callable|ABC)",
+    ),
     (r"py:class", r"archtune(\.\w+)*\.T"),  # type variables (TypeVar("T")) in signatures
     (r"py:class", r"(list\[)?dict\[str"),  # napoleon splits "dict[str, float]" in an attribute's type
 ]

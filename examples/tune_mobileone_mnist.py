@@ -36,7 +36,9 @@ BUILDER = "archtune.spaces.mobileone:encoding_to_model_zero_init"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=6.0, help="high-fidelity evaluations' worth (default 6)")
+    parser.add_argument(
+        "--budget", type=float, default=6.0, help="high-fidelity evaluations' worth (default 6)"
+    )
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--builder", default=BUILDER, help=f"config_to_model_file (default {BUILDER})")
@@ -54,11 +56,25 @@ def main() -> None:
     params = [inference_parameters(e) / 1e6 for e in space.encodings]
     space.set_pretraining_data({"inference_params_m": params})
     evaluator = create_img_class_evaluator(
-        str(folder), n_classes=10, config_to_model_file=args.builder, eval_split="test", reparam=True, recipe=RECIPE,
-        dataset_config={"image_size": args.image_size, "channels": 3}, seed=args.seed)
-    search = SearchInstance("mobileone-mnist", str(workdir / "mobileone.search"), search_space=space,
-                            hi_fi_eval=evaluator.at_epochs(HI_EPOCHS), hi_fi_cost=HI_EPOCHS,
-                            lo_fi_eval=evaluator.at_epochs(LO_EPOCHS), lo_fi_cost=LO_EPOCHS, seed=args.seed)
+        str(folder),
+        n_classes=10,
+        config_to_model_file=args.builder,
+        eval_split="test",
+        reparam=True,
+        recipe=RECIPE,
+        dataset_config={"image_size": args.image_size, "channels": 3},
+        seed=args.seed,
+    )
+    search = SearchInstance(
+        "mobileone-mnist",
+        str(workdir / "mobileone.search"),
+        search_space=space,
+        hi_fi_eval=evaluator.at_epochs(HI_EPOCHS),
+        hi_fi_cost=HI_EPOCHS,
+        lo_fi_eval=evaluator.at_epochs(LO_EPOCHS),
+        lo_fi_cost=LO_EPOCHS,
+        seed=args.seed,
+    )
     search.run_search(eval_budget=args.budget)
     found, found_value = search.best()
     history = search.history()
@@ -66,13 +82,27 @@ def main() -> None:
 
     baseline = evaluator(S0_ENCODING, HI_EPOCHS)
     result = {
-        "space": "mobileone", "dataset": "mnist5k as a PNG image folder (4,000 train / 1,000 test)", "image_size": args.image_size,
-        "builder": args.builder, "recipe": RECIPE, "lo_fi_epochs": LO_EPOCHS, "hi_fi_epochs": HI_EPOCHS, "budget": args.budget,
-        "seed": args.seed, "evaluations": len(history),
-        "found": {"encoding": list(found), "accuracy": found_value, "inference_parameters": inference_parameters(found)},
-        "mobileone_s0": {"encoding": list(S0_ENCODING), "accuracy": baseline["value"],
-                         "inference_parameters": baseline["inference_parameters"],
-                         "train_parameters": baseline["parameters"]},
+        "space": "mobileone",
+        "dataset": "mnist5k as a PNG image folder (4,000 train / 1,000 test)",
+        "image_size": args.image_size,
+        "builder": args.builder,
+        "recipe": RECIPE,
+        "lo_fi_epochs": LO_EPOCHS,
+        "hi_fi_epochs": HI_EPOCHS,
+        "budget": args.budget,
+        "seed": args.seed,
+        "evaluations": len(history),
+        "found": {
+            "encoding": list(found),
+            "accuracy": found_value,
+            "inference_parameters": inference_parameters(found),
+        },
+        "mobileone_s0": {
+            "encoding": list(S0_ENCODING),
+            "accuracy": baseline["value"],
+            "inference_parameters": baseline["inference_parameters"],
+            "train_parameters": baseline["parameters"],
+        },
         "seconds": round(time.time() - started, 1),
     }
     text = json.dumps(result, indent=2)
@@ -87,7 +117,8 @@ def main() -> None:
             "| architecture | encoding (d, m per stage, SE, branches) | inference params | accuracy (%) |\n"
             "|---|---|---|---|\n"
             f"| search result | {tuple(found)} | {inference_parameters(found) / 1e6:.3f}M | {found_value:.2f} |\n"
-            f"| MobileOne-s0 | {S0_ENCODING} | {baseline['inference_parameters'] / 1e6:.3f}M | {baseline['value']:.2f} |\n")
+            f"| MobileOne-s0 | {S0_ENCODING} | {baseline['inference_parameters'] / 1e6:.3f}M | {baseline['value']:.2f} |\n"
+        )
 
 
 if __name__ == "__main__":

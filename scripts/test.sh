@@ -7,6 +7,8 @@ python3 -m venv .venv
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[dev]"
 .venv/bin/ruff check src tests
+# formatting: `ruff format src tests examples` fixes what this reports (.pre-commit-config.yaml runs it on commit)
+.venv/bin/ruff format --check src tests examples
 # type checks: strict for the core packages (pyproject.toml [tool.mypy] says which)
 .venv/bin/mypy src/archtune/strategy src/archtune/surrogate src/archtune/space src/archtune/storage
 # the documentation site, warnings as errors: a broken page link, heading anchor or Python reference fails here

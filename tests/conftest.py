@@ -17,7 +17,9 @@ def nb201_small():
     from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 
     table = load_nb201()
-    rows = np.sort(np.unique(np.concatenate([[6111], np.random.default_rng(0).choice(15625, 800, replace=False)])))
+    rows = np.sort(
+        np.unique(np.concatenate([[6111], np.random.default_rng(0).choice(15625, 800, replace=False)]))
+    )
     encodings = [table.encodings[i] for i in rows]
     metrics = {c: table.column(c)[rows] for c in PRETRAINING_LATENCIES}
     return encodings, metrics
@@ -33,6 +35,10 @@ def pytest_sessionstart(session):
 def pytest_terminal_summary(terminalreporter, config):
     """Name the folder of the screenshots this run saved (the report tests), for a person to look at."""
     started = getattr(config, "_archtune_started", 0)
-    shots = [p for p in _ARTIFACTS.rglob("*.png") if p.stat().st_mtime >= started] if _ARTIFACTS.is_dir() else []
+    shots = (
+        [p for p in _ARTIFACTS.rglob("*.png") if p.stat().st_mtime >= started] if _ARTIFACTS.is_dir() else []
+    )
     if shots:
-        terminalreporter.write_line(f"{len(shots)} screenshots saved under {_ARTIFACTS} (open them to look at the reports)")
+        terminalreporter.write_line(
+            f"{len(shots)} screenshots saved under {_ARTIFACTS} (open them to look at the reports)"
+        )

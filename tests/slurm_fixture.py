@@ -25,7 +25,9 @@ def _installable() -> str | None:
     if all(shutil.which(p) for p in ("slurmctld", "slurmd", "munged", "sbatch")):
         return None if os.geteuid() == 0 else "the SLURM tests start slurmctld/slurmd/munged and need root"
     if os.geteuid() != 0:
-        return "slurm-wlm and munge are not installed and this is not root (apt-get install -y slurm-wlm munge)"
+        return (
+            "slurm-wlm and munge are not installed and this is not root (apt-get install -y slurm-wlm munge)"
+        )
     if not shutil.which("apt-get"):
         return "slurm-wlm and munge are not installed and there is no apt-get to install them"
     return None
@@ -33,7 +35,9 @@ def _installable() -> str | None:
 
 def squeue(*args: str) -> list[str]:
     """Lines of ``squeue -h`` (job id and state by default) for this cluster."""
-    out = subprocess.run(["squeue", "-h", *(args or ("-o", "%i %T %j"))], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["squeue", "-h", *(args or ("-o", "%i %T %j"))], capture_output=True, text=True, check=True
+    )
     return [line for line in out.stdout.splitlines() if line.strip()]
 
 
@@ -54,9 +58,13 @@ def slurm():
     if reason:
         pytest.skip(f"no SLURM for the SLURM tests: {reason}")
     env = {**os.environ, "ARCHTUNE_SLURM_CPUS": os.environ.get("ARCHTUNE_SLURM_CPUS", "8")}
-    was_running = subprocess.run(["bash", str(SCRIPT), "status", STATE_DIR], env=env, capture_output=True).returncode == 0
-    started = subprocess.run(["bash", str(SCRIPT), "start", STATE_DIR], env=env, capture_output=True, text=True,
-                             timeout=900)
+    was_running = (
+        subprocess.run(["bash", str(SCRIPT), "status", STATE_DIR], env=env, capture_output=True).returncode
+        == 0
+    )
+    started = subprocess.run(
+        ["bash", str(SCRIPT), "start", STATE_DIR], env=env, capture_output=True, text=True, timeout=900
+    )
     if started.returncode != 0:
         if "cannot install" in started.stderr or "no apt-get" in started.stderr:
             pytest.skip(f"no SLURM for the SLURM tests: {started.stderr.strip()}")
@@ -68,7 +76,9 @@ def slurm():
     finally:
         subprocess.run(["scancel", "--quiet", "--name=archtune-worker"], check=False)
         if not was_running:
-            subprocess.run(["bash", str(SCRIPT), "stop", STATE_DIR], env=env, capture_output=True, check=False)
+            subprocess.run(
+                ["bash", str(SCRIPT), "stop", STATE_DIR], env=env, capture_output=True, check=False
+            )
         if old is None:
             os.environ.pop("SLURM_CONF", None)
         else:

@@ -30,7 +30,9 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     space = root / "s.space"
     create_search_space("s", space, ENCODINGS, pretraining_data={"latency": [float(i) for i in range(8)]})
-    s = SearchInstance("run", root / "run.search", str(space), hi_fi_eval=objective, strategy="random", progress=False)
+    s = SearchInstance(
+        "run", root / "run.search", str(space), hi_fi_eval=objective, strategy="random", progress=False
+    )
     s.run_search(eval_budget=3)
     s.close()
     (root / "empty.space").write_bytes(b"")
@@ -40,9 +42,14 @@ def world(tmp_path_factory):
 
 
 def _search(root: Path, fresh: bool = False, **overrides):
-    kwargs = dict(name="run", save_filename=root / ("fresh.search" if fresh else "run.search"),
-                  search_space_filename=str(root / "s.space"), hi_fi_eval=objective, strategy="random",
-                  progress=False)
+    kwargs = dict(
+        name="run",
+        save_filename=root / ("fresh.search" if fresh else "run.search"),
+        search_space_filename=str(root / "s.space"),
+        hi_fi_eval=objective,
+        strategy="random",
+        progress=False,
+    )
     kwargs.update(overrides)
     return SearchInstance(**kwargs)
 
@@ -88,19 +95,48 @@ SEARCH_ARGS = [  # SearchInstance(**{argument: value}), on the existing file and
     ("strategy-unknown", {"strategy": "nope"}, KeyError, "strategy"),
     ("space-none", {"search_space_filename": None}, ValueError, "search_space"),
     ("space-int", {"search_space_filename": 123}, TypeError, "search_space_filename"),
-    ("space-object-str", {"search_space_filename": None, "search_space": "s.space"}, TypeError, "search_space"),
-    ("space-missing-file", {"search_space_filename": "/nonexistent/s.space"}, ValueError, "/nonexistent/s.space"),
+    (
+        "space-object-str",
+        {"search_space_filename": None, "search_space": "s.space"},
+        TypeError,
+        "search_space",
+    ),
+    (
+        "space-missing-file",
+        {"search_space_filename": "/nonexistent/s.space"},
+        ValueError,
+        "/nonexistent/s.space",
+    ),
     ("time_limit-zero", {"time_limit": 0}, ValueError, "time_limit"),
     ("time_limit-negative", {"time_limit": -5}, ValueError, "time_limit"),
     ("time_limit-str", {"time_limit": "10"}, TypeError, "time_limit"),
     ("time_limit-inf", {"time_limit": INF}, ValueError, "time_limit"),
-    ("max_consecutive_failures-zero", {"max_consecutive_failures": 0}, ValueError, "max_consecutive_failures"),
-    ("max_consecutive_failures-fraction", {"max_consecutive_failures": 2.5}, ValueError, "max_consecutive_failures"),
-    ("max_consecutive_failures-str", {"max_consecutive_failures": "5"}, TypeError, "max_consecutive_failures"),
+    (
+        "max_consecutive_failures-zero",
+        {"max_consecutive_failures": 0},
+        ValueError,
+        "max_consecutive_failures",
+    ),
+    (
+        "max_consecutive_failures-fraction",
+        {"max_consecutive_failures": 2.5},
+        ValueError,
+        "max_consecutive_failures",
+    ),
+    (
+        "max_consecutive_failures-str",
+        {"max_consecutive_failures": "5"},
+        TypeError,
+        "max_consecutive_failures",
+    ),
     ("objective_key-empty", {"objective_key": ""}, ValueError, "objective_key"),
     ("objective_key-int", {"objective_key": 3}, ValueError, "objective_key"),
-    ("objective_key-not-an-objective", {"objective_key": "acc", "objectives": {"value": "max"}}, ValueError,
-     "objective_key"),
+    (
+        "objective_key-not-an-objective",
+        {"objective_key": "acc", "objectives": {"value": "max"}},
+        ValueError,
+        "objective_key",
+    ),
     ("objectives-bad-sense", {"objectives": {"value": "up"}}, ValueError, "value"),
     ("retries-negative", {"retries": -1}, ValueError, "retries"),
     ("retries-fraction", {"retries": 1.5}, ValueError, "retries"),
@@ -145,31 +181,58 @@ SPACE_ARGS = [  # create_search_space(**kwargs) and friends
     ("encodings-nan", lambda r: _space_call(r, encodings=[(1.0,), (NAN,)]), ValueError, "encoding 1"),
     ("encodings-mixed-shapes", lambda r: _space_call(r, encodings=[(1,), (1, 2)]), ValueError, "encoding 1"),
     ("encodings-mixed-kinds", lambda r: _space_call(r, encodings=[(1,), "a"]), ValueError, "encoding 1"),
-    ("save-into-missing-folder", lambda r: _space_call(r, save_filename=r / "no" / "x.space"), ValueError,
-     "save_filename"),
+    (
+        "save-into-missing-folder",
+        lambda r: _space_call(r, save_filename=r / "no" / "x.space"),
+        ValueError,
+        "save_filename",
+    ),
     ("save-onto-a-folder", lambda r: _space_call(r, save_filename=r / "adir"), ValueError, "save_filename"),
-    ("pretraining-wrong-length", lambda r: _space_call(r, pretraining_data={"lat": [1.0]}), ValueError, "lat"),
+    (
+        "pretraining-wrong-length",
+        lambda r: _space_call(r, pretraining_data={"lat": [1.0]}),
+        ValueError,
+        "lat",
+    ),
     ("pretraining-inf", lambda r: _space_call(r, pretraining_data={"lat": [INF] * 8}), ValueError, "lat"),
-    ("pretraining-row-without-encoding", lambda r: _space_call(r, pretraining_data=[{"lat": 1.0}]), ValueError,
-     "encoding"),
-    ("pretraining-row-unknown-encoding", lambda r: _space_call(r, pretraining_data=[{"encoding": (9, "z"), "lat": 1.0}]),
-     ValueError, "(9, 'z')"),
+    (
+        "pretraining-row-without-encoding",
+        lambda r: _space_call(r, pretraining_data=[{"lat": 1.0}]),
+        ValueError,
+        "encoding",
+    ),
+    (
+        "pretraining-row-unknown-encoding",
+        lambda r: _space_call(r, pretraining_data=[{"encoding": (9, "z"), "lat": 1.0}]),
+        ValueError,
+        "(9, 'z')",
+    ),
     ("load-missing", lambda r: load_search_space(r / "missing.space"), ValueError, "missing.space"),
     ("load-empty", lambda r: load_search_space(r / "empty.space"), ValueError, "empty.space"),
     ("load-text", lambda r: load_search_space(r / "text.space"), ValueError, "text.space"),
     ("load-folder", lambda r: load_search_space(r / "adir"), ValueError, "adir"),
-    ("preprocess-no-sample-input", lambda r: _space_call(r, encoding_to_net=lambda e: torch.nn.Linear(1, 1)).preprocess(),
-     ValueError, "sample_input"),
-    ("preprocess-no-builder", lambda r: _space_call(r).preprocess(sample_input=torch.rand(1, 1)), ValueError,
-     "encoding_to_net"),
+    (
+        "preprocess-no-sample-input",
+        lambda r: _space_call(r, encoding_to_net=lambda e: torch.nn.Linear(1, 1)).preprocess(),
+        ValueError,
+        "sample_input",
+    ),
+    (
+        "preprocess-no-builder",
+        lambda r: _space_call(r).preprocess(sample_input=torch.rand(1, 1)),
+        ValueError,
+        "encoding_to_net",
+    ),
 ]
 
 
 def _snapshot(path: Path):
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return (conn.execute("SELECT * FROM trials ORDER BY number").fetchall(),
-                conn.execute("SELECT * FROM meta ORDER BY key").fetchall())
+        return (
+            conn.execute("SELECT * FROM trials ORDER BY number").fetchall(),
+            conn.execute("SELECT * FROM meta ORDER BY key").fetchall(),
+        )
     finally:
         conn.close()
 

@@ -46,7 +46,9 @@ def test_variants_spend_the_fidelities_they_name():
     costs = np.diff([0.0] + [spent for spent, _ in multi["curve"]])
     assert np.isclose(costs, 12 / 200).sum() >= 10 and np.isclose(costs, 1.0).any()
     assert variant("bo-nopre").pretraining is None and variant("bo-seq").pretraining == "sequential"
-    with pytest.raises(UnknownNameError, match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-ei"):
+    with pytest.raises(
+        UnknownNameError, match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-ei"
+    ):
         variant("bo-x")
 
 
@@ -67,8 +69,13 @@ def _bottom_half_screenings(explore_share: float, steps: int = 60, stall_patienc
 
     n = 200
     features = np.linspace(0, 1, n, dtype=np.float32)[:, None]
-    bo = BayesianOptimization(acquisition="mean", n_init=5, lo_fi_share=0.8, explore_share=explore_share,
-                              stall_patience=stall_patience)
+    bo = BayesianOptimization(
+        acquisition="mean",
+        n_init=5,
+        lo_fi_share=0.8,
+        explore_share=explore_share,
+        stall_patience=stall_patience,
+    )
     bo.setup(SearchContext(features, [Fidelity("lo", 0.1), Fidelity("hi", 1.0)], seed=3))
     picks = []
     for _ in range(steps):
@@ -82,7 +89,9 @@ def test_bo_explore_share_keeps_uniform_screenings_in_the_data():
     # the diagnosed failure: trained only on what it chose, the ensemble saw no poor cells and ranked the
     # untried good ones backwards; a share of uniform screenings keeps poor cells in its data
     assert _bottom_half_screenings(0.0) == 0
-    assert 5 <= _bottom_half_screenings(0.5) <= 30  # about half the screenings are uniform, about half of those land low
+    assert (
+        5 <= _bottom_half_screenings(0.5) <= 30
+    )  # about half the screenings are uniform, about half of those land low
 
 
 def test_bo_stall_patience_explores_only_once_the_screening_stops_improving():
@@ -170,4 +179,6 @@ def test_bo_surrogate_after_replay_equals_uninterrupted(pretraining):
     for i in picks:
         resumed.tell(Observation(i, "hi", float(objective[i]), 1.0))
     assert uninterrupted.ask(1) == resumed.ask(1)
-    np.testing.assert_array_equal(uninterrupted.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0])
+    np.testing.assert_array_equal(
+        uninterrupted.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0]
+    )

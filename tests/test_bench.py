@@ -15,8 +15,15 @@ from archtune.spaces.nb201 import nb201_space
 def test_nb201_table_and_known_optima():
     table = load_nb201()
     assert len(table.encodings) == 15625 and len(set(table.encodings)) == 15625
-    assert table.encodings[6111] == tuple(encoding_to_arch_str(table.encodings[6111]).replace("|+|", "|").strip("|")
-                                         .replace("~0", "").replace("~1", "").replace("~2", "").split("|"))
+    assert table.encodings[6111] == tuple(
+        encoding_to_arch_str(table.encodings[6111])
+        .replace("|+|", "|")
+        .strip("|")
+        .replace("~0", "")
+        .replace("~1", "")
+        .replace("~2", "")
+        .split("|")
+    )
     assert math.isclose(nb201_optimum("cifar10"), 94.37333, abs_tol=1e-3)
     assert math.isclose(nb201_optimum("cifar100"), 73.51333, abs_tol=1e-3)
     hi, lo = nb201_objectives("imagenet16")
@@ -52,10 +59,28 @@ def test_bench_resumes_and_respects_constraint(tmp_path, capsys):
     from archtune.datasets.nb201 import load_nb201
 
     out = tmp_path / "r"
-    run_benchmark("cifar10", ["ls", "rea"], seeds=2, budget=5, workers=1, out_dir=str(out), constraint=("lat_pixel3", 15.0), plot=False)
+    run_benchmark(
+        "cifar10",
+        ["ls", "rea"],
+        seeds=2,
+        budget=5,
+        workers=1,
+        out_dir=str(out),
+        constraint=("lat_pixel3", 15.0),
+        plot=False,
+    )
     lines = (out / "nb201_cifar10_lat_pixel3_le_15.runs.jsonl").read_text().splitlines()
     assert len(lines) == 4
-    run_benchmark("cifar10", ["ls", "rea", "random"], seeds=2, budget=5, workers=1, out_dir=str(out), constraint=("lat_pixel3", 15.0), plot=False)
+    run_benchmark(
+        "cifar10",
+        ["ls", "rea", "random"],
+        seeds=2,
+        budget=5,
+        workers=1,
+        out_dir=str(out),
+        constraint=("lat_pixel3", 15.0),
+        plot=False,
+    )
     assert "4 runs already recorded, 2 to go" in capsys.readouterr().out
     table = load_nb201()
     feasible_best = table.column("cifar10_test_200ep")[table.column("lat_pixel3") <= 15.0].max()
@@ -100,11 +125,21 @@ def test_report_only_summarises_recorded_runs_without_running(tmp_path, capsys):
 
     out = tmp_path / "r"
     run_benchmark("cifar100", ["rea"], seeds=2, budget=3, workers=1, out_dir=str(out), plot=False)
-    summary = run_benchmark("cifar100", ["rea", "random"], seeds=5, budget=3, workers=1, out_dir=str(out),
-                            plot=False, report_only=True)
+    summary = run_benchmark(
+        "cifar100",
+        ["rea", "random"],
+        seeds=5,
+        budget=3,
+        workers=1,
+        out_dir=str(out),
+        plot=False,
+        report_only=True,
+    )
     assert "report only: 2 runs recorded, 8 not run" in capsys.readouterr().out
     # 2 of the 5 seeds asked for are recorded: the 3 missing count as never finding the optimum
     assert list(summary) == ["rea"] and (summary["rea"]["seeds"], summary["rea"]["seeds_asked"]) == (2, 5)
     assert summary["rea"]["share_found"] <= 2 / 5
     with pytest.raises(ConfigError, match="no recorded run"):
-        run_benchmark("cifar100", ["random"], seeds=2, budget=3, out_dir=str(out), plot=False, report_only=True)
+        run_benchmark(
+            "cifar100", ["random"], seeds=2, budget=3, out_dir=str(out), plot=False, report_only=True
+        )

@@ -28,7 +28,7 @@ from archtune.evaluate.image_classification import create_img_class_evaluator
 from archtune.evaluate.training import TrainingRecipe
 from archtune.strategy.base import Strategy, Suggestion
 
-MODEL_FILE = textwrap.dedent('''
+MODEL_FILE = textwrap.dedent("""
     import time
     from torch import nn
 
@@ -43,10 +43,10 @@ MODEL_FILE = textwrap.dedent('''
         if kind == "slow":
             layers.append(Slow())
         return nn.Sequential(*layers)
-''')
+""")
 
 # one search with one 5-epoch evaluation, run as a real process (it is what gets killed)
-SEARCH_SCRIPT = textwrap.dedent('''
+SEARCH_SCRIPT = textwrap.dedent("""
     import json, sys, torch
     torch.set_num_threads(1)
     from archtune import SearchInstance, create_search_space
@@ -60,7 +60,7 @@ SEARCH_SCRIPT = textwrap.dedent('''
                        strategy="random", progress=False)
     s.run_search(eval_budget=1)
     print(json.dumps({"history": s.history(), "model": str(s.best_model_path())}))
-''')
+""")
 
 
 @pytest.fixture
@@ -72,8 +72,13 @@ def model_file(tmp_path):
 
 def _run_search(folder: Path, model_file: str, script: Path) -> dict:
     folder.mkdir(exist_ok=True)
-    done = subprocess.run([sys.executable, str(script), str(folder), model_file], capture_output=True, text=True,
-                          timeout=600, check=True)
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), model_file],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -82,8 +87,11 @@ def test_search_killed_during_epoch_3_of_5_resumes_to_the_uninterrupted_result(t
     script.write_text(SEARCH_SCRIPT)
     killed = tmp_path / "killed"
     killed.mkdir()
-    proc = subprocess.Popen([sys.executable, str(script), str(killed), model_file], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(killed), model_file],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     checkpoint = killed / "k.search.work" / "trials" / "1" / "checkpoint.pt"
     deadline = time.monotonic() + 300
     try:
@@ -104,7 +112,10 @@ def test_search_killed_during_epoch_3_of_5_resumes_to_the_uninterrupted_result(t
     assert r["metrics"]["resumed_from_epoch"] == 2 and "resumed_from_epoch" not in f["metrics"]
     assert abs(r["value"] - f["value"]) < 1e-6
     for a, b in zip(r["metrics"]["curve"], f["metrics"]["curve"], strict=True):
-        assert abs(a["train_loss_mean"] - b["train_loss_mean"]) < 1e-6 and a["eval_accuracy"] == b["eval_accuracy"]
+        assert (
+            abs(a["train_loss_mean"] - b["train_loss_mean"]) < 1e-6
+            and a["eval_accuracy"] == b["eval_accuracy"]
+        )
     assert r["cost"] == 5.0  # resumed, not paid twice: one trial charged once
     # the finished trial's checkpoint is gone; the best (only) model is kept
     assert not checkpoint.exists()
@@ -118,24 +129,41 @@ class LoThenHi(Strategy):
 
     def propose(self, rng, pending, allowed):
         for fidelity in ("lo", "hi"):
-            if fidelity in allowed and 0 not in self.tried[fidelity] and not any(p.fidelity == fidelity for p in pending):
+            if (
+                fidelity in allowed
+                and 0 not in self.tried[fidelity]
+                and not any(p.fidelity == fidelity for p in pending)
+            ):
                 return Suggestion(0, fidelity)
         return None
 
 
 def _lo_then_hi(tmp_path, name, evaluator):
     ss = create_search_space("c", None, [(32, "mlp")])
-    s = SearchInstance(name, tmp_path / f"{name}.search", search_space=ss, hi_fi_eval=evaluator.at_epochs(4),
-                       hi_fi_cost=4, lo_fi_eval=evaluator.at_epochs(2), lo_fi_cost=2, strategy=LoThenHi(),
-                       progress=False)
+    s = SearchInstance(
+        name,
+        tmp_path / f"{name}.search",
+        search_space=ss,
+        hi_fi_eval=evaluator.at_epochs(4),
+        hi_fi_cost=4,
+        lo_fi_eval=evaluator.at_epochs(2),
+        lo_fi_cost=2,
+        strategy=LoThenHi(),
+        progress=False,
+    )
     s.run_search(eval_budget=1.5)
     return s
 
 
 def test_high_fidelity_continues_the_low_fidelity_run_and_is_charged_the_rest(tmp_path, model_file):
     # the schedule spans the high fidelity's 4 epochs: the low fidelity is its first 2, continuing is exact
-    ev = create_img_class_evaluator("digits", config_to_model_file=model_file, recipe={"batch_size": 64, "lr": 0.1},
-                                    schedule_epochs=4, progress=False)
+    ev = create_img_class_evaluator(
+        "digits",
+        config_to_model_file=model_file,
+        recipe={"batch_size": 64, "lr": 0.1},
+        schedule_epochs=4,
+        progress=False,
+    )
     s = _lo_then_hi(tmp_path, "exact", ev)
     lo, hi = s.history()
     assert s.work.reuse and hi["metrics"]["continued_from_epoch"] == 2
@@ -146,15 +174,24 @@ def test_high_fidelity_continues_the_low_fidelity_run_and_is_charged_the_rest(tm
         assert abs(a["train_loss_mean"] - b["train_loss_mean"]) < 1e-6 and a["lr"] == b["lr"]
     assert not any((s.work.path / "screened").iterdir())  # used up, removed
     s.close()
-    reopened = SearchInstance("exact", tmp_path / "exact.search", search_space=create_search_space(
-        "c", None, [(32, "mlp")]), hi_fi_eval=ev.at_epochs(4), hi_fi_cost=4, lo_fi_eval=ev.at_epochs(2), lo_fi_cost=2,
-        strategy=LoThenHi(), progress=False)
+    reopened = SearchInstance(
+        "exact",
+        tmp_path / "exact.search",
+        search_space=create_search_space("c", None, [(32, "mlp")]),
+        hi_fi_eval=ev.at_epochs(4),
+        hi_fi_cost=4,
+        lo_fi_eval=ev.at_epochs(2),
+        lo_fi_cost=2,
+        strategy=LoThenHi(),
+        progress=False,
+    )
     assert reopened.spent == 4.0  # the charge is the trial's record
     reopened.close()
 
     # the default recipe's cosine spans each run's own epochs: continuing would change the result, so it is off
-    plain = create_img_class_evaluator("digits", config_to_model_file=model_file,
-                                       recipe={"batch_size": 64, "lr": 0.1}, progress=False)
+    plain = create_img_class_evaluator(
+        "digits", config_to_model_file=model_file, recipe={"batch_size": 64, "lr": 0.1}, progress=False
+    )
     s = _lo_then_hi(tmp_path, "inexact", plain)
     lo, hi = s.history()
     assert not s.work.reuse and "continued_from_epoch" not in hi["metrics"]
@@ -167,16 +204,29 @@ def test_when_continuation_is_exact():
     cosine, step = TrainingRecipe(schedule="cosine"), TrainingRecipe(schedule="step", step_epochs=2)
     assert continuation_exact(cosine, 4, 4) and not continuation_exact(cosine, 2, 4)
     assert continuation_exact(step, 2, 4)
-    assert not continuation_exact(TrainingRecipe(schedule="step", warmup_epochs=1.5), 2, 4)  # warm-up capped at 1
+    assert not continuation_exact(
+        TrainingRecipe(schedule="step", warmup_epochs=1.5), 2, 4
+    )  # warm-up capped at 1
     assert continuation_exact(TrainingRecipe(schedule="step", warmup_epochs=0.5), 2, 4)
-    ev = create_img_class_evaluator("digits", config_to_model_file="archtune.spaces.mobileone:encoding_to_model",
-                                    recipe={"schedule": "step"}, progress=False)
+    ev = create_img_class_evaluator(
+        "digits",
+        config_to_model_file="archtune.spaces.mobileone:encoding_to_model",
+        recipe={"schedule": "step"},
+        progress=False,
+    )
     assert ev.at_epochs(3).can_continue_from(ev.at_epochs(1))
     assert not ev.at_epochs(1).can_continue_from(ev.at_epochs(3))  # only from fewer epochs
-    other = create_img_class_evaluator("digits", config_to_model_file="archtune.spaces.mobileone:encoding_to_model",
-                                       recipe={"schedule": "step"}, seed=1, progress=False)
+    other = create_img_class_evaluator(
+        "digits",
+        config_to_model_file="archtune.spaces.mobileone:encoding_to_model",
+        recipe={"schedule": "step"},
+        seed=1,
+        progress=False,
+    )
     assert not ev.at_epochs(3).can_continue_from(other.at_epochs(1))  # another training
-    forced = create_img_class_evaluator("digits", continue_lo_fi=True, progress=False)  # cosine: inexact, forced on
+    forced = create_img_class_evaluator(
+        "digits", continue_lo_fi=True, progress=False
+    )  # cosine: inexact, forced on
     assert forced.at_epochs(3).can_continue_from(forced.at_epochs(1))
     off = create_img_class_evaluator("digits", recipe={"schedule": "step"}, checkpoint=False, progress=False)
     assert not off.at_epochs(3).can_continue_from(off.at_epochs(1))
@@ -204,20 +254,40 @@ def test_checkpoint_file_round_trip_restores_every_random_state(tmp_path):
     again = EpochCheckpoint(stop_after=2, path=tmp_path / "c.pt", fingerprint="f", lineage="l")
     assert again.restore(other_net, other_opt, other_gen) == (1, 3, [{"epoch": 1, "eval_accuracy": 0.5}])
     assert torch.equal(other_net.weight, net.weight) and other_opt.state_dict()["state"][0]["step"] == 1
-    assert (random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=other_gen).item()) == expected
+    assert (
+        random.random(),
+        np.random.rand(),
+        torch.rand(1).item(),
+        torch.rand(1, generator=other_gen).item(),
+    ) == expected
     assert again.save(2, 6, [], other_net, other_opt, other_gen) is False  # stop_after reached
     # another job's checkpoint (settings changed) is not resumed
     stranger = EpochCheckpoint(stop_after=2, path=tmp_path / "c.pt", fingerprint="g", lineage="l")
     assert stranger.restore(other_net, other_opt, other_gen) == (0, 0, [])
     assert "checkpoints_ignored" in stranger.report()
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")  # unreadable: start afresh, do not fail
-    assert EpochCheckpoint(2, tmp_path / "bad.pt", "f", "l").restore(other_net, other_opt, other_gen) == (0, 0, [])
+    assert EpochCheckpoint(2, tmp_path / "bad.pt", "f", "l").restore(other_net, other_opt, other_gen) == (
+        0,
+        0,
+        [],
+    )
     state = rng_state()
     set_rng_state(state)
     assert torch.equal(torch.get_rng_state(), state["torch"])
-    assert sorted(load_file(tmp_path / "c.pt")) == ["continued_from", "curve", "epoch", "fingerprint", "format",
-                                                    "lineage", "model", "optimizer", "rng", "scaler", "scheduler",
-                                                    "step"]
+    assert sorted(load_file(tmp_path / "c.pt")) == [
+        "continued_from",
+        "curve",
+        "epoch",
+        "fingerprint",
+        "format",
+        "lineage",
+        "model",
+        "optimizer",
+        "rng",
+        "scaler",
+        "scheduler",
+        "step",
+    ]
 
 
 class _TrialId:

@@ -19,8 +19,9 @@ def test_version(capsys):
 def test_status_table_and_json(tmp_path, capsys):
     path = tmp_path / "t.space"
     create_search_space("t", path, [(i,) for i in range(10)])
-    s = SearchInstance("t", tmp_path / "t.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random",
-                       progress=False)
+    s = SearchInstance(
+        "t", tmp_path / "t.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False
+    )
     s.run_search(eval_budget=4)
     best = s.best()
     s.close()
@@ -33,11 +34,20 @@ def test_status_table_and_json(tmp_path, capsys):
 
 
 def test_help_on_every_command_and_missing_file():
-    for args in (["--help"], ["status", "--help"], ["demo", "--help"], ["bench", "--help"], ["spline-plot", "--help"],
-                 ["evaluator", "--help"], ["nss", "--help"]):
+    for args in (
+        ["--help"],
+        ["status", "--help"],
+        ["demo", "--help"],
+        ["bench", "--help"],
+        ["spline-plot", "--help"],
+        ["evaluator", "--help"],
+        ["nss", "--help"],
+    ):
         out = subprocess.run([sys.executable, "-m", "archtune.cli", *args], capture_output=True, text=True)
         assert out.returncode == 0 and "usage" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", "/nope.search"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "archtune.cli", "status", "/nope.search"], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "no search file" in out.stderr
 
 

@@ -15,7 +15,13 @@ def _tensors(payload, prefix=""):
     """Every tensor in a nested dict/list payload, by its path."""
     if isinstance(payload, torch.Tensor):
         return {prefix: payload}
-    items = payload.items() if isinstance(payload, dict) else enumerate(payload) if isinstance(payload, list | tuple) else []
+    items = (
+        payload.items()
+        if isinstance(payload, dict)
+        else enumerate(payload)
+        if isinstance(payload, list | tuple)
+        else []
+    )
     out = {}
     for key, value in items:
         out.update(_tensors(value, f"{prefix}/{key}"))

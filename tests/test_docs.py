@@ -52,10 +52,15 @@ def blocks(page: Path) -> list[Block]:
             continue
         indent, fence, info = match["indent"], match["fence"], match["info"].strip()
         end = i + 1
-        while end < len(lines) and not (lines[end].strip().startswith(fence) and lines[end].strip().strip(fence[0]) == ""):
+        while end < len(lines) and not (
+            lines[end].strip().startswith(fence) and lines[end].strip().strip(fence[0]) == ""
+        ):
             end += 1
         if info.split()[:1] == ["python"]:
-            body = [line[len(indent):] if line.startswith(indent) else line.lstrip() for line in lines[i + 1 : end]]
+            body = [
+                line[len(indent) :] if line.startswith(indent) else line.lstrip()
+                for line in lines[i + 1 : end]
+            ]
             previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
             mark = NO_TEST.match(previous)
             out.append(Block(page, i + 1, "\n".join(body) + "\n", mark["reason"] if mark else None))
@@ -88,7 +93,8 @@ def test_the_page_code_runs(page: Path, tmp_path, monkeypatch):
                 exec(code, namespace)
             except Exception as err:
                 raise AssertionError(
-                    f"the code block at {_id(page)}:{block.line} fails: {type(err).__name__}: {err}") from err
+                    f"the code block at {_id(page)}:{block.line} fails: {type(err).__name__}: {err}"
+                ) from err
     finally:
         for registry, saved in registries:
             registry.clear()
@@ -100,7 +106,9 @@ def test_the_docs_have_code_and_few_blocks_are_skipped():
     assert len(ALL_BLOCKS) >= 30, "the docs lost their examples"
     share = len(skipped) / len(ALL_BLOCKS)
     listing = "\n".join(f"{_id(b.page)}:{b.line}: {b.skip}" for b in skipped)
-    assert share <= MAX_SKIPPED_SHARE, f"{len(skipped)} of {len(ALL_BLOCKS)} code blocks are no-test:\n{listing}"
+    assert share <= MAX_SKIPPED_SHARE, (
+        f"{len(skipped)} of {len(ALL_BLOCKS)} code blocks are no-test:\n{listing}"
+    )
 
 
 def test_every_no_test_mark_sits_right_above_a_python_block():
@@ -112,13 +120,17 @@ def test_every_no_test_mark_sits_right_above_a_python_block():
                 continue
             assert NO_TEST.match(line), f"{_id(page)}:{i + 1}: write <!-- no-test: reason -->"
             following = next((lines[j] for j in range(i + 1, len(lines)) if lines[j].strip()), "")
-            assert following.strip() == "```python", f"{_id(page)}:{i + 1}: the mark is not above a ```python block"
+            assert following.strip() == "```python", (
+                f"{_id(page)}:{i + 1}: the mark is not above a ```python block"
+            )
 
 
 def test_the_block_finder_reads_indented_fences_and_marks(tmp_path):
     page = tmp_path / "p.md"
-    page.write_text("text\n\n- item:\n\n  ```python\n  x = 1\n  ```\n\n<!-- no-test: needs a GPU -->\n```python\n"
-                    "cuda()\n```\n\n```bash\nls\n```\n")
+    page.write_text(
+        "text\n\n- item:\n\n  ```python\n  x = 1\n  ```\n\n<!-- no-test: needs a GPU -->\n```python\n"
+        "cuda()\n```\n\n```bash\nls\n```\n"
+    )
     found = blocks(page)
     assert [(b.code, b.skip) for b in found] == [("x = 1\n", None), ("cuda()\n", "needs a GPU")]
 

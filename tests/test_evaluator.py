@@ -14,7 +14,7 @@ from archtune.errors import ConfigError
 from archtune.evaluate.image_classification import DistributedTrainingError, create_img_class_evaluator
 from archtune.evaluate.training import TrainingDiverged, TrainingRecipe, TrainingTimeout
 
-MODEL_FILE = textwrap.dedent('''
+MODEL_FILE = textwrap.dedent("""
     import math, time
     import torch
     from torch import nn
@@ -37,7 +37,7 @@ MODEL_FILE = textwrap.dedent('''
                     return x
             layers.append(Slow())
         return nn.Sequential(*layers)
-''')
+""")
 
 
 @pytest.fixture
@@ -85,8 +85,15 @@ def test_failures_raise_and_a_search_records_them(model_file, tmp_path):
         create_img_class_evaluator("digits", config_to_model_file=model_file + ":missing")
     ev = _evaluator(model_file)
     ss = create_search_space("e", None, [(8, "nan"), (8, "crash"), (16, "mlp"), (32, "mlp")])
-    s = SearchInstance("e", tmp_path / "e.search", search_space=ss, hi_fi_eval=ev.at_epochs(1), strategy="random", progress=False,
-                       max_consecutive_failures=10)
+    s = SearchInstance(
+        "e",
+        tmp_path / "e.search",
+        search_space=ss,
+        hi_fi_eval=ev.at_epochs(1),
+        strategy="random",
+        progress=False,
+        max_consecutive_failures=10,
+    )
     s.run_search(eval_budget=4)
     statuses = sorted(h["status"] for h in s.history())
     assert statuses.count("FAILED") == 2 and statuses.count("COMPLETE") == 2, statuses
@@ -112,7 +119,11 @@ def test_image_folder_dataset(tmp_path):
         for label, name in enumerate(["cat", "dog"]):
             (tmp_path / split / name).mkdir(parents=True)
             for i in range(n):
-                pixels = (rng.random((10, 12, 3)) * 255).astype(np.uint8) if label else np.zeros((10, 12, 3), np.uint8)
+                pixels = (
+                    (rng.random((10, 12, 3)) * 255).astype(np.uint8)
+                    if label
+                    else np.zeros((10, 12, 3), np.uint8)
+                )
                 Image.fromarray(pixels).save(tmp_path / split / name / f"{i}.png")
     train = load_split(str(tmp_path), "train", {"image_size": 8})
     val = load_split(str(tmp_path), "val", {"image_size": 8}, normalise_with=train)
@@ -132,9 +143,13 @@ def test_hugging_face_save_to_disk_folder(tmp_path):
     def split(n, offset):
         images = [Image.fromarray(np.full((6, 6), 40 * (i % 3) + offset, np.uint8)) for i in range(n)]
         features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=3)})
-        return datasets.Dataset.from_dict({"image": images, "label": [i % 3 for i in range(n)]}, features=features)
+        return datasets.Dataset.from_dict(
+            {"image": images, "label": [i % 3 for i in range(n)]}, features=features
+        )
 
-    datasets.DatasetDict({"train": split(9, 0), "validation": split(3, 1)}).save_to_disk(str(tmp_path / "saved"))
+    datasets.DatasetDict({"train": split(9, 0), "validation": split(3, 1)}).save_to_disk(
+        str(tmp_path / "saved")
+    )
     cfg = {"image_size": 4, "channels": 3}
     train = load_split(str(tmp_path / "saved"), "train", cfg)
     val = load_split(str(tmp_path / "saved"), "validation", cfg, normalise_with=train)
@@ -149,9 +164,15 @@ def test_hugging_face_save_to_disk_folder(tmp_path):
 def test_recipe_schedules_and_augmentation():
     cos = TrainingRecipe(lr=0.1, schedule="cosine")
     lrs = [cos.lr_at(s, 10, 2) for s in range(20)]
-    assert lrs[0] == 0.1 and all(a > b for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[10] == pytest.approx(0.05)
+    assert (
+        lrs[0] == 0.1
+        and all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+        and lrs[10] == pytest.approx(0.05)
+    )
     step = TrainingRecipe(lr=0.1, schedule="step", step_epochs=2, gamma=0.5)
-    assert [step.lr_at(s * 10, 10, 6) for s in range(6)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    assert [step.lr_at(s * 10, 10, 6) for s in range(6)] == pytest.approx(
+        [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+    )
     warm = TrainingRecipe(lr=0.1, warmup_epochs=1)
     assert [warm.lr_at(s, 4, 4) for s in range(5)] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
     assert warm.lr_at(15, 4, 4) < 0.01
@@ -173,8 +194,22 @@ def test_mobileone_example_runs_end_to_end(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).parents[1] / "examples" / "tune_mobileone_mnist.py"
-    subprocess.run([sys.executable, str(script), "--budget", "2", "--image-size", "8", "--out", str(tmp_path),
-                    "--workdir", str(tmp_path / "work")], check=True, timeout=1800)
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--budget",
+            "2",
+            "--image-size",
+            "8",
+            "--out",
+            str(tmp_path),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        check=True,
+        timeout=1800,
+    )
     result = json.loads((tmp_path / "mobileone_mnist.json").read_text())
     assert result["evaluations"] >= 2 and 0 <= result["found"]["accuracy"] <= 100
     assert 860_000 <= result["found"]["inference_parameters"] <= 1_260_000
@@ -206,9 +241,17 @@ def test_two_nodes_on_localhost_equal_single_process_training(model_file):
     import sys
 
     endpoint = f"127.0.0.1:{_free_port_pair()}"
-    node1 = subprocess.Popen([sys.executable, "-c", "from archtune.evaluate.image_classification import serve_node; "
-                              f"print(serve_node({endpoint!r}, node_rank=1, nnodes=2, max_jobs=1))"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node1 = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from archtune.evaluate.image_classification import serve_node; "
+            f"print(serve_node({endpoint!r}, node_rank=1, nnodes=2, max_jobs=1))",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         two_nodes = _evaluator(model_file, nnodes=2, rdzv_endpoint=endpoint)((32, "mlp"), 2)
         out, _ = node1.communicate(timeout=300)
@@ -236,7 +279,9 @@ def test_mixed_precision_and_channels_last_on_cpu(model_file):
         assert low["curve"][-1]["train_loss_mean"] != base["curve"][-1]["train_loss_mean"]
         assert abs(low["curve"][-1]["train_loss_mean"] - base["curve"][-1]["train_loss_mean"]) < 0.1
     cpu = torch.device("cpu")
-    assert DeviceOptions().amp_dtype(cpu) is None and DeviceOptions(amp="fp16").amp_dtype(cpu) == torch.float16
+    assert (
+        DeviceOptions().amp_dtype(cpu) is None and DeviceOptions(amp="fp16").amp_dtype(cpu) == torch.float16
+    )
     assert not DeviceOptions().uses_channels_last(cpu)
 
 

@@ -73,7 +73,7 @@ def _half(enc):
 
 # -- pool workers and their driver -------------------------------------------------------------------------
 
-_OBJECTIVE_MODULE = '''
+_OBJECTIVE_MODULE = """
 import os, subprocess, time
 from pathlib import Path
 
@@ -83,9 +83,9 @@ def slow(enc):
     Path(os.environ["MARKS"], f"{os.getpid()}.pid").write_text(f"{child.pid}\\n")
     time.sleep(120)
     return 0.0
-'''
+"""
 
-_DRIVER = '''
+_DRIVER = """
 import sys
 
 import archtune
@@ -97,7 +97,7 @@ if __name__ == "__main__":  # the spawned workers import this script again
     s = archtune.SearchInstance("d", folder + "/d.search", folder + "/line.space", hi_fi_eval=slow, hi_fi_cost=1,
                                 strategy="random", progress=False, executor="process", time_limit=time_limit)
     s.run_search(eval_budget=4, n_workers=2)
-'''
+"""
 
 
 @pytest.mark.parametrize("time_limit", [None, 300.0])
@@ -106,19 +106,23 @@ def test_pool_workers_and_their_evaluations_die_with_a_killed_driver(tmp_path, t
     marks.mkdir()
     (tmp_path / "slow_objective.py").write_text(_OBJECTIVE_MODULE)
     (tmp_path / "driver.py").write_text(textwrap.dedent(_DRIVER))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-           "MARKS": str(marks)}
-    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path), str(time_limit).lower()],
-                              env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "MARKS": str(marks),
+    }
+    driver = subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path), str(time_limit).lower()], env=env
+    )
     started_here: list[psutil.Process] = []  # killed at the end, whatever the outcome
     try:
+
         def started() -> bool:
             assert driver.poll() is None, "the driver ended before its evaluations started (see its stderr)"
             return len(_marks(marks)) >= 2
 
         _wait_for(started, "two evaluations to start")
-        workers = [p for p in psutil.Process(driver.pid).children()
-                   if "spawn_main" in " ".join(p.cmdline())]
+        workers = [p for p in psutil.Process(driver.pid).children() if "spawn_main" in " ".join(p.cmdline())]
         objectives = [psutil.Process(pid) for pid in _marks(marks)]
         programs = [psutil.Process(pid) for pid in _marks(marks).values()]
         started_here += workers + objectives + programs
@@ -140,6 +144,7 @@ def test_pool_workers_and_their_evaluations_die_with_a_killed_driver(tmp_path, t
 
 
 # -- time limits ------------------------------------------------------------------------------------------
+
 
 def test_an_overrunning_objective_is_killed_with_what_it_started(tmp_path):
     def runaway(enc):  # a closure: sent by cloudpickle, by value

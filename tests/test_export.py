@@ -19,23 +19,30 @@ from archtune.export import export_model, export_search, load_model
 from archtune.nets.mobileone import reparameterize
 from archtune.space.encoding import encoding_key
 
-MODEL_FILE = textwrap.dedent('''
+MODEL_FILE = textwrap.dedent("""
     from torch import nn
 
     def config_to_model(encoding, n_classes, in_channels=1):
         (width,) = encoding
         return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 8 * 8, width), nn.ReLU(), nn.Linear(width, n_classes))
-''')
+""")
 
 
 def test_best_model_is_kept_exported_and_loads_back_with_the_same_outputs(tmp_path, capsys):
     model_file = tmp_path / "models.py"
     model_file.write_text(MODEL_FILE)
-    ev = create_img_class_evaluator("digits", config_to_model_file=str(model_file),
-                                    recipe={"batch_size": 64, "lr": 0.1}, progress=False)
+    ev = create_img_class_evaluator(
+        "digits", config_to_model_file=str(model_file), recipe={"batch_size": 64, "lr": 0.1}, progress=False
+    )
     ss = create_search_space("w", None, [(4,), (16,), (32,)])
-    s = SearchInstance("w", tmp_path / "w.search", search_space=ss, hi_fi_eval=ev.at_epochs(1), strategy="random",
-                       progress=False)
+    s = SearchInstance(
+        "w",
+        tmp_path / "w.search",
+        search_space=ss,
+        hi_fi_eval=ev.at_epochs(1),
+        strategy="random",
+        progress=False,
+    )
     s.run_search(eval_budget=3)
     best_encoding, best_value = s.best()
     best_trial = max((h for h in s.history()), key=lambda h: h["value"])
@@ -51,8 +58,12 @@ def test_best_model_is_kept_exported_and_loads_back_with_the_same_outputs(tmp_pa
     description = json.loads((out / "encoding.json").read_text())
     assert tuple(description["encoding"]) == best_encoding and description["value"] == best_value
     # the state dict + encoding alone rebuild the trained network: its accuracy is the trial's value
-    net = build_model(description["builder"], tuple(description["encoding"]), description["n_classes"],
-                      description["input_shape"][0])
+    net = build_model(
+        description["builder"],
+        tuple(description["encoding"]),
+        description["n_classes"],
+        description["input_shape"][0],
+    )
     net.load_state_dict(torch.load(written["state_dict"], weights_only=True))
     test = ev.data()[1]
     assert abs(100 * evaluate_accuracy(net, test, torch.device("cpu")) - best_value) < 1e-9
@@ -76,8 +87,18 @@ def test_mobileone_model_file_holds_the_reparameterized_network(tmp_path):
     torch.manual_seed(0)
     net = build_model(builder, encoding, 10, 3).eval()
     fused = reparameterize(net)
-    save_model_file(tmp_path / "model.pt", net, {"encoding": encoding_key(encoding), "builder": builder,
-                                                 "n_classes": 10, "input_shape": [3, 8, 8], "value": 50.0}, fused)
+    save_model_file(
+        tmp_path / "model.pt",
+        net,
+        {
+            "encoding": encoding_key(encoding),
+            "builder": builder,
+            "n_classes": 10,
+            "input_shape": [3, 8, 8],
+            "value": 50.0,
+        },
+        fused,
+    )
     written = export_model(tmp_path / "model.pt", tmp_path / "out", torchscript=True)
     assert {"state_dict", "state_dict_reparam", "torchscript", "encoding"} <= set(written)
     x = torch.randn(4, 3, 8, 8)

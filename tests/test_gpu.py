@@ -12,19 +12,19 @@ from torch import nn
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
-MODEL_FILE = textwrap.dedent('''
+MODEL_FILE = textwrap.dedent("""
     from torch import nn
 
     def config_to_model(encoding, n_classes, in_channels=1):
         return nn.Sequential(nn.Conv2d(in_channels, encoding, 3, padding=1), nn.BatchNorm2d(encoding), nn.ReLU(),
                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(encoding, n_classes))
-''')
-MLP_FILE = textwrap.dedent('''
+""")
+MLP_FILE = textwrap.dedent("""
     from torch import nn
 
     def config_to_model(encoding, n_classes, in_channels=1):
         return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 64, encoding), nn.ReLU(), nn.Linear(encoding, n_classes))
-''')
+""")
 
 
 @pytest.fixture
@@ -57,7 +57,9 @@ def test_amp_modes_and_channels_last_train_on_the_gpu(model_file):
         assert r["curve"][-1]["train_loss_mean"] < r["curve"][0]["train_loss_mean"], amp
         results[amp] = r["value"]
     print("accuracy by amp mode:", results)
-    nchw = _evaluator(model_file, device_options={"amp": "off", "channels_last": False, "cudnn_benchmark": False})(16, 2)
+    nchw = _evaluator(
+        model_file, device_options={"amp": "off", "channels_last": False, "cudnn_benchmark": False}
+    )(16, 2)
     assert nchw["value"] > 10
 
 

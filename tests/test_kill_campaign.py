@@ -42,7 +42,9 @@ if __name__ == "__main__":
 def _trials(path):
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT number, encoding, fidelity, status, value FROM trials ORDER BY number").fetchall()
+            return conn.execute(
+                "SELECT number, encoding, fidelity, status, value FROM trials ORDER BY number"
+            ).fetchall()
     except sqlite3.Error:
         return None  # not created yet, or busy mid-write: ask again
 
@@ -61,13 +63,20 @@ def _campaign(tmp_path, executor, kills, budget, kill_worker):
     killed = 0
     for attempt in range(kills + 1):
         # its own session: the kill takes the driver and everything it started, like a lost machine
-        proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(search), str(space), executor,
-                                 str(budget)], env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(tmp_path / "driver.py"), str(search), str(space), executor, str(budget)],
+            env=env,
+            start_new_session=True,
+        )
         if attempt < kills:
             stored = len(_trials(search) or [])
-            wait_for = stored + rng.randint(1, 3)  # a random moment: after 1-3 more trials, plus a random delay
+            wait_for = stored + rng.randint(
+                1, 3
+            )  # a random moment: after 1-3 more trials, plus a random delay
             deadline = time.monotonic() + 240
-            while proc.poll() is None and time.monotonic() < deadline and len(_trials(search) or []) < wait_for:
+            while (
+                proc.poll() is None and time.monotonic() < deadline and len(_trials(search) or []) < wait_for
+            ):
                 time.sleep(0.02)
             time.sleep(rng.uniform(0, 0.15))
             if proc.poll() is None:

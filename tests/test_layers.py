@@ -83,13 +83,18 @@ def cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
 
 def upward_imports(graph: dict[str, dict[str, str]]) -> list[str]:
     """Every import of a higher layer's package, as a readable line."""
-    return [f"{src} (layer {LAYER_OF[src]}) imports {dst} (layer {LAYER_OF[dst]}) at {where}"
-            for src, targets in graph.items() for dst, where in targets.items() if LAYER_OF[dst] > LAYER_OF[src]]
+    return [
+        f"{src} (layer {LAYER_OF[src]}) imports {dst} (layer {LAYER_OF[dst]}) at {where}"
+        for src, targets in graph.items()
+        for dst, where in targets.items()
+        if LAYER_OF[dst] > LAYER_OF[src]
+    ]
 
 
 def test_every_package_has_a_layer():
-    units = {unit_of(p) for p in PACKAGE.rglob("*.py")} | {p.name for p in PACKAGE.iterdir() if p.is_dir()
-                                                          and not p.name.startswith("__")}
+    units = {unit_of(p) for p in PACKAGE.rglob("*.py")} | {
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")
+    }
     assert units - set(LAYER_OF) == set(), "add the new package to LAYERS and to docs/architecture.md"
 
 
@@ -106,6 +111,8 @@ def test_the_checks_see_a_cycle_and_an_upward_import():
     graph = {"space": {"strategy": "x:1"}, "strategy": {"search": "x:2"}, "search": {"space": "x:3"}}
     assert cycles(graph) == [["search", "space", "strategy"]]
     assert cycles({"space": {"errors": "x:1"}}) == []
-    assert upward_imports(graph) == ["space (layer 2) imports strategy (layer 3) at x:1",
-                                     "strategy (layer 3) imports search (layer 4) at x:2"]
+    assert upward_imports(graph) == [
+        "space (layer 2) imports strategy (layer 3) at x:1",
+        "strategy (layer 3) imports search (layer 4) at x:2",
+    ]
     assert upward_imports({"search": {"space": "x:3"}}) == []

@@ -29,11 +29,19 @@ def _run(tmp_path, executor, guarded):
     space = tmp_path / "line.space"
     create_search_space("line", space, [(i,) for i in range(4)])
     script = tmp_path / "search.py"
-    script.write_text(_SCRIPT.format(guard='if __name__ == "__main__":\n    ' if guarded else "",
-                                     indent="    " if guarded else ""))
+    script.write_text(
+        _SCRIPT.format(
+            guard='if __name__ == "__main__":\n    ' if guarded else "", indent="    " if guarded else ""
+        )
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run([sys.executable, str(script), str(tmp_path / "g.search"), str(space), executor],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "g.search"), str(space), executor],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("executor", ["process", "dask"])

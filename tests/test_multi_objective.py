@@ -18,9 +18,15 @@ from archtune.strategy.pareto import hypervolume_2d, non_dominated
 
 def _space(tmp_path, n=30):
     path = tmp_path / "w.space"
-    create_search_space("w", path, [(w,) for w in range(1, n + 1)],
-                        pretraining_data={"latency_ms": [float(w) for w in range(1, n + 1)],
-                                          "params": [float(w * w) for w in range(1, n + 1)]})
+    create_search_space(
+        "w",
+        path,
+        [(w,) for w in range(1, n + 1)],
+        pretraining_data={
+            "latency_ms": [float(w) for w in range(1, n + 1)],
+            "params": [float(w * w) for w in range(1, n + 1)],
+        },
+    )
     return str(path)
 
 
@@ -49,8 +55,15 @@ def test_expected_hvi_equals_the_hypervolume_gained():
     front = front[non_dominated(front, ["max", "max"])]
     samples, known = rng.random((3, 9)), rng.random(9)
     base = hypervolume_2d(front, ["max", "max"], [0, 0])
-    want = [np.mean([hypervolume_2d(np.vstack([front, [samples[m, c], known[c]]]), ["max", "max"], [0, 0]) - base
-                     for m in range(3)]) for c in range(9)]
+    want = [
+        np.mean(
+            [
+                hypervolume_2d(np.vstack([front, [samples[m, c], known[c]]]), ["max", "max"], [0, 0]) - base
+                for m in range(3)
+            ]
+        )
+        for c in range(9)
+    ]
     assert np.allclose(expected_hvi_2d(samples, known, front, np.array([0.0, 0.0])), want)
 
 
@@ -60,8 +73,15 @@ def test_pareto_reads_returned_and_zero_cost_objectives(tmp_path):
     def objective(enc):  # returns its own "energy"; latency comes from the space
         return {"value": _acc(enc), "energy": float(enc[0] % 4)}
 
-    s = SearchInstance("mo", tmp_path / "mo.search", space, hi_fi_eval=objective, strategy="random", progress=False,
-                       objectives={"value": "max", "latency_ms": "min"})
+    s = SearchInstance(
+        "mo",
+        tmp_path / "mo.search",
+        space,
+        hi_fi_eval=objective,
+        strategy="random",
+        progress=False,
+        objectives={"value": "max", "latency_ms": "min"},
+    )
     s.run_search(eval_budget=12)
     front = s.pareto()
     assert len(front) == 12  # every width trades accuracy for latency
@@ -71,14 +91,25 @@ def test_pareto_reads_returned_and_zero_cost_objectives(tmp_path):
     s.close()
     summary = search_summary(tmp_path / "mo.search")
     assert len(summary["pareto"]) == 12 and summary["objectives"] == {"value": "max", "latency_ms": "min"}
-    out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", str(tmp_path / "mo.search")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "archtune.cli", "status", str(tmp_path / "mo.search")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "Pareto front" in out.stdout, out.stderr
 
 
 def test_a_single_objective_may_be_minimised(tmp_path):
-    s = SearchInstance("min", tmp_path / "min.search", _space(tmp_path), hi_fi_eval=lambda e: (e[0] - 7) ** 2 + 0.5,
-                       strategy="random", progress=False, objectives={"loss": "min"})
+    s = SearchInstance(
+        "min",
+        tmp_path / "min.search",
+        _space(tmp_path),
+        hi_fi_eval=lambda e: (e[0] - 7) ** 2 + 0.5,
+        strategy="random",
+        progress=False,
+        objectives={"loss": "min"},
+    )
     s.run_search(eval_budget=30)
     assert s.best() == ((7,), 0.5)
     assert search_summary(tmp_path / "min.search")["best"]["value"] == 0.5
@@ -90,17 +121,33 @@ def test_bad_objectives_are_config_errors(tmp_path):
     for objectives, message in [
         ({"value": "maximise"}, "'max' or 'min'"),
         ({"latency_ms": "min", "params": "min"}, "name the one your objective returns"),
-        ({"value": "max", "energy": "min"}, "'energy' is not a zero-cost metric of the space .it has: latency_ms, params"),
+        (
+            {"value": "max", "energy": "min"},
+            "'energy' is not a zero-cost metric of the space .it has: latency_ms, params",
+        ),
         ([("value", "max")], "objectives must be a non-empty dict"),
     ]:
         with pytest.raises(ConfigError, match=message):
             SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, objectives=objectives)
     with pytest.raises(ConfigError, match="two objectives"):
-        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, strategy="bo",
-                       objectives={"value": "max", "latency_ms": "min", "params": "min"})
+        SearchInstance(
+            "x",
+            tmp_path / "x.search",
+            space,
+            hi_fi_eval=_acc,
+            strategy="bo",
+            objectives={"value": "max", "latency_ms": "min", "params": "min"},
+        )
     assert not (tmp_path / "x.search").exists()
-    s = SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, strategy="random", progress=False,
-                       objectives={"value": "max", "latency_ms": "min"})
+    s = SearchInstance(
+        "x",
+        tmp_path / "x.search",
+        space,
+        hi_fi_eval=_acc,
+        strategy="random",
+        progress=False,
+        objectives={"value": "max", "latency_ms": "min"},
+    )
     s.close()
     with pytest.raises(ConfigError, match="started with objectives="):
         SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, strategy="random")
@@ -124,9 +171,18 @@ def test_bo_ehvi_finds_more_of_the_front_than_random(nb201_small, tmp_path):
     for strategy in ("bo", "random"):
         runs = []
         for seed in range(2):
-            s = SearchInstance(strategy, tmp_path / f"{strategy}{seed}.search", space, hi_fi_eval=hi, lo_fi_eval=lo,
-                               lo_fi_cost=LO_FI_COST, strategy=strategy, seed=seed, progress=False,
-                               objectives={"value": "max", "lat_pixel3": "min"})
+            s = SearchInstance(
+                strategy,
+                tmp_path / f"{strategy}{seed}.search",
+                space,
+                hi_fi_eval=hi,
+                lo_fi_eval=lo,
+                lo_fi_cost=LO_FI_COST,
+                strategy=strategy,
+                seed=seed,
+                progress=False,
+                objectives={"value": "max", "lat_pixel3": "min"},
+            )
             s.run_search(eval_budget=20)
             front = np.array([[v["value"], v["lat_pixel3"]] for _, v in s.pareto()])
             runs.append(1 - hypervolume_2d(front, ["max", "min"], reference) / hv_true)
@@ -153,7 +209,9 @@ def _trials(path):
 
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT encoding, fidelity, value, metrics FROM trials ORDER BY number").fetchall()
+            return conn.execute(
+                "SELECT encoding, fidelity, value, metrics FROM trials ORDER BY number"
+            ).fetchall()
     except sqlite3.Error:
         return []
 
@@ -169,7 +227,11 @@ def test_multi_objective_bo_killed_twice_resumes_to_the_same_history(nb201_small
     script = tmp_path / "run.py"
     script.write_text(MO_KILL)
     budget = "2"
-    subprocess.run([sys.executable, str(script), str(data), str(tmp_path / "ref.search"), budget], check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(script), str(data), str(tmp_path / "ref.search"), budget],
+        check=True,
+        timeout=600,
+    )
     reference = _trials(tmp_path / "ref.search")
     kills = 0
     for attempt in range(3):  # SIGKILLed twice after a few new trials, then left to finish

@@ -39,10 +39,16 @@ def test_features_follow_the_papers_rules():
     X9, y9, _, _ = feature_sets(t, 9)
     assert X0.shape == (400, 2) and X9.shape == (400, 6 + 9 * 3)
     assert np.all(np.diff(y_test) >= 0) and np.all(np.diff(y9) >= 0)  # rows in accuracy order
-    assert np.allclose(np.exp(X9[:, 0]), np.exp(X0[:, 0])) and set(X0[:, 1]) == {2.0, 3.0}  # log #params, #stages
-    assert np.array_equal(X9[:, 6:9], np.stack([t.epochs[m][~t.is_test, 0] for m in ("LossMean", "LossMedian",
-                                                                                      "Accuracy")], 1)[np.argsort(
-        t.max_accuracy[~t.is_test], kind="stable")])
+    assert np.allclose(np.exp(X9[:, 0]), np.exp(X0[:, 0])) and set(X0[:, 1]) == {
+        2.0,
+        3.0,
+    }  # log #params, #stages
+    assert np.array_equal(
+        X9[:, 6:9],
+        np.stack([t.epochs[m][~t.is_test, 0] for m in ("LossMean", "LossMedian", "Accuracy")], 1)[
+            np.argsort(t.max_accuracy[~t.is_test], kind="stable")
+        ],
+    )
 
 
 @pytest.mark.parametrize("epochs", [0, 3, 6, 9])
@@ -54,7 +60,9 @@ def test_table3_deterministic_rows_match_the_paper_exactly(epochs):
 
 
 def test_table3_random_forest_target():
-    r = evaluate("Random Forest (N=200)", 9)  # paper: 0.004 / 25; issue target: MAE <= 0.005, <= 30 violations
+    r = evaluate(
+        "Random Forest (N=200)", 9
+    )  # paper: 0.004 / 25; issue target: MAE <= 0.005, <= 30 violations
     assert r.mae <= 0.005 and r.violations <= 30, r
 
 
@@ -105,7 +113,9 @@ def test_the_three_model_mean_alone_also_beats_the_papers_best_without_training(
 def test_our_predictor_meets_the_nine_epoch_target():
     from archtune.naap.predictor import evaluate_ours
 
-    r = evaluate_ours(9)  # paper's best with 9 epochs: 25 violations (Random Forest); issue target: at most 20
+    r = evaluate_ours(
+        9
+    )  # paper's best with 9 epochs: 25 violations (Random Forest); issue target: at most 20
     assert r.violations <= 20 and r.mae <= 0.005, r
 
 
@@ -122,7 +132,9 @@ def test_training_recipe_schedule_and_a_real_run_on_mnist5k():
     assert [e["epoch"] for e in log] == [1, 2] and [e["lr"] for e in log] == pytest.approx([0.1, 0.01])
     # 32 SGD steps of a 5k-parameter net: far from converged, but well above chance (0.1) and improving
     assert log[-1]["accuracy"] > 0.2 and log[-1]["loss_mean"] < log[0]["loss_mean"]
-    assert train_with_recipe(scheme, images, labels, train, test, epochs=1, seed=0)[0] == log[0]  # deterministic
+    assert (
+        train_with_recipe(scheme, images, labels, train, test, epochs=1, seed=0)[0] == log[0]
+    )  # deterministic
 
 
 def test_predicted_fidelity_inside_a_search(tmp_path):
@@ -134,13 +146,26 @@ def test_predicted_fidelity_inside_a_search(tmp_path):
             return [row[0] + 10 for row in X]
 
     space = create_search_space("w", None, [(w,) for w in range(30)])
-    lo = PredictedFidelity(lambda e: [{"accuracy": 50.0 + e[0] / 2}], Shift(), lambda e, curve: [curve[-1]["accuracy"]])
-    s = SearchInstance("p", tmp_path / "p.search", search_space=space, hi_fi_eval=lambda e: 60.0 + e[0] / 2,
-                       hi_fi_cost=90, lo_fi_eval=lo, lo_fi_cost=9, strategy="bo", progress=False)
+    lo = PredictedFidelity(
+        lambda e: [{"accuracy": 50.0 + e[0] / 2}], Shift(), lambda e, curve: [curve[-1]["accuracy"]]
+    )
+    s = SearchInstance(
+        "p",
+        tmp_path / "p.search",
+        search_space=space,
+        hi_fi_eval=lambda e: 60.0 + e[0] / 2,
+        hi_fi_cost=90,
+        lo_fi_eval=lo,
+        lo_fi_cost=9,
+        strategy="bo",
+        progress=False,
+    )
     s.run_search(eval_budget=4)
     lo_trials = [h for h in s.history() if h["fidelity"] == "lo"]
     assert lo_trials and all(h["value"] == 60.0 + h["encoding"][0] / 2 for h in lo_trials)  # the prediction
-    assert all(h["metrics"]["curve"][0]["accuracy"] == h["value"] - 10 for h in lo_trials)  # the curve is kept
+    assert all(
+        h["metrics"]["curve"][0]["accuracy"] == h["value"] - 10 for h in lo_trials
+    )  # the curve is kept
     s.close()
 
 
@@ -161,7 +186,9 @@ def test_curve_summary_reads_the_cycle_ends_and_the_best_so_far():
     summary = curve_summary(t, 9)
     assert summary.shape == (440, 3 * 3 + 1)
     acc = t.epochs["Accuracy"]
-    assert np.array_equal(summary[:, 6:9], acc[:, [2, 5, 8]])  # accuracy at epochs 3, 6, 9 (metric order: loss mean, median, accuracy)
+    assert np.array_equal(
+        summary[:, 6:9], acc[:, [2, 5, 8]]
+    )  # accuracy at epochs 3, 6, 9 (metric order: loss mean, median, accuracy)
     assert np.array_equal(summary[:, -1], acc[:, :9].max(axis=1))
     assert list(feature_candidates(t, 0)) == ["scheme"]
     assert list(feature_candidates(t, 3)) == ["scheme", "scheme + epochs", "scheme + curve"]

@@ -40,7 +40,9 @@ def test_cell_wiring_follows_edge_order():
     dead = Cell(("skip_connect", "none", "none", "none", "none", "skip_connect"), 4)
     assert torch.equal(dead(x), torch.zeros_like(x))
     # 3<-0 and 3<-1 skips with 1<-0 skip: node 3 = x + x
-    assert torch.equal(Cell(("skip_connect", "none", "none", "skip_connect", "skip_connect", "none"), 4)(x), 2 * x)
+    assert torch.equal(
+        Cell(("skip_connect", "none", "none", "skip_connect", "skip_connect", "none"), 4)(x), 2 * x
+    )
 
 
 def test_bad_cells_are_rejected():

@@ -40,12 +40,15 @@ def _calibrate(model: torch.nn.Module, seed: int, shape=(8, 3, 32, 32)) -> torch
     return model.eval()
 
 
-@pytest.mark.parametrize("config", [
-    {"depths": (2, 8, 10, 1), "width_multipliers": (0.75, 1.0, 1.0, 2.0), "branches": 4, "use_se": False},
-    {"depths": (1, 2, 3, 1), "width_multipliers": (0.25, 0.5, 0.5, 1.0), "branches": 1, "use_se": True},
-    {"depths": (0, 1, 2, 2), "width_multipliers": (1.5, 0.25, 0.75, 0.5), "branches": 3, "use_se": True},
-    {"depths": (1, 1, 1, 0), "width_multipliers": (1.0, 1.0, 0.5, 1.0), "branches": 4, "use_se": True},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"depths": (2, 8, 10, 1), "width_multipliers": (0.75, 1.0, 1.0, 2.0), "branches": 4, "use_se": False},
+        {"depths": (1, 2, 3, 1), "width_multipliers": (0.25, 0.5, 0.5, 1.0), "branches": 1, "use_se": True},
+        {"depths": (0, 1, 2, 2), "width_multipliers": (1.5, 0.25, 0.75, 0.5), "branches": 3, "use_se": True},
+        {"depths": (1, 1, 1, 0), "width_multipliers": (1.0, 1.0, 0.5, 1.0), "branches": 4, "use_se": True},
+    ],
+)
 def test_reparameterized_mobileone_equals_train_time_model(config):
     torch.manual_seed(0)
     model = _calibrate(MobileOne(**config, n_classes=10), 1)
@@ -129,7 +132,9 @@ def test_zero_init_blocks_start_as_the_identity_and_still_fuse():
     block.train()
     expected = torch.relu(block.skip(x))  # every other branch is scaled by 0
     assert torch.allclose(block(x), expected)
-    net = _calibrate(MobileOne((1, 1, 1, 1), (0.25, 0.25, 0.5, 0.5), branches=2, n_classes=3, zero_init=True), 4)
+    net = _calibrate(
+        MobileOne((1, 1, 1, 1), (0.25, 0.25, 0.5, 0.5), branches=2, n_classes=3, zero_init=True), 4
+    )
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert (net(x) - reparameterize(net)(x)).abs().max() < 1e-4

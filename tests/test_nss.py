@@ -22,8 +22,13 @@ SMALL = ExpandedSpace(d_max=4, w_max=12, depth_chunk=2, width_chunk=4, image_siz
 
 def _random_architectures(space, n, seed):
     rng = random.Random(seed)
-    return [(tuple(rng.randint(1, space.d_max) for _ in range(space.stages)),
-             tuple(rng.randint(1, space.w_max) for _ in range(space.stages))) for _ in range(n)]
+    return [
+        (
+            tuple(rng.randint(1, space.d_max) for _ in range(space.stages)),
+            tuple(rng.randint(1, space.w_max) for _ in range(space.stages)),
+        )
+        for _ in range(n)
+    ]
 
 
 def test_masked_supernet_path_equals_the_stand_alone_network_with_copied_weights():
@@ -84,7 +89,9 @@ def test_warmup_enables_channels_and_deeper_blocks():
     with torch.no_grad():
         # p = 1: every block past the sampled depth runs and feeds the next stage, and every channel is on
         wide = [torch.ones(12)] * 3
-        assert torch.allclose(net(x, wide, shallow, warmup_probability=1.0), net.forward_architecture(x, full), atol=1e-6)
+        assert torch.allclose(
+            net(x, wide, shallow, warmup_probability=1.0), net.forward_architecture(x, full), atol=1e-6
+        )
         plain = net(x, narrow, shallow)
         assert torch.allclose(plain, net.forward_architecture(x, ((1, 1, 1), (3, 3, 3))), atol=1e-6)
         gen = torch.Generator().manual_seed(1)
@@ -101,7 +108,11 @@ def test_search_finds_an_elite_space_near_the_flops_target():
     from archtune.nss.search import NetworkSpace, NSSConfig, run_nss
 
     space = ExpandedSpace(d_max=2, w_max=16, depth_chunk=1, width_chunk=4, image_size=8, in_channels=1)
-    spaces = [NetworkSpace(d, w) for d in itertools.product(range(2), repeat=3) for w in itertools.product(range(4), repeat=3)]
+    spaces = [
+        NetworkSpace(d, w)
+        for d in itertools.product(range(2), repeat=3)
+        for w in itertools.product(range(4), repeat=3)
+    ]
     target = sorted(s.expected_flops(space) for s in spaces)[len(spaces) // 4]
 
     def share_within(s):
@@ -109,11 +120,18 @@ def test_search_finds_an_elite_space_near_the_flops_target():
         return np.mean([abs(architecture_flops(space, a) / target - 1) <= 0.1 for a in archs])
 
     train = load_split("digits", "train")
-    result = run_nss(space, (train.images, train.labels), target, NSSConfig(epochs=8, batch_size=32, theta_lr=0.05),
-                     progress=False)
+    result = run_nss(
+        space,
+        (train.images, train.labels),
+        target,
+        NSSConfig(epochs=8, batch_size=32, theta_lr=0.05),
+        progress=False,
+    )
     assert abs(result.elite_flops / target - 1) < 0.25, (result.elite, result.elite_flops, target)
     elite = list(space_architectures(space, result.elite.depth_chunks, result.elite.width_chunks))
-    assert all(1 <= d <= space.d_max for a in elite for d in a[0]) and all(1 <= w <= space.w_max for a in elite for w in a[1])
+    assert all(1 <= d <= space.d_max for a in elite for d in a[0]) and all(
+        1 <= w <= space.w_max for a in elite for w in a[1]
+    )
     assert share_within(result.elite) > 2 * np.mean([share_within(s) for s in spaces])
     assert len(result.candidates) == 5 and result.history[0]["warmup"] and not result.history[-1]["warmup"]
 
@@ -132,8 +150,15 @@ def test_an_elite_space_is_a_search_space_for_the_other_strategies(strategy, tmp
     def closeness(encoding):  # a cheap objective: how near the target the architecture's FLOPs are
         return -abs(architecture_flops(space, (encoding[:3], encoding[3:])) / target - 1)
 
-    s = SearchInstance("e", tmp_path / "e.search", search_space=ss, hi_fi_eval=closeness, strategy=strategy,
-                       progress=False, seed=0)
+    s = SearchInstance(
+        "e",
+        tmp_path / "e.search",
+        search_space=ss,
+        hi_fi_eval=closeness,
+        strategy=strategy,
+        progress=False,
+        seed=0,
+    )
     s.run_search(eval_budget=6)
     history = s.history()
     s.close()
@@ -145,8 +170,16 @@ def test_table1_experiment_writes_its_rows_and_files(tmp_path):
     from archtune.nss.search import NSSConfig
 
     space = ExpandedSpace(d_max=2, w_max=8, depth_chunk=1, width_chunk=4, w0=4, in_channels=1, image_size=8)
-    summary = run_nss_experiment([40_000.0], space, NSSConfig(epochs=2, batch_size=128), train_epochs=1, repeats=3,
-                                 edf_samples=20, edf_trained=1, out_dir=str(tmp_path))
+    summary = run_nss_experiment(
+        [40_000.0],
+        space,
+        NSSConfig(epochs=2, batch_size=128),
+        train_epochs=1,
+        repeats=3,
+        edf_samples=20,
+        edf_trained=1,
+        out_dir=str(tmp_path),
+    )
     (row,) = summary["rows"]
     for kind in ("elite", "expanded"):
         assert row[kind]["samples_mean"] >= 1 and row[kind]["deviation_pct"] <= 10 + 1e-9

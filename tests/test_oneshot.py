@@ -41,11 +41,14 @@ def test_supernet_runs_every_operation_on_every_edge():
         net(x, ["conv_5x5"] * 6)
 
 
-@pytest.mark.parametrize("cell", [
-    ("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"),
-    ("none", "nor_conv_1x1", "skip_connect", "none", "none", "avg_pool_3x3"),
-    ("skip_connect",) * 6,
-])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        ("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"),
+        ("none", "nor_conv_1x1", "skip_connect", "none", "none", "avg_pool_3x3"),
+        ("skip_connect",) * 6,
+    ],
+)
 def test_a_supernet_path_is_its_standalone_network(cell):
     torch.manual_seed(1)
     supernet = NB201Supernet(channels=4, cells_per_stage=2, in_channels=1)
@@ -53,7 +56,9 @@ def test_a_supernet_path_is_its_standalone_network(cell):
         torch.nn.init.normal_(p, std=0.3)
     alone = nb201_net(cell, channels=4, cells_per_stage=2, in_channels=1)
     missing, unexpected = alone.load_state_dict(supernet.path_state(cell), strict=False)
-    assert not unexpected and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in missing)
+    assert not unexpected and all(
+        k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in missing
+    )
     alone.train()  # batch statistics, as the supernet always uses
     x = torch.rand(8, 1, 16, 16)
     with torch.no_grad():
@@ -85,8 +90,16 @@ def test_evolution_on_supernet_and_oneshot_run(tmp_path):
     train_supernet(net, data, epochs=1, sampler=uniform_sampler, seed=0)
     cell, rating = evolve_on_supernet(net, data, queries=30, seed=0)
     assert rating == supernet_accuracy(net, cell, data)
-    results = run_oneshot(["spos"], n_cells=5, channels=4, epochs=1, standalone_epochs=1, queries=10,
-                          out_dir=str(tmp_path), workers=2)
+    results = run_oneshot(
+        ["spos"],
+        n_cells=5,
+        channels=4,
+        epochs=1,
+        standalone_epochs=1,
+        queries=10,
+        out_dir=str(tmp_path),
+        workers=2,
+    )
     assert -1 <= results["spos"]["kendall_tau"] <= 1
     assert (tmp_path / "tnas_oneshot.md").exists()
     cache = json.loads((tmp_path / "oneshot_standalone.cache.json").read_text())["C=4,N=1,epochs=1,seed=0"]
@@ -97,8 +110,15 @@ def test_evolution_on_supernet_and_oneshot_run(tmp_path):
     # a second run in the same process (global generators moved on; stand-alone results now cached) repeats
     # the first: the supernet's initial weights come from the seed, not from the global generator's state
     torch.rand(7)
-    again = run_oneshot(["spos"], n_cells=5, channels=4, epochs=1, standalone_epochs=1, queries=10,
-                        out_dir=str(tmp_path), workers=2)
+    again = run_oneshot(
+        ["spos"],
+        n_cells=5,
+        channels=4,
+        epochs=1,
+        standalone_epochs=1,
+        queries=10,
+        out_dir=str(tmp_path),
+        workers=2,
+    )
     assert again["spos"]["kendall_tau"] == results["spos"]["kendall_tau"]
     assert again["spos"]["best_cell"] == results["spos"]["best_cell"]
-

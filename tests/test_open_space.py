@@ -37,7 +37,9 @@ def test_the_three_cell_space_is_too_large_to_list_and_its_optimum_is_the_cells_
 
 
 def test_open_space_bo_never_repeats_replays_exactly_and_reports_failures():
-    space = ProductSpace({f"k{i}": tuple(range(4)) for i in range(6)})  # 4096 encodings: small enough to check
+    space = ProductSpace(
+        {f"k{i}": tuple(range(4)) for i in range(6)}
+    )  # 4096 encodings: small enough to check
     target = np.array([3, 1, 2, 0, 3, 1])
 
     def objective(encoding):
@@ -69,8 +71,25 @@ def test_open_space_bo_beats_random_on_three_nb201_cells():
 def test_open_space_benchmark_command_writes_its_table(tmp_path, capsys):
     from archtune.cli import main
 
-    assert main(["bench", "open-space", "--strategies", "random,rea", "--seeds", "2", "--budget", "30",
-                 "--workers", "1", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "open-space",
+                "--strategies",
+                "random,rea",
+                "--seeds",
+                "2",
+                "--budget",
+                "30",
+                "--workers",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     table = (tmp_path / "open_space.md").read_text()
     assert "| rea | 2 |" in table and "| random | 2 |" in table and "3.8e12" in table
     assert "mean regret @25" in capsys.readouterr().out
@@ -83,8 +102,9 @@ def test_open_space_bo_resumes_from_its_history_file_exactly(tmp_path):
         return float(sum(v == "b" for v in encoding.values()) + (encoding["k0"] == "c"))
 
     def run(steps, path, search=None):
-        search = search or OpenSpaceBO(space, n_init=4, n_vae=32, n_uniform=32, vae_epochs=5, round_size=4,
-                                       seed=1, history_file=path)
+        search = search or OpenSpaceBO(
+            space, n_init=4, n_vae=32, n_uniform=32, vae_epochs=5, round_size=4, seed=1, history_file=path
+        )
         for _ in range(steps):
             encoding = search.ask()
             search.tell(encoding, objective(encoding))

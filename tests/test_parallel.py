@@ -44,8 +44,15 @@ def _keys(history):
 
 
 def test_dask_local_cluster_search_completes_on_two_workers(tmp_path):
-    s = SearchInstance("d", tmp_path / "d.search", _line_space(tmp_path), hi_fi_eval=_with_pid, strategy="random",
-                       executor="dask", progress=False)
+    s = SearchInstance(
+        "d",
+        tmp_path / "d.search",
+        _line_space(tmp_path),
+        hi_fi_eval=_with_pid,
+        strategy="random",
+        executor="dask",
+        progress=False,
+    )
     s.run_search(eval_budget=10, n_workers=2)
     history = s.history()
     s.close()
@@ -77,8 +84,15 @@ def _kill_own_worker_always(enc):
 @pytest.mark.timeout(300)
 def test_dask_worker_killed_mid_evaluation_does_not_lose_the_trial(tmp_path):
     space = _line_space(tmp_path, n=20)
-    s = SearchInstance("k", tmp_path / "k.search", space, hi_fi_eval=_kill_own_worker_once(str(tmp_path)),
-                       strategy="random", executor="dask", progress=False)
+    s = SearchInstance(
+        "k",
+        tmp_path / "k.search",
+        space,
+        hi_fi_eval=_kill_own_worker_once(str(tmp_path)),
+        strategy="random",
+        executor="dask",
+        progress=False,
+    )
     s.run_search(eval_budget=20, n_workers=2)  # the whole space: encoding 17 must be evaluated
     history = s.history()
     s.close()
@@ -87,8 +101,16 @@ def test_dask_worker_killed_mid_evaluation_does_not_lose_the_trial(tmp_path):
     assert all(h["status"] == "COMPLETE" for h in history) and s.best() == ((17,), 0.0)
 
     # a worker that dies every time: retried twice, then recorded as failed; the search goes on
-    s = SearchInstance("a", tmp_path / "a.search", space, hi_fi_eval=_kill_own_worker_always, strategy="random",
-                       executor="dask", retries=2, progress=False)
+    s = SearchInstance(
+        "a",
+        tmp_path / "a.search",
+        space,
+        hi_fi_eval=_kill_own_worker_always,
+        strategy="random",
+        executor="dask",
+        retries=2,
+        progress=False,
+    )
     s.run_search(eval_budget=20, n_workers=2)
     failed = [h for h in s.history() if h["status"] == "FAILED"]
     s.close()
@@ -115,8 +137,15 @@ class _PoolObjective:
 
 
 def test_process_pool_rebuilt_after_a_worker_dies(tmp_path):
-    s = SearchInstance("p", tmp_path / "p.search", _line_space(tmp_path, n=12), hi_fi_eval=_PoolObjective(str(tmp_path)),
-                       strategy="random", executor="process", progress=False)
+    s = SearchInstance(
+        "p",
+        tmp_path / "p.search",
+        _line_space(tmp_path, n=12),
+        hi_fi_eval=_PoolObjective(str(tmp_path)),
+        strategy="random",
+        executor="process",
+        progress=False,
+    )
     s.run_search(eval_budget=12, n_workers=2)
     history = s.history()
     s.close()
@@ -158,8 +187,9 @@ def test_driver_killed_then_resumed_redispatches_in_flight_and_pays_nothing_twic
     (tmp_path / "driver.py").write_text(_DRIVER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     # its own session: the kill takes the driver and its Dask workers at once, like a lost machine
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(search), space], env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py"), str(search), space], env=env, start_new_session=True
+    )
     pending_at_kill, n_done = [], 0
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -188,15 +218,22 @@ def test_driver_killed_then_resumed_redispatches_in_flight_and_pays_nothing_twic
 
     from_driver = {}
     exec(compile(_DRIVER.replace('if __name__ == "__main__":', "if False:"), "driver", "exec"), from_driver)
-    s = SearchInstance("r", search, space, hi_fi_eval=from_driver["objective"], strategy="random",
-                       executor="dask", progress=False)
+    s = SearchInstance(
+        "r",
+        search,
+        space,
+        hi_fi_eval=from_driver["objective"],
+        strategy="random",
+        executor="dask",
+        progress=False,
+    )
     s.run_search(eval_budget=16, n_workers=2)
     history = s.history()
     s.close()
     keys = [str(list(h["encoding"])).replace(" ", "") for h in history]
     assert len(history) == 16 and len(set(keys)) == 16  # no duplicates, budget spent exactly
     assert keys[: len(done_at_kill)] == [k.replace(" ", "") for k in done_at_kill]
-    assert set(k.replace(" ", "") for k in pending_at_kill) <= set(keys[len(done_at_kill):])
+    assert set(k.replace(" ", "") for k in pending_at_kill) <= set(keys[len(done_at_kill) :])
     assert SQLiteStorage(search, read_only=True).pending() == []
 
 
@@ -230,14 +267,25 @@ def test_every_strategy_keeps_k_in_flight_without_duplicates(strategy, nb201_sma
 
     two_fidelities = strategy == "bo"
     with ThreadPoolExecutor(4) as pool:
-        s = SearchInstance("t", tmp_path / "t.search", search_space=space, hi_fi_eval=counted(hi), strategy=strategy,
-                           lo_fi_eval=counted(lo) if two_fidelities else None,
-                           lo_fi_cost=LO_FI_COST if two_fidelities else None, executor=pool, progress=False)
+        s = SearchInstance(
+            "t",
+            tmp_path / "t.search",
+            search_space=space,
+            hi_fi_eval=counted(hi),
+            strategy=strategy,
+            lo_fi_eval=counted(lo) if two_fidelities else None,
+            lo_fi_cost=LO_FI_COST if two_fidelities else None,
+            executor=pool,
+            progress=False,
+        )
         s.run_search(eval_budget=8 if two_fidelities else 24, n_workers=4)
         history = s.history()
         s.close()
     keys = _keys(history)
-    assert len(keys) == len(set(keys)) and sum(h["cost"] for h in history) <= (8 if two_fidelities else 24) + 1e-9
+    assert (
+        len(keys) == len(set(keys))
+        and sum(h["cost"] for h in history) <= (8 if two_fidelities else 24) + 1e-9
+    )
     assert peak[0] >= 3  # evaluations overlapped (4 slots; a thread may start late)
 
 
@@ -251,8 +299,15 @@ def test_virtual_clock_releases_results_in_finish_order(tmp_path):
         starts[enc[0]] = clock.now
         return {"value": _peak(enc), "seconds": durations[enc[0]]}
 
-    s = SearchInstance("v", tmp_path / "v.search", space, hi_fi_eval=objective, strategy="random",
-                       executor=clock, progress=False)
+    s = SearchInstance(
+        "v",
+        tmp_path / "v.search",
+        space,
+        hi_fi_eval=objective,
+        strategy="random",
+        executor=clock,
+        progress=False,
+    )
     s.run_search(eval_budget=20, n_workers=4)
     history = s.history()
     s.close()
@@ -281,7 +336,10 @@ def test_dask_executor_settles_from_task_state_and_cancels_tasks():
 
     from archtune.execute.dask_executor import DaskExecutor
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
         executor = DaskExecutor(client)
         ok, bad = executor.submit(pow, 3, 2), executor.submit(_fail, 0)
         settled: set = set()

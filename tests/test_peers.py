@@ -31,7 +31,9 @@ def _charged(run: dict) -> float:
 @pytest.mark.parametrize("name", sorted(PEERS))
 def test_installed_peer_runs_a_short_search_through_the_runner(name):
     if importlib.util.find_spec(_library(name)) is None:
-        pytest.skip(f"{_library(name)} not installed: pip install 'archtune[peers]' (HEBO: see archtune.bench.peers)")
+        pytest.skip(
+            f"{_library(name)} not installed: pip install 'archtune[peers]' (HEBO: see archtune.bench.peers)"
+        )
     run = run_seed(name, "cifar100", seed=0, budget=4, pretrained=None)
     spent = [s for s, _ in run["curve"]]
     assert spent == sorted(spent) and spent[-1] <= 4 + 1e-9
@@ -87,7 +89,9 @@ def test_optuna_peer_repeats_in_a_space_smaller_than_its_budget():
 def test_missing_library_names_the_extra_before_any_work(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "smac", None)  # what a user without SMAC3 meets: the import fails
     with pytest.raises(ConfigError, match=r"pip install 'archtune\[peers\]'"):
-        run_benchmark("cifar10", ["random", "smac"], seeds=1, budget=2, workers=1, out_dir=str(tmp_path), plot=False)
+        run_benchmark(
+            "cifar10", ["random", "smac"], seeds=1, budget=2, workers=1, out_dir=str(tmp_path), plot=False
+        )
     assert not any(tmp_path.iterdir())  # nothing ran, nothing was recorded
     monkeypatch.setitem(sys.modules, "hebo", None)
     with pytest.raises(ConfigError, match=r"archtune\[hebo\]'.*--no-deps HEBO"):

@@ -30,7 +30,9 @@ def test_cpu_peak_is_the_most_held_at_once_not_the_sum_of_activations():
 
 def test_cpu_peak_is_the_same_while_other_threads_profile():
     def make():
-        return nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3), nn.Flatten(), nn.Linear(16 * 12 * 12, 10))
+        return nn.Sequential(
+            nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 16, 3), nn.Flatten(), nn.Linear(16 * 12 * 12, 10)
+        )
 
     x = torch.rand(4, 3, 16, 16)
     alone = measure_peak_memory_mb(make().eval(), x)
@@ -72,8 +74,9 @@ def test_profiling_uses_one_torch_thread_per_measurement_and_restores_the_settin
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        out = profile_encodings([0, 1], lambda _: Probe(), torch.rand(1, 4), threads=1, progress=False,
-                                metrics=("latency_ms",))
+        out = profile_encodings(
+            [0, 1], lambda _: Probe(), torch.rand(1, 4), threads=1, progress=False, metrics=("latency_ms",)
+        )
         assert not out.errors and set(seen) == {1} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

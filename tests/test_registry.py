@@ -8,7 +8,10 @@ from archtune.strategy import make_strategy
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(UnknownNameError, match="unknown space 'x'; valid: digits_cnn, mobileone, mobileone_swiftformer, naap440, nb201"):
+    with pytest.raises(
+        UnknownNameError,
+        match="unknown space 'x'; valid: digits_cnn, mobileone, mobileone_swiftformer, naap440, nb201",
+    ):
         make_space("x")
     with pytest.raises(UnknownNameError, match="valid: bo, ls, random, rea, spline"):
         make_strategy("x")

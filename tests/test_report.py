@@ -28,7 +28,9 @@ from archtune.storage.base import COMPLETE, FAILED, Trial
 from archtune.storage.sqlite import SQLiteStorage
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "report"
-ENCODINGS = [(d, w, b) for d, w, b in itertools.product((1, 2, 3, 4), (8, 16, 32, 64), ("conv", "res", "mbconv"))]
+ENCODINGS = [
+    (d, w, b) for d, w, b in itertools.product((1, 2, 3, 4), (8, 16, 32, 64), ("conv", "res", "mbconv"))
+]
 
 
 def objective(encoding: tuple) -> dict:
@@ -36,8 +38,10 @@ def objective(encoding: tuple) -> dict:
     depth, width, block = encoding
     if block == "mbconv" and depth == 4:
         raise RuntimeError("CUDA out of memory (simulated)")
-    final = 0.5 + 0.08 * depth + 0.1 * np.log2(width / 8) / 3 + {"conv": 0.0, "res": 0.05, "mbconv": 0.03}[block]
-    curve = [{"epoch": e, "eval_accuracy": final * (1 - 0.5 ** e), "lr": 0.1} for e in range(1, 5)]
+    final = (
+        0.5 + 0.08 * depth + 0.1 * np.log2(width / 8) / 3 + {"conv": 0.0, "res": 0.05, "mbconv": 0.03}[block]
+    )
+    curve = [{"epoch": e, "eval_accuracy": final * (1 - 0.5**e), "lr": 0.1} for e in range(1, 5)]
     return {"value": 100 * curve[-1]["eval_accuracy"], "curve": curve}
 
 
@@ -55,7 +59,9 @@ def folder():
 @pytest.fixture(scope="module")
 def chromium():
     if chromium_path() is None:
-        pytest.skip("chromium is not installed (apt-get install chromium): the browser tests need a real Chromium")
+        pytest.skip(
+            "chromium is not installed (apt-get install chromium): the browser tests need a real Chromium"
+        )
     pytest.importorskip("playwright", reason="playwright is not installed: pip install -e '.[dev]'")
     from archtune.report.browser import browser
 
@@ -71,8 +77,15 @@ def _space(folder: Path) -> Path:
 
 
 def _search(folder: Path, name: str = "run", **kwargs) -> SearchInstance:
-    args = {"hi_fi_eval": objective, "hi_fi_cost": 4.0, "lo_fi_eval": lo_objective, "lo_fi_cost": 1.0,
-            "strategy": "random", "progress": False, "max_consecutive_failures": 10}
+    args = {
+        "hi_fi_eval": objective,
+        "hi_fi_cost": 4.0,
+        "lo_fi_eval": lo_objective,
+        "lo_fi_cost": 1.0,
+        "strategy": "random",
+        "progress": False,
+        "max_consecutive_failures": 10,
+    }
     args.update(kwargs)
     return SearchInstance(name, str(folder / f"{name}.search"), str(_space(folder)), **args)
 
@@ -111,8 +124,14 @@ def test_finished_search_report(chromium, folder):
     assert _table_rows(page) == len(trials)
     assert "out of memory" in page.inner_text("#trials-table")  # failed trials with their error
     settings = page.inner_text("#settings")
-    for text in ("48 encodings", "strategy\tbo", "seed\t1", "high-fidelity cost\t4.0", "budget spent",
-                 "budget (high-fidelity evaluations)"):
+    for text in (
+        "48 encodings",
+        "strategy\tbo",
+        "seed\t1",
+        "high-fidelity cost\t4.0",
+        "budget spent",
+        "budget (high-fidelity evaluations)",
+    ):
         assert text in settings
     # the table sorts: by value, descending on the second click
     page.click("#trials-table th:has-text('value')")
@@ -158,7 +177,9 @@ def test_running_search_report(chromium, folder):
     finally:
         release.set()
         thread.join(60)
-    assert errors == [] and len(load_report_data(folder / "run.search").trials) == 8  # the search was not disturbed
+    assert (
+        errors == [] and len(load_report_data(folder / "run.search").trials) == 8
+    )  # the search was not disturbed
 
 
 def test_failed_trials_only_report(chromium, folder):
@@ -184,19 +205,40 @@ def _multi_objective_search(path: Path) -> list[tuple[float, float]]:
     """A search with two objectives written straight through the storage; returns the hi points."""
     rng = np.random.default_rng(3)
     storage = SQLiteStorage(path)
-    storage.set_meta({"name": "mo", "seed": "3", "hi_fi_cost": "1.0", "lo_fi_cost": "0.25", "strategy": "bo",
-                      "constraints": "{}", "space_file": "", "format": "archtune.search/1",
-                      "objectives": json.dumps({"value": "max", "latency_ms": "min"})})
+    storage.set_meta(
+        {
+            "name": "mo",
+            "seed": "3",
+            "hi_fi_cost": "1.0",
+            "lo_fi_cost": "0.25",
+            "strategy": "bo",
+            "constraints": "{}",
+            "space_file": "",
+            "format": "archtune.search/1",
+            "objectives": json.dumps({"value": "max", "latency_ms": "min"}),
+        }
+    )
     points = []
     for number in range(60):
         fidelity = "lo" if number % 4 == 0 else "hi"
         if number == 7:
-            storage.append(Trial(number, f"[{number}]", fidelity, 1.0, FAILED, error="Traceback\nRuntimeError: nan loss"))
+            storage.append(
+                Trial(number, f"[{number}]", fidelity, 1.0, FAILED, error="Traceback\nRuntimeError: nan loss")
+            )
             continue
         latency = float(rng.uniform(1, 20))
         value = float(50 + 40 * (1 - np.exp(-latency / 6)) + rng.normal(0, 3))
-        storage.append(Trial(number, f"[{number}]", fidelity, 1.0 if fidelity == "hi" else 0.25, COMPLETE, value,
-                             {"value": value, "latency_ms": latency}))
+        storage.append(
+            Trial(
+                number,
+                f"[{number}]",
+                fidelity,
+                1.0 if fidelity == "hi" else 0.25,
+                COMPLETE,
+                value,
+                {"value": value, "latency_ms": latency},
+            )
+        )
         if fidelity == "hi":
             points.append((value, latency))
     storage.close()
@@ -214,8 +256,10 @@ def test_multi_objective_report(chromium, folder):
     assert marks["pareto"]["points"] == len(points)  # dominated + front markers: every high-fidelity result
     assert page.is_visible("#sec-pareto")
     # the front is the second trace: its markers as drawn
-    drawn = page.evaluate("() => document.querySelectorAll('#fig-pareto .scatterlayer .trace')[1]"
-                          ".querySelectorAll('path.point').length")
+    drawn = page.evaluate(
+        "() => document.querySelectorAll('#fig-pareto .scatterlayer .trace')[1]"
+        ".querySelectorAll('path.point').length"
+    )
     assert drawn == len(front)
     page.close()
 
@@ -279,7 +323,11 @@ def test_dashboard_is_read_only(folder):
     with _search(folder, lo_fi_eval=None, lo_fi_cost=None) as s:
         s.run_search(eval_budget=3)
     path = folder / "run.search"
-    before = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns, sorted(os.listdir(folder))
+    before = (
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        path.stat().st_mtime_ns,
+        sorted(os.listdir(folder)),
+    )
     with Dashboard(path, port=0) as board:
         for route in ("", "api/state", "api/payload"):
             assert urllib.request.urlopen(board.url + route).status == 200

@@ -46,14 +46,24 @@ def test_seed_api_verbatim(tmp_path):
     def lo_fi_eval(enc):
         return float(enc[0] * enc[1]) + 0.5
 
-    ss = create_search_space(name="m1", save_filename="m1.space", encodings=encodings,
-                             encoding_to_net=encoding_to_net)
+    ss = create_search_space(
+        name="m1", save_filename="m1.space", encodings=encodings, encoding_to_net=encoding_to_net
+    )
     ss.preprocess(sample_input=torch.rand(2, 3, 16, 16), threads=2)
-    s = SearchInstance(name="run1", save_filename="run1.search", search_space_filename="m1.space",
-                       hi_fi_eval=hi_fi_eval, hi_fi_cost=240, lo_fi_eval=lo_fi_eval, lo_fi_cost=12)
+    s = SearchInstance(
+        name="run1",
+        save_filename="run1.search",
+        search_space_filename="m1.space",
+        hi_fi_eval=hi_fi_eval,
+        hi_fi_cost=240,
+        lo_fi_eval=lo_fi_eval,
+        lo_fi_cost=12,
+    )
     s.run_search(eval_budget=3)
     best = s.best()
-    assert best is not None and best[1] == max(hi_fi_eval(e) for e in [h["encoding"] for h in s.history() if h["fidelity"] == "hi"])
+    assert best is not None and best[1] == max(
+        hi_fi_eval(e) for e in [h["encoding"] for h in s.history() if h["fidelity"] == "hi"]
+    )
     spent = sum(h["cost"] for h in s.history())
     assert spent <= 3 * 240
     s.close()
@@ -91,8 +101,16 @@ def test_failures_are_recorded_and_search_goes_on(tmp_path):
             time.sleep(2)
         return _objective(enc)
 
-    s = SearchInstance("f", tmp_path / "f.search", space, hi_fi_eval=flaky, strategy="random",
-                       time_limit=0.5, progress=False, max_consecutive_failures=100)
+    s = SearchInstance(
+        "f",
+        tmp_path / "f.search",
+        space,
+        hi_fi_eval=flaky,
+        strategy="random",
+        time_limit=0.5,
+        progress=False,
+        max_consecutive_failures=100,
+    )
     s.run_search(eval_budget=18)
     hist = s.history()
     assert len(hist) == 18
@@ -111,7 +129,9 @@ def test_consecutive_failures_stop_with_clear_message(tmp_path):
     def broken(enc):
         raise ValueError("dataset not found")
 
-    s = SearchInstance("b", tmp_path / "b.search", space, hi_fi_eval=broken, strategy="random", progress=False)
+    s = SearchInstance(
+        "b", tmp_path / "b.search", space, hi_fi_eval=broken, strategy="random", progress=False
+    )
     with pytest.raises(SearchStoppedError, match="5 evaluations failed in a row(.|\n)*dataset not found"):
         s.run_search(eval_budget=18)
     assert len(s.history()) == 5
@@ -120,13 +140,26 @@ def test_consecutive_failures_stop_with_clear_message(tmp_path):
 
 def test_dict_objective_and_missing_key(tmp_path):
     space = _square_space(tmp_path)
-    s = SearchInstance("d", tmp_path / "d.search", space, hi_fi_eval=lambda e: {"acc": _objective(e), "loss": 1.0},
-                       objective_key="acc", strategy="random", progress=False)
+    s = SearchInstance(
+        "d",
+        tmp_path / "d.search",
+        space,
+        hi_fi_eval=lambda e: {"acc": _objective(e), "loss": 1.0},
+        objective_key="acc",
+        strategy="random",
+        progress=False,
+    )
     s.run_search(eval_budget=3)
     assert all(h["metrics"]["loss"] == 1.0 for h in s.history())
     s.close()
-    s = SearchInstance("d2", tmp_path / "d2.search", space, hi_fi_eval=lambda e: {"acc": 1.0},
-                       strategy="random", progress=False)
+    s = SearchInstance(
+        "d2",
+        tmp_path / "d2.search",
+        space,
+        hi_fi_eval=lambda e: {"acc": 1.0},
+        strategy="random",
+        progress=False,
+    )
     with pytest.raises(ObjectiveContractError, match="without the key 'value'"):  # at the first call
         s.run_search(eval_budget=25)
     assert s.history() == []
@@ -150,7 +183,9 @@ def test_bad_configuration_fails_at_once(tmp_path):
     with pytest.raises(ConfigError, match="both lo_fi_eval and lo_fi_cost"):
         SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective)
     with pytest.raises(ConfigError, match="below hi_fi_cost"):
-        SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective, lo_fi_cost=2)
+        SearchInstance(
+            "x", tmp_path / "x.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective, lo_fi_cost=2
+        )
     with pytest.raises(KeyError, match="unknown strategy 'nope'; valid: bo, ls, random, rea, spline"):
         SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_objective, strategy="nope")
     s = SearchInstance("x", tmp_path / "y.search", space, hi_fi_eval=_objective, seed=1, progress=False)
@@ -164,7 +199,7 @@ def test_second_writer_gets_clear_error(tmp_path):
     code = textwrap.dedent(f"""
         import time
         from archtune import SearchInstance
-        s = SearchInstance("w", {str(tmp_path / 'w.search')!r}, {space!r}, hi_fi_eval=lambda e: 1.0, strategy="random")
+        s = SearchInstance("w", {str(tmp_path / "w.search")!r}, {space!r}, hi_fi_eval=lambda e: 1.0, strategy="random")
         print("open", flush=True)
         time.sleep(60)
     """)
@@ -177,18 +212,29 @@ def test_second_writer_gets_clear_error(tmp_path):
         proc.kill()
         proc.wait()
     # the holder died by SIGKILL: the file opens again
-    SearchInstance("w", tmp_path / "w.search", space, hi_fi_eval=_objective, strategy="random", progress=False).close()
+    SearchInstance(
+        "w", tmp_path / "w.search", space, hi_fi_eval=_objective, strategy="random", progress=False
+    ).close()
 
 
 def test_space_that_gained_encodings_keeps_history(tmp_path):
     path = tmp_path / "g.space"
     create_search_space("g", path, [(a,) for a in range(5)])
-    s = SearchInstance("g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False)
+    s = SearchInstance(
+        "g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False
+    )
     s.run_search(eval_budget=5)
     s.close()
     create_search_space("g", path, [(a,) for a in range(8)])
-    s = SearchInstance("g", tmp_path / "g.search", path, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False,
-                       extend_space=True)
+    s = SearchInstance(
+        "g",
+        tmp_path / "g.search",
+        path,
+        hi_fi_eval=lambda e: float(e[0]),
+        strategy="random",
+        progress=False,
+        extend_space=True,
+    )
     s.run_search(eval_budget=8)
     encs = [h["encoding"] for h in s.history()]
     assert sorted(encs) == [(a,) for a in range(8)]
@@ -237,15 +283,21 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, nb
     script.write_text(KILL_SCRIPT)
     budget = "4"
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run([sys.executable, str(script), str(data), str(tmp_path / "ref.search"), budget], check=True, env=env)
+    subprocess.run(
+        [sys.executable, str(script), str(data), str(tmp_path / "ref.search"), budget], check=True, env=env
+    )
     reference = _history_of(tmp_path / "ref.search")
     assert len(reference) > 20
     rng = random.Random(7)
     kills, killed_at = 0, []
-    for attempt in range(4):  # killed three times a random number of new trials in (mid-search), then left to finish
+    for attempt in range(
+        4
+    ):  # killed three times a random number of new trials in (mid-search), then left to finish
         stored = _trials_in(tmp_path / "k.search")
         target = max(stored, 0) + rng.randint(1, 5) if attempt < 3 else math.inf
-        proc = subprocess.Popen([sys.executable, str(script), str(data), str(tmp_path / "k.search"), budget], env=env)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(data), str(tmp_path / "k.search"), budget], env=env
+        )
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
             if _trials_in(tmp_path / "k.search") >= target:
@@ -277,8 +329,16 @@ def test_bo_finds_nb201_optimum_on_small_budget(nb201_small, tmp_path):
     hi, lo = nb201_objectives("cifar10")
     found = []
     for seed in range(10):
-        s = SearchInstance("b", tmp_path / f"{seed}.search", search_space=ss, hi_fi_eval=hi, lo_fi_eval=lo,
-                           lo_fi_cost=LO_FI_COST, seed=seed, progress=False)
+        s = SearchInstance(
+            "b",
+            tmp_path / f"{seed}.search",
+            search_space=ss,
+            hi_fi_eval=hi,
+            lo_fi_eval=lo,
+            lo_fi_cost=LO_FI_COST,
+            seed=seed,
+            progress=False,
+        )
         s.run_search(eval_budget=25)
         found.append(math.isclose(s.best()[1], nb201_optimum("cifar10")))
         s.close()
@@ -292,8 +352,15 @@ def test_bo_beats_random_mean_best(nb201_small, tmp_path):
     best = {"bo": [], "random": []}
     for strategy in best:
         for seed in range(4):
-            s = SearchInstance("c", tmp_path / f"{strategy}{seed}.search", search_space=ss, hi_fi_eval=hi, seed=seed,
-                               strategy=strategy, progress=False)
+            s = SearchInstance(
+                "c",
+                tmp_path / f"{strategy}{seed}.search",
+                search_space=ss,
+                hi_fi_eval=hi,
+                seed=seed,
+                strategy=strategy,
+                progress=False,
+            )
             s.run_search(eval_budget=15)
             best[strategy].append(s.best()[1])
             s.close()
@@ -305,8 +372,15 @@ def test_executor_keeps_k_in_flight_without_duplicates(tmp_path):
 
     space = _square_space(tmp_path)
     with ThreadPoolExecutor(3) as pool:
-        s = SearchInstance("e", tmp_path / "e.search", space, hi_fi_eval=_objective, strategy="random",
-                           executor=pool, progress=False)
+        s = SearchInstance(
+            "e",
+            tmp_path / "e.search",
+            space,
+            hi_fi_eval=_objective,
+            strategy="random",
+            executor=pool,
+            progress=False,
+        )
         s.run_search(eval_budget=12, n_workers=3)
         encs = [h["encoding"] for h in s.history()]
         s.close()
@@ -319,20 +393,40 @@ def test_constraints_keep_the_search_inside_the_limits(nb201_small, tmp_path):
     hi, _ = nb201_objectives("cifar10")
     limit = float(np.quantile(metrics["lat_pixel3"], 0.3))
     feasible = {e for e, lat in zip(encodings, metrics["lat_pixel3"], strict=True) if lat <= limit}
-    s = SearchInstance("k", tmp_path / "k.search", search_space=ss, hi_fi_eval=hi, strategy="random",
-                       constraints={"lat_pixel3": limit}, progress=False)
+    s = SearchInstance(
+        "k",
+        tmp_path / "k.search",
+        search_space=ss,
+        hi_fi_eval=hi,
+        strategy="random",
+        constraints={"lat_pixel3": limit},
+        progress=False,
+    )
     s.run_search(eval_budget=60)
     assert {tuple(h["encoding"]) for h in s.history()} <= feasible and len(s.history()) == 60
     s.close()
     with pytest.raises(ConfigError, match="started with constraints"):
-        SearchInstance("k", tmp_path / "k.search", search_space=ss, hi_fi_eval=hi, strategy="random",
-                       constraints={"lat_pixel3": limit + 1}, progress=False)
-    with pytest.raises(ConfigError, match="unknown constraint metric 'latency'; this space has: lat_1080ti_1"):
+        SearchInstance(
+            "k",
+            tmp_path / "k.search",
+            search_space=ss,
+            hi_fi_eval=hi,
+            strategy="random",
+            constraints={"lat_pixel3": limit + 1},
+            progress=False,
+        )
+    with pytest.raises(
+        ConfigError, match="unknown constraint metric 'latency'; this space has: lat_1080ti_1"
+    ):
         SearchInstance("u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"latency": 1})
     with pytest.raises(ConfigError, match="no encoding satisfies"):
-        SearchInstance("u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"lat_pixel3": 0})
+        SearchInstance(
+            "u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"lat_pixel3": 0}
+        )
     with pytest.raises(ConfigError, match="must be a number"):
-        SearchInstance("u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"lat_pixel3": "x"})
+        SearchInstance(
+            "u", tmp_path / "u.search", search_space=ss, hi_fi_eval=hi, constraints={"lat_pixel3": "x"}
+        )
 
 
 def test_constraint_on_unmeasured_encodings_uses_the_surrogate():
@@ -341,11 +435,15 @@ def test_constraint_on_unmeasured_encodings_uses_the_surrogate():
     widths = list(range(1, 41))
     ss = create_search_space("w", None, [(w,) for w in widths])
     # only even widths were profiled; latency grows with width
-    ss.preprocess(pretraining_data={"latency": [float(w) if w % 2 == 0 else np.nan for w in widths]}, progress=False)
+    ss.preprocess(
+        pretraining_data={"latency": [float(w) if w % 2 == 0 else np.nan for w in widths]}, progress=False
+    )
     mask = feasible_mask(ss, {"latency": 20.5})
     odd = [w for w in widths if w % 2]
     assert all(mask[w - 1] for w in odd if w <= 15) and not any(mask[w - 1] for w in odd if w >= 27)
     assert [w for w in widths if w % 2 == 0 and mask[w - 1]] == list(range(2, 21, 2))  # measured ones decide
-    bare = create_search_space("b", None, [(w,) for w in widths], pretraining_data={"latency": [1.0] + [np.nan] * 39})
+    bare = create_search_space(
+        "b", None, [(w,) for w in widths], pretraining_data={"latency": [1.0] + [np.nan] * 39}
+    )
     with pytest.raises(ConfigError, match="39 encodings have no 'latency' value"):
         feasible_mask(bare, {"latency": 2})

@@ -69,8 +69,12 @@ def test_ctrl_c_or_sys_exit_in_the_objective_stops_the_search_and_resume_sends_i
     space = _line_space(tmp_path)
     script, flag, search = tmp_path / "run.py", tmp_path / "flag", tmp_path / "i.search"
     script.write_text(INTERRUPT_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(flag), str(search), space, how],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(flag), str(search), space, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -86,7 +90,9 @@ def test_ctrl_c_or_sys_exit_in_the_objective_stops_the_search_and_resume_sends_i
     assert len(trials) == 3 and all(t.ok for t in trials)  # the interrupted one is neither failed nor charged
     assert len(pending) == 1
     interrupted = pending[0].key
-    s = SearchInstance("i", search, space, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False)
+    s = SearchInstance(
+        "i", search, space, hi_fi_eval=lambda e: float(e[0]), strategy="random", progress=False
+    )
     s.run_search(eval_budget=10)
     history = s.history()
     s.close()
@@ -95,6 +101,7 @@ def test_ctrl_c_or_sys_exit_in_the_objective_stops_the_search_and_resume_sends_i
 
 
 # -- 2. A result that cannot be converted is a failed trial; no stored record crashes a resume ----
+
 
 def test_an_unconvertible_result_is_a_failed_trial_and_resume_works(tmp_path):
     space = _line_space(tmp_path)
@@ -113,8 +120,11 @@ def test_metrics_that_json_cannot_hold_are_stored_readably(tmp_path):
     space = _line_space(tmp_path)
     loop: list = []
     loop.append(loop)  # a cycle: json.dumps raises ValueError
-    s = _search(tmp_path, space, hi_fi_eval=lambda e: {"value": 1.0, "cycle": loop, "big": 1e308 * 10,
-                                                      "obj": object()})
+    s = _search(
+        tmp_path,
+        space,
+        hi_fi_eval=lambda e: {"value": 1.0, "cycle": loop, "big": 1e308 * 10, "obj": object()},
+    )
     s.run_search(eval_budget=3)
     s.close()
     s = _search(tmp_path, space)
@@ -124,8 +134,11 @@ def test_metrics_that_json_cannot_hold_are_stored_readably(tmp_path):
 
 # -- 3. The search file deleted or replaced mid-run ------------------------------------------------
 
+
 @pytest.mark.parametrize("replace", [False, True])
-def test_search_file_deleted_or_replaced_mid_run_stops_with_a_storage_error_and_keeps_the_trials(tmp_path, replace):
+def test_search_file_deleted_or_replaced_mid_run_stops_with_a_storage_error_and_keeps_the_trials(
+    tmp_path, replace
+):
     space = _line_space(tmp_path)
     path = tmp_path / "r.search"
     calls = []
@@ -151,6 +164,7 @@ def test_search_file_deleted_or_replaced_mid_run_stops_with_a_storage_error_and_
 
 # -- 4. A failed constructor leaves nothing behind -------------------------------------------------
 
+
 def test_a_failed_constructor_does_not_poison_the_file(tmp_path):
     space = _line_space(tmp_path)
     path = tmp_path / "r.search"
@@ -161,12 +175,15 @@ def test_a_failed_constructor_does_not_poison_the_file(tmp_path):
     with pytest.raises(ConfigError, match="constraint"):
         SearchInstance("r", path, space, hi_fi_eval=_peak, constraints={"latency": 3})
     assert not path.exists()
-    s = SearchInstance("r", path, space, hi_fi_eval=_peak, strategy="random", progress=False)  # the right call
+    s = SearchInstance(
+        "r", path, space, hi_fi_eval=_peak, strategy="random", progress=False
+    )  # the right call
     s.run_search(eval_budget=2)
     s.close()
 
 
 # -- 5. Another space is refused; an extended space is accepted with extend_space=True ------------
+
 
 def test_reopening_with_another_space_is_refused_saying_what_differs(tmp_path):
     s = _search(tmp_path, _line_space(tmp_path))
@@ -209,12 +226,14 @@ def test_an_extended_space_needs_extend_space_and_keeps_every_trial(tmp_path):
 def test_bo_retrains_on_the_extended_spaces_pretraining_data(tmp_path):
     small = tmp_path / "s.space"
     create_search_space("s", small, [(i,) for i in range(30)]).preprocess(
-        progress=False, pretraining_data={"size": [float(i) for i in range(30)]})
+        progress=False, pretraining_data={"size": [float(i) for i in range(30)]}
+    )
     s = _search(tmp_path, str(small), hi_fi_eval=lambda e: float(e[0]), strategy="bo")
     s.run_search(eval_budget=5)
     s.close()
     create_search_space("s", small, [(i,) for i in range(60)]).preprocess(
-        progress=False, pretraining_data={"size": [float(i) for i in range(60)]})
+        progress=False, pretraining_data={"size": [float(i) for i in range(60)]}
+    )
     s = _search(tmp_path, str(small), hi_fi_eval=lambda e: float(e[0]), strategy="bo", extend_space=True)
     s.run_search(eval_budget=12)
     new = [h["encoding"][0] for h in s.history()[5:]]
@@ -223,6 +242,7 @@ def test_bo_retrains_on_the_extended_spaces_pretraining_data(tmp_path):
 
 
 # -- 8. The writer lock is on the real file -------------------------------------------------------
+
 
 def test_a_symlink_or_another_spelling_of_the_path_is_locked_too(tmp_path):
     space = _line_space(tmp_path)
@@ -238,6 +258,7 @@ def test_a_symlink_or_another_spelling_of_the_path_is_locked_too(tmp_path):
 
 
 # -- 11. Only a missing file starts a new search ---------------------------------------------------
+
 
 def test_a_zero_byte_or_foreign_file_is_refused_not_overwritten(tmp_path):
     space = _line_space(tmp_path)
@@ -262,6 +283,7 @@ def test_a_zero_byte_or_foreign_file_is_refused_not_overwritten(tmp_path):
 
 # -- 12. Files the user cannot write: archtune errors, not sqlite3/PermissionError ---------------
 
+
 def _make_read_only(path: Path) -> None:
     """Read-only for this process: chmod, and for root (whom permissions do not stop) the immutable flag."""
     os.chmod(path, 0o555 if path.is_dir() else 0o444)
@@ -281,17 +303,23 @@ def test_read_only_file_or_folder_gives_a_storage_error(tmp_path):
     space = _line_space(tmp_path)
     folder = tmp_path / "runs"
     folder.mkdir()
-    SearchInstance("p", folder / "ro.search", space, hi_fi_eval=_peak, strategy="random", progress=False).close()
+    SearchInstance(
+        "p", folder / "ro.search", space, hi_fi_eval=_peak, strategy="random", progress=False
+    ).close()
     _make_read_only(folder / "ro.search")
     try:
         with pytest.raises(StorageError, match="is not writable"):
-            SearchInstance("p", folder / "ro.search", space, hi_fi_eval=_peak, strategy="random", progress=False)
+            SearchInstance(
+                "p", folder / "ro.search", space, hi_fi_eval=_peak, strategy="random", progress=False
+            )
     finally:
         _make_writable(folder / "ro.search")
     _make_read_only(folder)
     try:
         with pytest.raises(StorageError, match="cannot write in"):
-            SearchInstance("p", folder / "new.search", space, hi_fi_eval=_peak, strategy="random", progress=False)
+            SearchInstance(
+                "p", folder / "new.search", space, hi_fi_eval=_peak, strategy="random", progress=False
+            )
     finally:
         _make_writable(folder)
     assert not (folder / "new.search").exists()
@@ -306,6 +334,7 @@ def test_search_file_in_a_missing_folder_or_a_folder_itself(tmp_path):
 
 
 # -- 13. Budgets that buy nothing are warned about -------------------------------------------------
+
 
 def test_a_budget_below_one_high_fidelity_evaluation_warns(tmp_path):
     space = _line_space(tmp_path)
@@ -322,8 +351,14 @@ def test_a_budget_spent_without_a_high_fidelity_result_warns(tmp_path):
     with pytest.warns(BudgetWarning, match="no high-fidelity evaluation succeeded"):
         s.run_search(eval_budget=3)
     s.close()
-    s = SearchInstance("ok", tmp_path / "ok.search", _line_space(tmp_path, name="c.space"), hi_fi_eval=_peak,
-                       strategy="random", progress=False)
+    s = SearchInstance(
+        "ok",
+        tmp_path / "ok.search",
+        _line_space(tmp_path, name="c.space"),
+        hi_fi_eval=_peak,
+        strategy="random",
+        progress=False,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a normal search warns nothing
         s.run_search(eval_budget=3)
@@ -331,6 +366,7 @@ def test_a_budget_spent_without_a_high_fidelity_result_warns(tmp_path):
 
 
 # -- 14. A programming error in the objective stops at the first call ----------------------------
+
 
 @pytest.mark.parametrize(
     ("result", "message"),
@@ -370,8 +406,12 @@ def test_objective_exceptions_stay_failed_trials(tmp_path):
 
 
 def test_archtune_status_on_a_directory_is_a_one_line_error(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", str(tmp_path)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "archtune.cli", "status", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     assert "Traceback" not in out.stderr and "is a directory" in out.stderr, out.stderr
 

@@ -40,9 +40,15 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 def _options(tmp_path, **extra):
     """Small jobs whose workers import this file (objectives travel by reference) and log to tmp_path."""
-    return {"cores": 1, "memory": "1GB", "walltime": "00:10:00", "death_timeout": 5,
-            "log_directory": str(tmp_path / "jobs"),
-            "job_script_prologue": [f"export PYTHONPATH={TESTS}:{SRC}"], **extra}
+    return {
+        "cores": 1,
+        "memory": "1GB",
+        "walltime": "00:10:00",
+        "death_timeout": 5,
+        "log_directory": str(tmp_path / "jobs"),
+        "job_script_prologue": [f"export PYTHONPATH={TESTS}:{SRC}"],
+        **extra,
+    }
 
 
 def _space(tmp_path, n=20):
@@ -70,8 +76,16 @@ def _our_jobs():
 @pytest.mark.usefixtures("slurm")
 def test_search_on_two_slurm_job_workers_finishes_and_status_shows_the_workers(tmp_path):
     path = tmp_path / "two.search"
-    s = SearchInstance("two", path, _space(tmp_path), hi_fi_eval=sleepy, strategy="random", executor="slurm",
-                       cluster_options=_options(tmp_path), progress=False)
+    s = SearchInstance(
+        "two",
+        path,
+        _space(tmp_path),
+        hi_fi_eval=sleepy,
+        strategy="random",
+        executor="slurm",
+        cluster_options=_options(tmp_path),
+        progress=False,
+    )
     seen: list[list[str]] = []
     stop = threading.Event()
 
@@ -100,7 +114,9 @@ def test_search_on_two_slurm_job_workers_finishes_and_status_shows_the_workers(t
     assert both, f"status never showed two evaluations on two workers: {seen[-5:]}"
     assert {label.split("(job ")[1].split(",")[0] for label in both[0]} <= jobs  # labels name the jobs
     assert wait_until(lambda: not _our_jobs(), 60), "the worker jobs were not cancelled after the search"
-    out = subprocess.run([sys.executable, "-m", "archtune.cli", "status", str(path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "archtune.cli", "status", str(path)], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "trials: 8" in out.stdout
 
 
@@ -120,10 +136,21 @@ def interrupt_me(enc):
 def _search_interrupted_at_5(tmp_path, interrupt) -> tuple[list[dict], list[str]]:
     """The whole 10-encoding space on 2 job workers, ``interrupt(job)`` called (in a thread) once
     encoding 5 started in that job; returns the history and what ``interrupt`` returned."""
-    options = _options(tmp_path, job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}",
-                                                      f"export ARCHTUNE_TEST_DIR={tmp_path}"])
-    s = SearchInstance("i", tmp_path / "i.search", _space(tmp_path, n=10), hi_fi_eval=interrupt_me, strategy="random",
-                       executor="slurm", cluster_options=options, retries=2, progress=False)
+    options = _options(
+        tmp_path,
+        job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}", f"export ARCHTUNE_TEST_DIR={tmp_path}"],
+    )
+    s = SearchInstance(
+        "i",
+        tmp_path / "i.search",
+        _space(tmp_path, n=10),
+        hi_fi_eval=interrupt_me,
+        strategy="random",
+        executor="slurm",
+        cluster_options=options,
+        retries=2,
+        progress=False,
+    )
     done: list[str] = []
 
     def interrupt_when_5_starts():
@@ -161,13 +188,32 @@ def test_worker_jobs_preempted_by_a_higher_priority_job_are_survived(tmp_path):
     cpus = os.environ.get("ARCHTUNE_SLURM_CPUS", "8")
 
     def preempt(job):
-        out = subprocess.run(["sbatch", "--parsable", "-p", "urgent", "-J", "archtune-urgent", "-n", cpus,
-                              "-o", "/dev/null", "--wrap", "sleep 3"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "-p",
+                "urgent",
+                "-J",
+                "archtune-urgent",
+                "-n",
+                cpus,
+                "-o",
+                "/dev/null",
+                "--wrap",
+                "sleep 3",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout.strip().split(";")[0]
 
     _, preemptor = _search_interrupted_at_5(tmp_path, preempt)
     log = (Path(slurm_fixture.STATE_DIR) / "slurmctld.log").read_text(errors="replace")
-    preempted = [line for line in log.splitlines() if f"to reclaim resources for JobId={preemptor[0]}" in line]
+    preempted = [
+        line for line in log.splitlines() if f"to reclaim resources for JobId={preemptor[0]}" in line
+    ]
     assert preempted, "SLURM never preempted a worker job"  # "preempted JobId=N has been requeued ..."
     assert wait_until(lambda: not _our_jobs(), 60), "worker jobs (requeued ones included) outlived the search"
 
@@ -176,8 +222,16 @@ def test_worker_jobs_preempted_by_a_higher_priority_job_are_survived(tmp_path):
 def test_every_worker_gone_stops_with_a_clear_error_and_the_search_resumes(tmp_path):
     path = tmp_path / "g.search"
     space = _space(tmp_path, n=12)
-    s = SearchInstance("g", path, space, hi_fi_eval=sleepy, strategy="random", executor="slurm",
-                       cluster_options=_options(tmp_path, worker_timeout=6), progress=False)
+    s = SearchInstance(
+        "g",
+        path,
+        space,
+        hi_fi_eval=sleepy,
+        strategy="random",
+        executor="slurm",
+        cluster_options=_options(tmp_path, worker_timeout=6),
+        progress=False,
+    )
 
     def take_every_worker_away():  # no job may start again, and the running ones are cancelled
         wait_until(lambda: path.exists() and len(SQLiteStorage(path, read_only=True).trials()) >= 2, 120)
@@ -199,7 +253,9 @@ def test_every_worker_gone_stops_with_a_clear_error_and_the_search_resumes(tmp_p
     history = s.history()
     s.close()
     assert len(history) == 8 and len({tuple(h["encoding"]) for h in history}) == 8
-    assert all(h["status"] == "COMPLETE" for h in history) and not SQLiteStorage(path, read_only=True).pending()
+    assert (
+        all(h["status"] == "COMPLETE" for h in history) and not SQLiteStorage(path, read_only=True).pending()
+    )
 
 
 # No `if __name__ == "__main__":` guard: SLURM workers never import the driver script, so none is needed.
@@ -221,8 +277,10 @@ _DRIVER = textwrap.dedent("""
 def _counts(path):
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return (conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0],
-                    conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+            return (
+                conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0],
+                conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0],
+            )
     except sqlite3.Error:
         return 0, 0
 
@@ -256,7 +314,7 @@ def test_driver_sigkilled_then_restarted_reconnects_to_new_jobs_and_pays_nothing
     keys = [t.key for t in trials]
     assert len(keys) == 8 and len(set(keys)) == 8  # budget spent exactly, nothing recorded twice
     assert keys[: len(done_at_kill)] == done_at_kill and set(pending_at_kill) <= set(keys)
-    assert {t.metrics["job"] for t in trials[len(done_at_kill):]}.isdisjoint(old_jobs)  # new worker jobs
+    assert {t.metrics["job"] for t in trials[len(done_at_kill) :]}.isdisjoint(old_jobs)  # new worker jobs
     # the orphaned jobs of the killed driver end by themselves (their workers' death_timeout)
     assert wait_until(lambda: not _our_jobs(), 120), f"jobs left behind: {_our_jobs()}"
 
@@ -278,10 +336,22 @@ def checkpointed(enc):
 @pytest.mark.usefixtures("slurm")
 def test_a_job_past_its_walltime_mid_evaluation_is_retried_from_its_checkpoint(tmp_path):
     # SLURM counts walltime in minutes: a 1-minute job running 50-s evaluations is killed during its second
-    options = _options(tmp_path, walltime="00:01:00", job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}",
-                                                                             f"export ARCHTUNE_TEST_DIR={tmp_path}"])
-    s = SearchInstance("w", tmp_path / "w.search", _space(tmp_path, n=4), hi_fi_eval=checkpointed, strategy="random",
-                       executor="slurm", cluster_options=options, retries=2, progress=False)
+    options = _options(
+        tmp_path,
+        walltime="00:01:00",
+        job_script_prologue=[f"export PYTHONPATH={TESTS}:{SRC}", f"export ARCHTUNE_TEST_DIR={tmp_path}"],
+    )
+    s = SearchInstance(
+        "w",
+        tmp_path / "w.search",
+        _space(tmp_path, n=4),
+        hi_fi_eval=checkpointed,
+        strategy="random",
+        executor="slurm",
+        cluster_options=options,
+        retries=2,
+        progress=False,
+    )
     s.run_search(eval_budget=2, n_workers=1)
     history = s.history()
     s.close()
@@ -291,7 +361,9 @@ def test_a_job_past_its_walltime_mid_evaluation_is_retried_from_its_checkpoint(t
     assert first["metrics"]["resumed_from"] == 0
     assert second["metrics"]["resumed_from"] > 0  # continued from its checkpoint ...
     assert second["metrics"]["job"] != first["metrics"]["job"]  # ... in a new job
-    state = subprocess.run(["scontrol", "show", "job", first["metrics"]["job"]], capture_output=True, text=True).stdout
+    state = subprocess.run(
+        ["scontrol", "show", "job", first["metrics"]["job"]], capture_output=True, text=True
+    ).stdout
     assert "JobState=TIMEOUT" in state, state
 
 
@@ -308,12 +380,25 @@ def test_bad_cluster_options_are_refused_before_the_search_file_is_written(tmp_p
         ("dask", {"cores": 2}, "cluster_options go with executor= one of"),
     ]:
         with pytest.raises(ConfigError, match=message):
-            SearchInstance("b", tmp_path / "b.search", space, hi_fi_eval=sleepy, executor=executor,
-                           cluster_options=options, progress=False)
+            SearchInstance(
+                "b",
+                tmp_path / "b.search",
+                space,
+                hi_fi_eval=sleepy,
+                executor=executor,
+                cluster_options=options,
+                progress=False,
+            )
         assert not (tmp_path / "b.search").exists()
     # dask-jobqueue's own arguments pass through, archtune's are translated into the job script
-    script = job_script("slurm", {"gpus_per_evaluation": 2, "job_script_prologue": ["module load cuda"],
-                                  "job_extra_directives": ["--constraint=a100"]})
+    script = job_script(
+        "slurm",
+        {
+            "gpus_per_evaluation": 2,
+            "job_script_prologue": ["module load cuda"],
+            "job_extra_directives": ["--constraint=a100"],
+        },
+    )
     assert "#SBATCH --gres=gpu:2" in script and "#SBATCH --constraint=a100" in script
     assert "module load cuda" in script and "--resources GPU=2" in script
 
@@ -321,8 +406,16 @@ def test_bad_cluster_options_are_refused_before_the_search_file_is_written(tmp_p
 @pytest.mark.slow
 @pytest.mark.usefixtures("slurm")
 def test_adaptive_cluster_scales_jobs_with_the_load(tmp_path):
-    s = SearchInstance("a", tmp_path / "a.search", _space(tmp_path), hi_fi_eval=sleepy, strategy="random",
-                       executor="slurm", cluster_options=_options(tmp_path, adapt=True), progress=False)
+    s = SearchInstance(
+        "a",
+        tmp_path / "a.search",
+        _space(tmp_path),
+        hi_fi_eval=sleepy,
+        strategy="random",
+        executor="slurm",
+        cluster_options=_options(tmp_path, adapt=True),
+        progress=False,
+    )
     s.run_search(eval_budget=6, n_workers=2)
     history = s.history()
     s.close()

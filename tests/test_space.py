@@ -106,7 +106,7 @@ def test_million_encodings_featurize_small():
 @pytest.mark.parametrize(
     "encodings",
     [
-        [(1, "a", 0.5, None, True), (2, "b", -0.0, None, False), (1, "é\n\"q", 0.0, 1, 1)],
+        [(1, "a", 0.5, None, True), (2, "b", -0.0, None, False), (1, 'é\n"q', 0.0, 1, 1)],
         [{"depth": d, "op": o, "w": w} for d in (1, 2) for o in ("x", 'y"') for w in (0.25, 1e300, -3.5)],
         ["alpha", "béta", 'quo"te', "new\nline"],
         [(np.float64(0.5), np.int64(3)), (np.float64(1.5), np.int64(3))],

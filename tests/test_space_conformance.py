@@ -41,7 +41,9 @@ def test_space_builds_with_unique_encodings_and_finite_features(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_networks_of_a_few_encodings_run_a_forward_pass(name):
-    assert name in SAMPLE_INPUT_SHAPES, f"space {name!r} declares no sample input shape in SAMPLE_INPUT_SHAPES"
+    assert name in SAMPLE_INPUT_SHAPES, (
+        f"space {name!r} declares no sample input shape in SAMPLE_INPUT_SHAPES"
+    )
     space = _space(name)
     assert space.encoding_to_net is not None, f"{name} has no network builder"
     rng = np.random.default_rng(0)
@@ -51,4 +53,6 @@ def test_networks_of_a_few_encodings_run_a_forward_pass(name):
         with torch.no_grad():
             out = net(x)
         out = out[0] if isinstance(out, tuple) else out
-        assert out.shape[0] == x.shape[0] and torch.isfinite(out).all(), f"{name} encoding {space.encodings[int(i)]}"
+        assert out.shape[0] == x.shape[0] and torch.isfinite(out).all(), (
+            f"{name} encoding {space.encodings[int(i)]}"
+        )

@@ -174,7 +174,9 @@ def test_files_of_format_1_without_checksum_still_load(saved, tmp_path):
 
 def test_a_format_2_file_without_checksum_is_refused(saved, tmp_path):
     path, _ = saved
-    _raises_file_error(_edit(path, tmp_path / "x.space", lambda p: p.pop("checksum"), "unsigned"), "'checksum'")
+    _raises_file_error(
+        _edit(path, tmp_path / "x.space", lambda p: p.pop("checksum"), "unsigned"), "'checksum'"
+    )
 
 
 # -- validation of each field ------------------------------------------------------------------
@@ -203,10 +205,14 @@ MALFORMED = {
         "encoding 5 duplicates encoding 0",
     ),
     "mixed shapes": (_set("encodings", _keys_json(_ORIGINAL_KEYS[:5] + ['[8,"relu",1]'])), "shape"),
-    "metric wrong length": (lambda p: p["metrics"].__setitem__("params", torch.zeros(3, dtype=torch.float64)),
-                            "metric 'params' has shape (3,); the space has 6 encodings"),
-    "metric not float": (lambda p: p["metrics"].__setitem__("params", torch.zeros(6, dtype=torch.int64)),
-                         "metric 'params' must be a float tensor"),
+    "metric wrong length": (
+        lambda p: p["metrics"].__setitem__("params", torch.zeros(3, dtype=torch.float64)),
+        "metric 'params' has shape (3,); the space has 6 encodings",
+    ),
+    "metric not float": (
+        lambda p: p["metrics"].__setitem__("params", torch.zeros(6, dtype=torch.int64)),
+        "metric 'params' must be a float tensor",
+    ),
     "metrics not a dict": (_set("metrics", [1.0]), "'metrics' must map"),
     "excluded out of range": (_set("excluded", '{"6": "x"}'), "'excluded' names encoding 6"),
     "excluded negative": (_set("excluded", '{"-1": "x"}'), "'excluded' names encoding -1"),
@@ -220,25 +226,43 @@ MALFORMED = {
     "plan misses a category": (
         lambda p: p.__setitem__(
             "featurizer_plans",
-            json.dumps([json.loads(p["featurizer_plans"])[0], {"position": "1", "kind": "onehot", "categories": ["relu"]}]),
+            json.dumps(
+                [
+                    json.loads(p["featurizer_plans"])[0],
+                    {"position": "1", "kind": "onehot", "categories": ["relu"]},
+                ]
+            ),
         ),
         "'featurizer_plans' do not fit the encodings",
     ),
     "plan bounds too narrow": (
         lambda p: p.__setitem__(
             "featurizer_plans",
-            json.dumps([{"position": "0", "kind": "numeric", "low": 8.0, "high": 16.0}, json.loads(p["featurizer_plans"])[1]]),
+            json.dumps(
+                [
+                    {"position": "0", "kind": "numeric", "low": 8.0, "high": 16.0},
+                    json.loads(p["featurizer_plans"])[1],
+                ]
+            ),
         ),
         "bounds do not cover",
     ),
     "plan wrong kind": (
         lambda p: p.__setitem__(
             "featurizer_plans",
-            json.dumps([{"position": "0", "kind": "onehot", "categories": [8, 16, 32]}, json.loads(p["featurizer_plans"])[1]]),
+            json.dumps(
+                [
+                    {"position": "0", "kind": "onehot", "categories": [8, 16, 32]},
+                    json.loads(p["featurizer_plans"])[1],
+                ]
+            ),
         ),
         "must be 'numeric'",
     ),
-    "plans and custom features": (_set("custom_features", torch.zeros(6, 3)), "both featurizer_plans and custom_features"),
+    "plans and custom features": (
+        _set("custom_features", torch.zeros(6, 3)),
+        "both featurizer_plans and custom_features",
+    ),
     "builder not a path": (_set("builder", 3), "'builder' must be None or an import path"),
     "surrogate n_features": (lambda p: p["surrogate"].__setitem__("n_features", 7), "trained on 7 features"),
     "surrogate weight shape": (
@@ -270,7 +294,9 @@ def test_each_malformed_field_is_a_space_file_error(saved, tmp_path, case, mode)
 def test_objects_a_space_file_never_holds(saved, tmp_path):
     path, _ = saved
     target = tmp_path / "bad.space"
-    torch.save({**torch.load(path, weights_only=True), "name": Path("code")}, target)  # refused by weights_only
+    torch.save(
+        {**torch.load(path, weights_only=True), "name": Path("code")}, target
+    )  # refused by weights_only
     _raises_file_error(target, "not a readable archtune space file")
     for mode in ("unsigned", "legacy"):  # loadable with weights_only, but no field of a space holds a dtype
         _edit(path, target, _set("builder", torch.float32), mode)
@@ -310,7 +336,7 @@ def test_missing_file_folder_and_bad_filename(tmp_path):
 
 # -- builder and featurizer import paths -----------------------------------------------------------
 
-_MODULE = '''
+_MODULE = """
 from pathlib import Path
 Path({marker!r}).with_suffix(".imported").write_text("imported")
 
@@ -322,7 +348,7 @@ def build(encoding):
 def features(encodings):
     Path({marker!r}).with_suffix(".called").write_text("called")
     return [[1.0] for _ in encodings]
-'''
+"""
 
 
 @pytest.fixture
@@ -482,7 +508,9 @@ def test_fingerprint_survives_save_and_load_and_tells_spaces_apart(saved):
     assert other.fingerprint()["encodings"] == fp["encodings"]
     assert other.fingerprint()["features"] != fp["features"]
     assert other.fingerprint()["featurizer"] != fp["featurizer"]
-    fortran = SearchSpace("s", None, ss.encodings, ss.keys, np.asfortranarray(ss.features), ss.featurizer_plans)
+    fortran = SearchSpace(
+        "s", None, ss.encodings, ss.keys, np.asfortranarray(ss.features), ss.featurizer_plans
+    )
     assert fortran.fingerprint() == fp  # the bytes hashed are C-ordered whatever the array's layout
 
 

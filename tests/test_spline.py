@@ -109,8 +109,9 @@ def test_bad_support_points_are_refused():
     with pytest.raises(SplineError, match="lower-dimensional plane"):
         PolyharmonicSpline().fit([[0, 0], [1, 1], [2, 2], [3, 3]], [1, 2, 3, 4])
     with pytest.raises(SplineError, match="ill-conditioned"):
-        PolyharmonicSpline(min_distance=0).fit([[0, 0], [1, 0], [0, 1], [1, 1], [0.5, 0.5], [0.5, 0.5 + 1e-13]],
-                                               [0, 1, 1, 2, 9, -9])
+        PolyharmonicSpline(min_distance=0).fit(
+            [[0, 0], [1, 0], [0, 1], [1, 1], [0.5, 0.5], [0.5, 0.5 + 1e-13]], [0, 1, 1, 2, 9, -9]
+        )
     with pytest.raises(SplineError, match="must be finite"):
         PolyharmonicSpline().fit([[0, np.nan], [1, 0], [0, 1], [1, 1]], [1, 2, 3, 4])
 
@@ -120,8 +121,10 @@ def _grid_space(path=None):
 
     from archtune import create_search_space
 
-    encodings = [{"width": w, "depth": d, "block": b}
-                 for w, d, b in itertools.product(range(8, 65, 4), range(1, 9), ["conv", "mbconv"])]
+    encodings = [
+        {"width": w, "depth": d, "block": b}
+        for w, d, b in itertools.product(range(8, 65, 4), range(1, 9), ["conv", "mbconv"])
+    ]
     return create_search_space("grid", path, encodings)
 
 
@@ -155,7 +158,9 @@ def test_spline_strategy_needs_numeric_knobs(tmp_path):
 
     space = create_search_space("c", None, [("a",), ("b",), ("c",)])
     with pytest.raises(ConfigError, match="at least one numeric knob"):
-        SearchInstance("c", tmp_path / "c.search", search_space=space, hi_fi_eval=lambda e: 1.0, strategy="spline")
+        SearchInstance(
+            "c", tmp_path / "c.search", search_space=space, hi_fi_eval=lambda e: 1.0, strategy="spline"
+        )
 
 
 def test_spline_benchmark_pieces():
@@ -164,9 +169,11 @@ def test_spline_benchmark_pieces():
     run = run_function_seed("spline", "branin", seed=0, budget=20)
     # deterministic on a grid: the 5-point design, then argmaxes; Branin's minimum is 0.398 (grid: 0.40)
     assert len(run["values"]) == 20 and max(run["values"][:12]) > -0.5
-    fake = [{"strategy": "a", "seed": 0, "values": [0.0, 5.0, 9.95]},
-            {"strategy": "a", "seed": 1, "values": [10.0]},
-            {"strategy": "b", "seed": 0, "values": [1.0, 2.0]}]
+    fake = [
+        {"strategy": "a", "seed": 0, "values": [0.0, 5.0, 9.95]},
+        {"strategy": "a", "seed": 1, "values": [10.0]},
+        {"strategy": "b", "seed": 0, "values": [1.0, 2.0]},
+    ]
     s = summarise(fake, typical=0.0)  # target = 10 - 0.01 * (10 - 0) = 9.9
     assert s["a"]["median_evals_to_target"] == 2.0 and s["a"]["share_reached"] == 1.0
     assert s["b"]["median_evals_to_target"] == np.inf and s["b"]["mean_best"] == 2.0
@@ -176,19 +183,30 @@ def test_projection_plot_from_a_search_file(tmp_path, capsys):
     from archtune import SearchInstance
     from archtune.cli import main
 
-    s = SearchInstance("sp", tmp_path / "sp.search", search_space=_grid_space(), hi_fi_eval=_objective,
-                       strategy="spline", progress=False)
+    s = SearchInstance(
+        "sp",
+        tmp_path / "sp.search",
+        search_space=_grid_space(),
+        hi_fi_eval=_objective,
+        strategy="spline",
+        progress=False,
+    )
     s.run_search(eval_budget=14)
     s.close()
     png = tmp_path / "p.png"
-    assert main(["spline-plot", str(tmp_path / "sp.search"), "--x", "width", "--y", "depth", "--out", str(png)]) == 0
+    assert (
+        main(["spline-plot", str(tmp_path / "sp.search"), "--x", "width", "--y", "depth", "--out", str(png)])
+        == 0
+    )
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
     assert main(["spline-plot", str(tmp_path / "sp.search"), "--x", "block", "--y", "depth"]) == 2
-    assert "'block' is not a numeric knob of this search; numeric knobs: depth, width" in capsys.readouterr().err
+    assert (
+        "'block' is not a numeric knob of this search; numeric knobs: depth, width" in capsys.readouterr().err
+    )
 
 
 def test_box_expansion_follows_an_optimum_outside_the_box():
-    f = lambda p: -((p["w"] - 150) / 20) ** 2 - ((p["d"] - 6) / 2) ** 2  # noqa: E731  (optimum at w=150)
+    f = lambda p: -(((p["w"] - 150) / 20) ** 2) - ((p["d"] - 6) / 2) ** 2  # noqa: E731  (optimum at w=150)
     dims = [NumericDimension("w", 16, 64), NumericDimension("d", 1, 12), NumericDimension("k", 1, 7)]
     fixed = SplineSearch(dims, epsilon=0.05)
     wide = SplineSearch(dims, epsilon=0.05, expand={"w": (16, 256)})
@@ -197,7 +215,9 @@ def test_box_expansion_follows_an_optimum_outside_the_box():
             search.tell(p, f(p))
     assert fixed.best()[0]["w"] == 64 and fixed.expansions == 0  # stuck on the box's edge
     assert wide.expansions >= 1 and wide.dimensions[0].high > 64 and abs(wide.best()[0]["w"] - 150) <= 10
-    assert len({tuple(sorted(p.items())) for p, _, _ in wide.history}) == wide.n_measured  # nothing paid twice
+    assert (
+        len({tuple(sorted(p.items())) for p, _, _ in wide.history}) == wide.n_measured
+    )  # nothing paid twice
     with pytest.raises(ConfigError, match="must contain its box"):
         SplineSearch(dims, expand={"w": (32, 256)})
     with pytest.raises(ConfigError, match="expand names no numeric dimension"):

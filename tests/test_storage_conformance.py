@@ -29,7 +29,9 @@ def _open(name, tmp_path):
 
 
 def _trial(number, **changes):
-    return dataclasses.replace(Trial(number, f"[{number}]", "hi", 1.0, COMPLETE, 0.1 * number, {"n": number}), **changes)
+    return dataclasses.replace(
+        Trial(number, f"[{number}]", "hi", 1.0, COMPLETE, 0.1 * number, {"n": number}), **changes
+    )
 
 
 @pytest.fixture(params=sorted(STORAGES))
@@ -92,7 +94,9 @@ def test_a_persistent_storage_locks_out_a_second_writer_and_reads_without_the_lo
     writer = _open(name, tmp_path)
     writer.append(_trial(0))
     queue = multiprocessing.get_context("spawn").Queue()
-    child = multiprocessing.get_context("spawn").Process(target=_append_in_child, args=(tmp_path / "s.search", queue))
+    child = multiprocessing.get_context("spawn").Process(
+        target=_append_in_child, args=(tmp_path / "s.search", queue)
+    )
     child.start()
     child.join(120)
     assert queue.get(timeout=5).startswith("locked")  # another process: SearchLockedError
@@ -113,12 +117,24 @@ def _objective(enc):
 
 @pytest.mark.parametrize("strategy", ["random", "bo"])
 def test_a_search_has_the_same_history_whichever_storage_holds_it(strategy, tmp_path):
-    space = create_search_space("grid", tmp_path / "grid.space", [(a, b) for a in range(20) for b in range(3)])
+    space = create_search_space(
+        "grid", tmp_path / "grid.space", [(a, b) for a in range(20) for b in range(3)]
+    )
     histories = {}
     for name in sorted(STORAGES):
         store = None if STORAGES[name] is SQLiteStorage else _open(name, tmp_path)
-        s = SearchInstance("same", tmp_path / f"{name}.search", space, hi_fi_eval=_objective, lo_fi_eval=_objective,
-                           lo_fi_cost=0.2, strategy=strategy, seed=3, progress=False, storage=store)
+        s = SearchInstance(
+            "same",
+            tmp_path / f"{name}.search",
+            space,
+            hi_fi_eval=_objective,
+            lo_fi_eval=_objective,
+            lo_fi_cost=0.2,
+            strategy=strategy,
+            seed=3,
+            progress=False,
+            storage=store,
+        )
         s.run_search(eval_budget=6)
         histories[name] = [(h["encoding"], h["fidelity"], h["value"], h["metrics"]) for h in s.history()]
         s.close()

@@ -23,17 +23,20 @@ TWO = [Fidelity("lo", 0.1), Fidelity("hi", 1.0)]
 
 def _space(widths=(8, 16, 24, 32), depths=(1, 2, 3, 4), kernels=(3, 5, 7)):
     """Numeric knobs (the spline needs them), with neighbours for evolution and local search."""
-    return create_search_space("conformance", None, [(w, d, k) for w in widths for d in depths for k in kernels])
+    return create_search_space(
+        "conformance", None, [(w, d, k) for w in widths for d in depths for k in kernels]
+    )
 
 
 def _context(space, fidelities, seed=0):
-    return SearchContext(space.features, fidelities, seed=seed, neighbors=space.neighbors,
-                         feature_plans=space.featurizer_plans)
+    return SearchContext(
+        space.features, fidelities, seed=seed, neighbors=space.neighbors, feature_plans=space.featurizer_plans
+    )
 
 
 def _value(space, index: int, fidelity: str) -> float:
     w, d, k = space.encodings[index]
-    exact = -((w - 24) / 8) ** 2 - (d - 3) ** 2 - ((k - 5) / 2) ** 2
+    exact = -(((w - 24) / 8) ** 2) - (d - 3) ** 2 - ((k - 5) / 2) ** 2
     return exact + (0.3 * np.sin(index) if fidelity == "lo" else 0.0)
 
 
@@ -69,7 +72,9 @@ def test_batch_of_suggestions_is_distinct_and_allowed(name, fidelities):
         assert all(s.fidelity in allowed for s in batch), batch
         assert all(0 <= s.index < len(space) for s in batch)
         pairs = [(s.index, s.fidelity) for s in batch]
-        assert len(set(pairs)) == len(pairs), f"{name} proposed the same evaluation twice in one batch: {pairs}"
+        assert len(set(pairs)) == len(pairs), (
+            f"{name} proposed the same evaluation twice in one batch: {pairs}"
+        )
     assert strategy.ask(3, allowed=[]) == []
 
 
@@ -87,7 +92,11 @@ def test_never_proposes_a_tried_or_pending_evaluation(name, fidelities):
         more = strategy.ask(1, pending=pending[:1])
         assert more and (more[0].index, more[0].fidelity) != (pending[0].index, pending[0].fidelity)
         s = pending[0]
-        strategy.tell(Observation(s.index, s.fidelity, _value(space, s.index, s.fidelity), strategy.ctx.cost_of(s.fidelity)))
+        strategy.tell(
+            Observation(
+                s.index, s.fidelity, _value(space, s.index, s.fidelity), strategy.ctx.cost_of(s.fidelity)
+            )
+        )
         done.add((s.index, s.fidelity))
 
 

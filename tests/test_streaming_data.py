@@ -14,13 +14,13 @@ from archtune.datasets.streaming import FolderSource, open_split
 from archtune.evaluate.image_classification import create_img_class_evaluator
 from archtune.evaluate.training import Rank, make_loader
 
-MODEL_FILE = textwrap.dedent('''
+MODEL_FILE = textwrap.dedent("""
     from torch import nn
 
     def config_to_model(encoding, n_classes, in_channels=1):
         return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 8 * 8, encoding), nn.ReLU(),
                              nn.Linear(encoding, n_classes))
-''')
+""")
 
 
 def _digits_folder(root, per_split=None):
@@ -58,7 +58,9 @@ def test_folder_source_keeps_paths_not_images_and_decodes_like_the_in_memory_rea
     for name in ["cat", "dog"]:
         (tmp_path / "train" / name).mkdir(parents=True)
         for i in range(5):
-            Image.fromarray((rng.random((10, 12, 3)) * 255).astype(np.uint8)).save(tmp_path / "train" / name / f"{i}.png")
+            Image.fromarray((rng.random((10, 12, 3)) * 255).astype(np.uint8)).save(
+                tmp_path / "train" / name / f"{i}.png"
+            )
     source = FolderSource(tmp_path, "train", 8)
     assert source.paths.dtype.kind == "S" and source.labels.tolist() == [0] * 5 + [1] * 5  # one compact array
     cfg = {"image_size": 8, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
@@ -69,12 +71,18 @@ def test_folder_source_keeps_paths_not_images_and_decodes_like_the_in_memory_rea
     # measured statistics: over the prepared pixels, as the in-memory reader measures them
     measured = open_split(str(tmp_path), "train", {"image_size": 8})
     reference = load_split(str(tmp_path), "train", {"image_size": 8})
-    assert np.allclose(measured.mean, reference.mean, atol=1e-6) and np.allclose(measured.std, reference.std, rtol=0.02)
+    assert np.allclose(measured.mean, reference.mean, atol=1e-6) and np.allclose(
+        measured.std, reference.std, rtol=0.02
+    )
 
 
 def test_augmentation_is_seeded_per_image_and_epoch(digits_folder):
-    data = open_split(str(digits_folder), "train", {"augment": True, "pad": 2, "hflip": True}, augment=True, seed=3)
-    again = open_split(str(digits_folder), "train", {"augment": True, "pad": 2, "hflip": True}, augment=True, seed=3)
+    data = open_split(
+        str(digits_folder), "train", {"augment": True, "pad": 2, "hflip": True}, augment=True, seed=3
+    )
+    again = open_split(
+        str(digits_folder), "train", {"augment": True, "pad": 2, "hflip": True}, augment=True, seed=3
+    )
     assert torch.equal(data[(1, 7)][0], again[(1, 7)][0])
     assert not all(torch.equal(data[(1, i)][0], data[(2, i)][0]) for i in range(8))  # a new draw each epoch
     plain = open_split(str(digits_folder), "train", {}, augment=False)
@@ -99,10 +107,14 @@ def test_loader_workers_give_the_same_batches_as_the_main_process(digits_folder)
 
 def test_evaluator_trains_from_an_image_folder_the_same_with_and_without_workers(digits_folder, model_file):
     kw = {"config_to_model_file": model_file, "recipe": {"batch_size": 64, "lr": 0.1}, "progress": False}
-    results = [create_img_class_evaluator(str(digits_folder), dataset_config={"num_workers": w}, **kw)(32, 2)
-               for w in (0, 2)]
+    results = [
+        create_img_class_evaluator(str(digits_folder), dataset_config={"num_workers": w}, **kw)(32, 2)
+        for w in (0, 2)
+    ]
     assert results[0]["value"] > 80  # it learns from the PNG files
-    assert [r["train_loss_mean"] for r in results[0]["curve"]] == [r["train_loss_mean"] for r in results[1]["curve"]]
+    assert [r["train_loss_mean"] for r in results[0]["curve"]] == [
+        r["train_loss_mean"] for r in results[1]["curve"]
+    ]
     assert results[0]["value"] == results[1]["value"]
 
 
@@ -114,7 +126,10 @@ def _save_to_disk(path, n_train=120, n_val=40):
         rng = np.random.default_rng(seed)
         labels = [i % 3 for i in range(n)]
         # brightness says the class: learnable in an epoch or two
-        images = [Image.fromarray(np.clip(rng.normal(60 + 70 * c, 20, (8, 8)), 0, 255).astype(np.uint8)) for c in labels]
+        images = [
+            Image.fromarray(np.clip(rng.normal(60 + 70 * c, 20, (8, 8)), 0, 255).astype(np.uint8))
+            for c in labels
+        ]
         features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=3)})
         return datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
 
@@ -124,15 +139,20 @@ def _save_to_disk(path, n_train=120, n_val=40):
 
 def test_save_to_disk_set_random_access_and_streaming(tmp_path, model_file):
     saved = _save_to_disk(tmp_path / "saved")
-    kw = {"config_to_model_file": model_file, "recipe": {"batch_size": 16, "lr": 0.1}, "progress": False,
-          "eval_split": "validation"}
+    kw = {
+        "config_to_model_file": model_file,
+        "recipe": {"batch_size": 16, "lr": 0.1},
+        "progress": False,
+        "eval_split": "validation",
+    }
     mapped = create_img_class_evaluator(saved, dataset_config={"num_workers": 0}, **kw)
     train, val = mapped.data()
     assert len(train) == 120 and len(val) == 40 and train.n_classes == 3
     result = mapped(16, 2)
     assert result["value"] > 60
-    streaming = create_img_class_evaluator(saved, dataset_config={"streaming": True, "num_workers": 0,
-                                                                  "augment": True, "hflip": False}, **kw)
+    streaming = create_img_class_evaluator(
+        saved, dataset_config={"streaming": True, "num_workers": 0, "augment": True, "hflip": False}, **kw
+    )
     a, b = streaming(16, 2), streaming(16, 2)
     assert len(a["curve"]) == 2 and a["value"] > 60
     assert a["value"] == b["value"] and a["curve"][1]["train_loss_mean"] == b["curve"][1]["train_loss_mean"]

@@ -15,7 +15,9 @@ from archtune.bench.tabular import tabular_benchmark
 from archtune.errors import ConfigError
 
 
-@pytest.mark.parametrize(("name", "cells", "knobs", "optimum"), [("nb101", 500, 26, 94.712), ("nb301", 725, 32, 94.489)])
+@pytest.mark.parametrize(
+    ("name", "cells", "knobs", "optimum"), [("nb101", 500, 26, 94.712), ("nb301", 725, 32, 94.489)]
+)
 def test_samples_load_with_their_known_optimum_and_finite_zero_cost_columns(name, cells, knobs, optimum):
     s = load_sample(name)
     assert len(s.encodings) == cells == len(set(s.encodings)) == len(s.accuracy)
@@ -71,7 +73,9 @@ def test_peers_on_a_sampled_table_snap_every_proposal_to_a_listed_cell():
     peer.setup(SearchContext(np.zeros((len(bench.encodings), 1), np.float32), [Fidelity("hi", 1.0)], seed=0))
     cell = list(bench.encodings[7])
     assert peer.nearest(cell) == 7
-    cell[1] = next(op for op in NB301_OPS if op != cell[1])  # one knob off a listed cell, and not another one's
+    cell[1] = next(
+        op for op in NB301_OPS if op != cell[1]
+    )  # one knob off a listed cell, and not another one's
     if tuple(cell) not in set(bench.encodings):
         assert peer.nearest(cell) == 7
     assert peer.nearest(list(bench.encodings[7]), taken={7}) != 7  # a cell already proposed is passed over
@@ -108,11 +112,21 @@ def test_bad_table_inputs_are_clear_errors(tmp_path):
 
 
 def test_a_sampled_table_benchmark_records_and_resumes_under_its_own_name(tmp_path):
-    summary = run_benchmark("cifar10", ["random", "rea"], 2, 20, workers=1, out_dir=str(tmp_path), plot=False,
-                            table="nb301")
+    summary = run_benchmark(
+        "cifar10", ["random", "rea"], 2, 20, workers=1, out_dir=str(tmp_path), plot=False, table="nb301"
+    )
     assert (tmp_path / "nb301_cifar10.md").read_text().startswith("NAS-Bench-301 (NASLib sample) cifar10")
     records = [json.loads(line) for line in (tmp_path / "nb301_cifar10.runs.jsonl").read_text().splitlines()]
     assert len(records) == 4 and all(r["meta"]["table"] == "nb301" for r in records)
-    again = run_benchmark("cifar10", ["random", "rea"], 2, 20, workers=1, out_dir=str(tmp_path), plot=False,
-                          table="nb301", report_only=True)
+    again = run_benchmark(
+        "cifar10",
+        ["random", "rea"],
+        2,
+        20,
+        workers=1,
+        out_dir=str(tmp_path),
+        plot=False,
+        table="nb301",
+        report_only=True,
+    )
     assert again == summary

@@ -44,7 +44,9 @@ def test_vae_samples_are_always_legal_tokens_and_follow_the_training_set():
     vocab = [2, 7, 3, 5]
     rng = np.random.default_rng(0)
     # training set: position 1 always takes choice 6, position 3 choice 0
-    train = np.stack([rng.integers(0, 2, 40), np.full(40, 6), rng.integers(0, 3, 40), np.zeros(40, int)], axis=1)
+    train = np.stack(
+        [rng.integers(0, 2, 40), np.full(40, 6), rng.integers(0, 3, 40), np.zeros(40, int)], axis=1
+    )
     vae = ArchitectureVAE(vocab, seed=1)
     vae.fit(train, epochs=150)
     samples = vae.sample(500, rng)
@@ -66,6 +68,7 @@ def test_sampler_mixture_proportions_follow_epsilon(nb201_tokens):
         sources = [sampler.draw(rng, available, eps)[1] for _ in range(300)]
         share = sources.count("vae") / len(sources)
         assert abs(share - eps) < 0.08, (eps, share)
+
     # VAE draws land on or near the training set: closer to it than uniform draws are
     def distance(index):
         return int((tokens[best] != tokens[index]).sum(axis=1).min())
@@ -78,8 +81,13 @@ def test_sampler_mixture_proportions_follow_epsilon(nb201_tokens):
 
 def test_epsilon_schedule_and_retraining_only_on_completed_rounds(nb201_tokens):
     space, _, _ = nb201_tokens
-    ctx = SearchContext(space.features, [Fidelity("hi", 1.0)], seed=0, neighbors=space.neighbors,
-                        feature_plans=space.featurizer_plans)
+    ctx = SearchContext(
+        space.features,
+        [Fidelity("hi", 1.0)],
+        seed=0,
+        neighbors=space.neighbors,
+        feature_plans=space.featurizer_plans,
+    )
     t = TNAS(eps_start=0.1, eps_inc=0.25, round_size=5, top_k=3, epochs=10)
     t.setup(ctx)
     eps = []
@@ -97,8 +105,15 @@ def test_tnas_search_is_conformant_and_resumes_exactly(tmp_path, nb201_tokens):
 
     def run(path, budgets):
         for budget in budgets:
-            s = SearchInstance("t", path, search_space=space, hi_fi_eval=hi, strategy=TNAS(round_size=5, epochs=30),
-                               seed=3, progress=False)
+            s = SearchInstance(
+                "t",
+                path,
+                search_space=space,
+                hi_fi_eval=hi,
+                strategy=TNAS(round_size=5, epochs=30),
+                seed=3,
+                progress=False,
+            )
             s.run_search(eval_budget=budget)
             history = s.history()
             s.close()
@@ -118,8 +133,15 @@ def test_tnas_beats_random_on_nb201_mean_best(nb201_tokens, tmp_path):
     for name in best:
         for seed in range(4):
             strategy = TNAS(round_size=10, epochs=60) if name == "tnas" else name
-            s = SearchInstance("c", tmp_path / f"{name}{seed}.search", search_space=space, hi_fi_eval=hi, seed=seed,
-                               strategy=strategy, progress=False)
+            s = SearchInstance(
+                "c",
+                tmp_path / f"{name}{seed}.search",
+                search_space=space,
+                hi_fi_eval=hi,
+                seed=seed,
+                strategy=strategy,
+                progress=False,
+            )
             s.run_search(eval_budget=60)
             best[name].append(s.best()[1])
             s.close()

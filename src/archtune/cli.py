@@ -30,18 +30,26 @@ def _status(args: argparse.Namespace) -> int:
         table.add_row(fidelity, str(counts["COMPLETE"]), str(counts["FAILED"]))
     console = Console()
     console.print(table)
-    console.print(f"trials: {summary['n_trials']}   in flight: {len(summary['in_flight'])}   "
-                  f"budget spent: {summary['spent']:.2f} "
-                  f"({summary['spent_hi_units']:.2f} high-fidelity evaluations)")
+    console.print(
+        f"trials: {summary['n_trials']}   in flight: {len(summary['in_flight'])}   "
+        f"budget spent: {summary['spent']:.2f} "
+        f"({summary['spent_hi_units']:.2f} high-fidelity evaluations)"
+    )
     running = [p for p in summary["in_flight"] if p.get("worker")]
     if summary["in_flight"]:
-        console.print(f"running: {len(running)} on {len({p['worker'] for p in running})} worker(s); "
-                      f"waiting for a worker: {len(summary['in_flight']) - len(running)}", highlight=False)
+        console.print(
+            f"running: {len(running)} on {len({p['worker'] for p in running})} worker(s); "
+            f"waiting for a worker: {len(summary['in_flight']) - len(running)}",
+            highlight=False,
+        )
         for p in sorted(running, key=lambda p: p["worker"]):
             console.print(f"  {p['worker']}: {p['fidelity']} {p['encoding']}", highlight=False)
     if summary["pareto"] is not None:
         names = list(summary["objectives"])
-        front = Table(title="Pareto front (high fidelity): " + ", ".join(f"{n} ({s})" for n, s in summary["objectives"].items()))
+        front = Table(
+            title="Pareto front (high fidelity): "
+            + ", ".join(f"{n} ({s})" for n, s in summary["objectives"].items())
+        )
         for col in [*names, "encoding"]:
             front.add_column(col)
         for point in summary["pareto"]:
@@ -49,7 +57,9 @@ def _status(args: argparse.Namespace) -> int:
         console.print(front if summary["pareto"] else "Pareto front: none yet")
         return 0
     best = summary["best"]
-    console.print("best so far: " + ("none yet" if best is None else f"{best['value']:.4f}  {best['encoding']}"))
+    console.print(
+        "best so far: " + ("none yet" if best is None else f"{best['value']:.4f}  {best['encoding']}")
+    )
     return 0
 
 
@@ -99,7 +109,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.benchmark == "tnas-table":
         from archtune.bench.tnas_table import run_tnas_table
 
-        run_tnas_table(args.dataset.split(","), args.seeds, int(args.budget), args.eps_start, args.out, args.workers)
+        run_tnas_table(
+            args.dataset.split(","), args.seeds, int(args.budget), args.eps_start, args.out, args.workers
+        )
         return 0
     if args.benchmark == "open-space":
         from archtune.bench.open_space_bench import (
@@ -124,8 +136,9 @@ def _bench(args: argparse.Namespace) -> int:
         from archtune.bench.nb201_mo import run_nb201_mo, to_markdown
 
         strategies = (args.strategies or ",".join(MO_STRATEGIES)).split(",")
-        summary = run_nb201_mo(args.dataset.split(","), args.latency, strategies, args.seeds, args.budget,
-                               args.workers, args.out)
+        summary = run_nb201_mo(
+            args.dataset.split(","), args.latency, strategies, args.seeds, args.budget, args.workers, args.out
+        )
         print(to_markdown(summary, args.latency))
         return 0
     if args.benchmark == "checkpoint-reuse":
@@ -150,18 +163,36 @@ def _bench(args: argparse.Namespace) -> int:
 
         workers = [int(k) for k in args.parallel_workers.split(",")]
         for dataset in args.dataset.split(","):
-            run_parallel_benchmark(dataset, workers, args.seeds, args.budget, args.clock, args.unit_seconds,
-                                   args.stop_at_optimum, args.workers, args.out)
+            run_parallel_benchmark(
+                dataset,
+                workers,
+                args.seeds,
+                args.budget,
+                args.clock,
+                args.unit_seconds,
+                args.stop_at_optimum,
+                args.workers,
+                args.out,
+            )
         return 0
     from archtune.bench.runner import run_benchmark
 
     constraint = _parse_constraint(args.constraint) if args.constraint else None
     summaries = {}
     for dataset in args.dataset.split(","):
-        summaries[dataset] = run_benchmark(dataset, (args.strategies or "bo,random,rea,ls").split(","), args.seeds,
-                                           args.budget, args.workers, args.out, stop_at_optimum=args.stop_at_optimum,
-                                           constraint=constraint, plot=not args.no_plot, report_only=args.report_only,
-                                           table=args.benchmark)
+        summaries[dataset] = run_benchmark(
+            dataset,
+            (args.strategies or "bo,random,rea,ls").split(","),
+            args.seeds,
+            args.budget,
+            args.workers,
+            args.out,
+            stop_at_optimum=args.stop_at_optimum,
+            constraint=constraint,
+            plot=not args.no_plot,
+            report_only=args.report_only,
+            table=args.benchmark,
+        )
     if len(summaries) > 1:  # the datasets side by side, one row per strategy
         from pathlib import Path
 
@@ -226,7 +257,11 @@ def _naap(args: argparse.Namespace) -> int:
     text += to_markdown(results, PAPER_TABLE3)
     chosen = [f"ours at {r.epochs} epochs: {r.chosen}" for r in results if r.chosen]
     if chosen:
-        text += "\nModel and features chosen by 5-fold cross-validation on the training split:\n" + "\n".join(chosen) + "\n"
+        text += (
+            "\nModel and features chosen by 5-fold cross-validation on the training split:\n"
+            + "\n".join(chosen)
+            + "\n"
+        )
     print(text)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -238,10 +273,19 @@ def _naap(args: argparse.Namespace) -> int:
 def _tnas(args: argparse.Namespace) -> int:
     from archtune.oneshot.experiment import run_oneshot
 
-    run_oneshot(args.samplers.split(","), n_cells=args.cells, channels=args.channels,
-                cells_per_stage=args.cells_per_stage, epochs=args.epochs, standalone_epochs=args.standalone_epochs,
-                queries=args.queries, seed=args.seed, eps_inc=args.eps_inc, out_dir=args.out,
-                workers=args.workers)
+    run_oneshot(
+        args.samplers.split(","),
+        n_cells=args.cells,
+        channels=args.channels,
+        cells_per_stage=args.cells_per_stage,
+        epochs=args.epochs,
+        standalone_epochs=args.standalone_epochs,
+        queries=args.queries,
+        seed=args.seed,
+        eps_inc=args.eps_inc,
+        out_dir=args.out,
+        workers=args.workers,
+    )
     return 0
 
 
@@ -259,16 +303,31 @@ def _throughput(args: argparse.Namespace) -> int:
     if args.task == "memory":
         from archtune.bench.memory import measure_memory, memory_markdown
 
-        result = measure_memory(tuple(int(n) for n in args.sizes.split(",")), image_size=args.image_size or 64,
-                                batch_size=args.batch_size, num_workers=args.workers)
+        result = measure_memory(
+            tuple(int(n) for n in args.sizes.split(",")),
+            image_size=args.image_size or 64,
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+        )
         name, markdown = "evaluator_memory", memory_markdown(result)
     else:
         from archtune.bench.throughput import measure_throughput, throughput_markdown
 
         devices = ["cpu"] + (["cuda"] if args.gpu else [])
-        result = {"runs": [measure_throughput(image_size=args.image_size or 64, epochs=args.epochs, repeats=args.repeats,
-                                              batch_size=args.batch_size, train_images=args.train_images,
-                                              num_workers=args.workers, device=d) for d in devices]}
+        result = {
+            "runs": [
+                measure_throughput(
+                    image_size=args.image_size or 64,
+                    epochs=args.epochs,
+                    repeats=args.repeats,
+                    batch_size=args.batch_size,
+                    train_images=args.train_images,
+                    num_workers=args.workers,
+                    device=d,
+                )
+                for d in devices
+            ]
+        }
         name, markdown = "evaluator_throughput", throughput_markdown(result["runs"])
     text = json.dumps(result, indent=2)
     print(text)
@@ -288,8 +347,14 @@ def _nss(args: argparse.Namespace) -> int:
 
     targets = [float(t) * 1e6 for t in args.targets.split(",")]
     space = replace(CPU_SPACE, depth_chunk=args.depth_chunk, width_chunk=args.width_chunk)
-    run_nss_experiment(targets, space, config=NSSConfig(epochs=args.epochs, theta_lr=args.theta_lr, seed=args.seed),
-                       train_epochs=args.train_epochs, repeats=args.repeats, out_dir=args.out)
+    run_nss_experiment(
+        targets,
+        space,
+        config=NSSConfig(epochs=args.epochs, theta_lr=args.theta_lr, seed=args.seed),
+        train_epochs=args.train_epochs,
+        repeats=args.repeats,
+        out_dir=args.out,
+    )
     return 0
 
 
@@ -305,65 +370,121 @@ def _parse_constraint(text: str) -> tuple[str, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archtune", description="Neural architecture tuning.",
-                                     epilog="docs: docs/index.md (getting started: docs/getting-started.md); "
-                                            "each command's --help names its page")
+    parser = argparse.ArgumentParser(
+        prog="archtune",
+        description="Neural architecture tuning.",
+        epilog="docs: docs/index.md (getting started: docs/getting-started.md); "
+        "each command's --help names its page",
+    )
     parser.add_argument("--version", action="version", version=f"archtune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    status = sub.add_parser("status", help="trials by status and fidelity, budget spent, best so far",
-                            epilog="docs: docs/guides/reports.md")
+    status = sub.add_parser(
+        "status",
+        help="trials by status and fidelity, budget spent, best so far",
+        epilog="docs: docs/guides/reports.md",
+    )
     status.add_argument("file", help="a search file (SearchInstance save_filename)")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(func=_status)
-    report = sub.add_parser("report", help="a self-contained HTML report of a search (finished or running)",
-                            epilog="docs: docs/guides/reports.md")
+    report = sub.add_parser(
+        "report",
+        help="a self-contained HTML report of a search (finished or running)",
+        epilog="docs: docs/guides/reports.md",
+    )
     report.add_argument("file", help="a search file (opened read-only)")
-    report.add_argument("-o", "--out", default="report.html", help="the HTML file to write (default report.html)")
-    report.add_argument("--screenshot", default=None, metavar="PNG",
-                        help="also save a PNG of the report as headless Chromium draws it (needs chromium and playwright)")
-    report.add_argument("--viewport-only", action="store_true", help="with --screenshot: the first screen only")
+    report.add_argument(
+        "-o", "--out", default="report.html", help="the HTML file to write (default report.html)"
+    )
+    report.add_argument(
+        "--screenshot",
+        default=None,
+        metavar="PNG",
+        help="also save a PNG of the report as headless Chromium draws it (needs chromium and playwright)",
+    )
+    report.add_argument(
+        "--viewport-only", action="store_true", help="with --screenshot: the first screen only"
+    )
     report.set_defaults(func=_report)
-    dashboard = sub.add_parser("dashboard", help="serve the report on localhost, redrawn as trials arrive (read-only)",
-                            epilog="docs: docs/guides/reports.md")
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="serve the report on localhost, redrawn as trials arrive (read-only)",
+        epilog="docs: docs/guides/reports.md",
+    )
     dashboard.add_argument("file", help="a search file (opened read-only at each refresh)")
     dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
-    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    dashboard.add_argument("--interval", type=float, default=2.0, help="seconds between the page's polls (default 2)")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    dashboard.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between the page's polls (default 2)"
+    )
     dashboard.set_defaults(func=_dashboard)
-    export = sub.add_parser("export", help="the best trained model of a search: state dict + encoding (+ TorchScript/ONNX)",
-                            epilog="docs: docs/guides/checkpoints.md")
+    export = sub.add_parser(
+        "export",
+        help="the best trained model of a search: state dict + encoding (+ TorchScript/ONNX)",
+        epilog="docs: docs/guides/checkpoints.md",
+    )
     export.add_argument("file", help="a search file (opened read-only)")
     export.add_argument("-o", "--out", default="best-model", help="folder to write (default best-model)")
-    export.add_argument("--trial", type=int, default=None, help="this trial's model instead of the best one's")
-    export.add_argument("--torchscript", action="store_true", help="also a traced TorchScript file (imports the builder)")
-    export.add_argument("--onnx", action="store_true", help="also an ONNX file (needs pip install onnx onnxscript)")
+    export.add_argument(
+        "--trial", type=int, default=None, help="this trial's model instead of the best one's"
+    )
+    export.add_argument(
+        "--torchscript", action="store_true", help="also a traced TorchScript file (imports the builder)"
+    )
+    export.add_argument(
+        "--onnx", action="store_true", help="also an ONNX file (needs pip install onnx onnxscript)"
+    )
     export.set_defaults(func=_export)
-    demo = sub.add_parser("demo", help="run a real search: small CNNs trained on scikit-learn's digits",
-                            epilog="docs: docs/getting-started.md")
-    demo.add_argument("--budget", type=float, default=6.0, help="budget in high-fidelity evaluations (default 6)")
-    demo.add_argument("--workdir", default=None, help="where the space and search files go (default: a temp dir)")
+    demo = sub.add_parser(
+        "demo",
+        help="run a real search: small CNNs trained on scikit-learn's digits",
+        epilog="docs: docs/getting-started.md",
+    )
+    demo.add_argument(
+        "--budget", type=float, default=6.0, help="budget in high-fidelity evaluations (default 6)"
+    )
+    demo.add_argument(
+        "--workdir", default=None, help="where the space and search files go (default: a temp dir)"
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
-    plot = sub.add_parser("spline-plot", help="PNG of a search's spline over two numeric knobs (paper 004, Fig. 2)",
-                            epilog="docs: docs/benchmarks/spline.md")
+    plot = sub.add_parser(
+        "spline-plot",
+        help="PNG of a search's spline over two numeric knobs (paper 004, Fig. 2)",
+        epilog="docs: docs/benchmarks/spline.md",
+    )
     plot.add_argument("file", help="a search file")
-    plot.add_argument("--x", required=True, help="numeric knob on the x axis (dict key, or position 0, 1, ...)")
+    plot.add_argument(
+        "--x", required=True, help="numeric knob on the x axis (dict key, or position 0, 1, ...)"
+    )
     plot.add_argument("--y", required=True, help="numeric knob on the y axis")
-    plot.add_argument("--out", default="spline_projection.png", help="PNG path (default spline_projection.png)")
+    plot.add_argument(
+        "--out", default="spline_projection.png", help="PNG path (default spline_projection.png)"
+    )
     plot.set_defaults(func=_spline_plot)
-    naap = sub.add_parser("naap", help="NAAP-440 accuracy predictors (paper 001)",
-                            epilog="docs: docs/benchmarks/naap.md")
-    naap.add_argument("task", choices=["baseline", "ours", "search"],
-                      help="baseline: reproduce the paper's Table 3; ours: our predictor beside it; search: "
-                           "units saved by a predicted fidelity inside a search")
+    naap = sub.add_parser(
+        "naap", help="NAAP-440 accuracy predictors (paper 001)", epilog="docs: docs/benchmarks/naap.md"
+    )
+    naap.add_argument(
+        "task",
+        choices=["baseline", "ours", "search"],
+        help="baseline: reproduce the paper's Table 3; ours: our predictor beside it; search: "
+        "units saved by a predicted fidelity inside a search",
+    )
     naap.add_argument("--seeds", type=int, default=10, help="for 'search'")
     naap.add_argument("--budget", type=float, default=40.0, help="for 'search': full-training units")
-    naap.add_argument("--epochs", type=int, default=9, help="for 'search': epochs behind the predicted fidelity")
+    naap.add_argument(
+        "--epochs", type=int, default=9, help="for 'search': epochs behind the predicted fidelity"
+    )
     naap.add_argument("--regressors", default=None, help="comma-separated names (default: all of Table 3)")
     naap.add_argument("--out", default=None, help="folder for naap440_table3.md and .json")
     naap.set_defaults(func=_naap)
-    tnas = sub.add_parser("tnas", help="TNAS one-shot: SPOS vs TNAS-sampled supernet on MNIST-5k (paper 002)",
-                            epilog="docs: docs/benchmarks/tnas.md")
+    tnas = sub.add_parser(
+        "tnas",
+        help="TNAS one-shot: SPOS vs TNAS-sampled supernet on MNIST-5k (paper 002)",
+        epilog="docs: docs/benchmarks/tnas.md",
+    )
     tnas.add_argument("task", choices=["oneshot"])
     tnas.add_argument("--samplers", default="spos,tnas", help="comma-separated: spos, tnas")
     tnas.add_argument("--cells", type=int, default=24, help="random cells trained alone to rate the supernet")
@@ -375,16 +496,26 @@ def build_parser() -> argparse.ArgumentParser:
     tnas.add_argument("--eps-inc", type=float, default=0.1)
     tnas.add_argument("--seed", type=int, default=0)
     tnas.add_argument("--workers", type=int, default=1, help="processes for the stand-alone trainings")
-    tnas.add_argument("--out", default=None, help="folder for tnas_oneshot.md/.json and the stand-alone cache")
+    tnas.add_argument(
+        "--out", default=None, help="folder for tnas_oneshot.md/.json and the stand-alone cache"
+    )
     tnas.set_defaults(func=_tnas)
-    evaluator = sub.add_parser("evaluator", help="the image-classification evaluator (paper 000, section 4)",
-                            epilog="docs: docs/guides/image-classification.md")
-    evaluator.add_argument("task", choices=["throughput", "memory", "node"],
-                           help="throughput: training images/s of the evaluator vs a plain PyTorch loop over the "
-                                "same DataLoader, MobileOne-s0 on an MNIST-5k image folder, alternating runs, medians; "
-                                "memory: peak resident memory of one epoch against dataset size (generated PNG "
-                                "folders); node: serve a multi-node evaluator's jobs on this node")
-    evaluator.add_argument("--image-size", type=int, default=None, help="throughput/memory: pixels (default 64)")
+    evaluator = sub.add_parser(
+        "evaluator",
+        help="the image-classification evaluator (paper 000, section 4)",
+        epilog="docs: docs/guides/image-classification.md",
+    )
+    evaluator.add_argument(
+        "task",
+        choices=["throughput", "memory", "node"],
+        help="throughput: training images/s of the evaluator vs a plain PyTorch loop over the "
+        "same DataLoader, MobileOne-s0 on an MNIST-5k image folder, alternating runs, medians; "
+        "memory: peak resident memory of one epoch against dataset size (generated PNG "
+        "folders); node: serve a multi-node evaluator's jobs on this node",
+    )
+    evaluator.add_argument(
+        "--image-size", type=int, default=None, help="throughput/memory: pixels (default 64)"
+    )
     evaluator.add_argument("--epochs", type=int, default=1)
     evaluator.add_argument("--repeats", type=int, default=3)
     evaluator.add_argument("--batch-size", type=int, default=64)
@@ -395,76 +526,146 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--rdzv-endpoint", default=None, help="node: HOST:PORT of node 0")
     evaluator.add_argument("--node-rank", type=int, default=1, help="node: this node's rank (1..nnodes-1)")
     evaluator.add_argument("--nnodes", type=int, default=2, help="node: nodes per job")
-    evaluator.add_argument("--nproc-per-node", type=int, default=1, help="node: processes (GPUs) on this node")
+    evaluator.add_argument(
+        "--nproc-per-node", type=int, default=1, help="node: processes (GPUs) on this node"
+    )
     evaluator.add_argument("--out", default=None, help="folder for evaluator_<task>.json and .md")
     evaluator.set_defaults(func=_throughput)
-    nss = sub.add_parser("nss", help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)",
-                            epilog="docs: docs/benchmarks/nss.md")
-    nss.add_argument("--targets", default="2,6,15", help="comma-separated FLOPs targets in MFLOPs (default 2,6,15)")
+    nss = sub.add_parser(
+        "nss",
+        help="Network Space Search at CPU scale: Elite vs Expanded space (paper 003, Table 1)",
+        epilog="docs: docs/benchmarks/nss.md",
+    )
+    nss.add_argument(
+        "--targets", default="2,6,15", help="comma-separated FLOPs targets in MFLOPs (default 2,6,15)"
+    )
     nss.add_argument("--epochs", type=int, default=10, help="NSS epochs (25%% warm-up)")
     nss.add_argument("--depth-chunk", type=int, default=1, help="depths per network space (d_max 4)")
     nss.add_argument("--width-chunk", type=int, default=2, help="widths per network space (w_max 32)")
     nss.add_argument("--theta-lr", type=float, default=0.05)
-    nss.add_argument("--train-epochs", type=int, default=3, help="stand-alone training of found architectures")
+    nss.add_argument(
+        "--train-epochs", type=int, default=3, help="stand-alone training of found architectures"
+    )
     nss.add_argument("--repeats", type=int, default=20, help="NAS runs averaged for the sample counts")
     nss.add_argument("--seed", type=int, default=0)
     nss.add_argument("--out", default=None, help="folder for nss_table1.md/.json and nss_edf.png")
     nss.set_defaults(func=_nss)
-    bench = sub.add_parser("bench", help="benchmarks: strategies side by side on NAS-Bench-201",
-                            epilog="docs: docs/benchmarks/index.md")
-    bench.add_argument("benchmark", choices=["nb201", "nb101", "nb301", "spline", "spline-tables", "parallel", "tnas-table", "open-space",
-                                                   "featurize", "report-open", "nb201-mo", "slurm",
-                                                   "checkpoint-reuse"],
-                       help="nb201: strategies side by side on NAS-Bench-201; nb101, nb301: the same on NASLib's "
-                            "NAS-Bench-101 (500 cells) and NAS-Bench-301 (725 DARTS genotypes) samples, one fidelity, "
-                            "zero-cost proxies as pretraining data; spline: spline vs BO vs random on "
-                            "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
-                            "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
-                            "tnas-table: paper 002's Table 4 (TNAS sampler vs random and evolution, --budget = "
-                            "queries per run); open-space: three NB201 cells as one 3.8e12-encoding space, searched "
-                            "without enumeration (VAE-proposed BO vs evolution vs random); featurize: time and "
-                            "memory to featurize a million encodings; report-open: seconds to open a 10,000-trial HTML "
-                            "report in headless Chromium; slurm: wall-clock speed-up of 1/2/4 SLURM-job workers (needs a SLURM, see "
-                            "scripts/start_slurm.sh); nb201-mo: accuracy against latency, hypervolume regret and front "
-                            "recall (bo, random, rea-mo, and Optuna's nsga2/motpe with the 'bench' extra)")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks: strategies side by side on NAS-Bench-201",
+        epilog="docs: docs/benchmarks/index.md",
+    )
+    bench.add_argument(
+        "benchmark",
+        choices=[
+            "nb201",
+            "nb101",
+            "nb301",
+            "spline",
+            "spline-tables",
+            "parallel",
+            "tnas-table",
+            "open-space",
+            "featurize",
+            "report-open",
+            "nb201-mo",
+            "slurm",
+            "checkpoint-reuse",
+        ],
+        help="nb201: strategies side by side on NAS-Bench-201; nb101, nb301: the same on NASLib's "
+        "NAS-Bench-101 (500 cells) and NAS-Bench-301 (725 DARTS genotypes) samples, one fidelity, "
+        "zero-cost proxies as pretraining data; spline: spline vs BO vs random on "
+        "standard functions; spline-tables: paper 004's spline predictions vs ours; parallel: "
+        "asynchronous BO with 1/2/4 workers on NAS-Bench-201 with simulated training times; "
+        "tnas-table: paper 002's Table 4 (TNAS sampler vs random and evolution, --budget = "
+        "queries per run); open-space: three NB201 cells as one 3.8e12-encoding space, searched "
+        "without enumeration (VAE-proposed BO vs evolution vs random); featurize: time and "
+        "memory to featurize a million encodings; report-open: seconds to open a 10,000-trial HTML "
+        "report in headless Chromium; slurm: wall-clock speed-up of 1/2/4 SLURM-job workers (needs a SLURM, see "
+        "scripts/start_slurm.sh); nb201-mo: accuracy against latency, hypervolume regret and front "
+        "recall (bo, random, rea-mo, and Optuna's nsga2/motpe with the 'bench' extra)",
+    )
     bench.add_argument("--trials", type=int, default=10_000, help="for 'report-open': trials in the search")
     bench.add_argument("--repeats", type=int, default=5, help="for 'report-open': timed openings")
-    bench.add_argument("--synthetic", action="store_true",
-                       help="for 'report-open': write the trials through the storage instead of running the search")
-    bench.add_argument("--eps-start", type=float, default=0.0, help="for 'tnas-table': eps of the first round")
-    bench.add_argument("--parallel-workers", default="1,2,4",
-                       help="for 'parallel' and 'slurm': comma-separated numbers of evaluation workers (default 1,2,4)")
-    bench.add_argument("--clock", choices=["virtual", "real"], default="virtual",
-                       help="for 'parallel': virtual (simulated workers, no waiting) or real (Dask workers sleep)")
-    bench.add_argument("--unit-seconds", type=float, default=60.0,
-                       help="for 'parallel': simulated seconds of one 200-epoch training of an average cell; for "
-                            "'slurm': seconds each evaluation sleeps")
-    bench.add_argument("--functions", default="branin,hartmann6",
-                       help="for 'spline': branin, hartmann6, mnist_widths (real training on MNIST-5k)")
-    bench.add_argument("--dataset", default="cifar10",
-                       help="cifar10, cifar100 or imagenet16; several comma-separated run one after another")
-    bench.add_argument("--strategies", default=None,
-                       help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-vae, bo-notail, bo-explore, random, rea, ls, tnas, "
-                            "spline; for nb201 also the peers optuna-tpe, optuna-gp, optuna-tpe-sha, optuna-tpe-hb, smac, "
-                            "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
-                            "first k seeds of that one "
-                            "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
-                            "open-bo,open-bo-novae,open-bo-nopre,rea,random for open-space)")
-    bench.add_argument("--constraint", default=None,
-                       help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20")
-    bench.add_argument("--latency", default="lat_pixel3",
-                       help="for 'nb201-mo': the latency column traded against accuracy (any lat_* of the table)")
+    bench.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="for 'report-open': write the trials through the storage instead of running the search",
+    )
+    bench.add_argument(
+        "--eps-start", type=float, default=0.0, help="for 'tnas-table': eps of the first round"
+    )
+    bench.add_argument(
+        "--parallel-workers",
+        default="1,2,4",
+        help="for 'parallel' and 'slurm': comma-separated numbers of evaluation workers (default 1,2,4)",
+    )
+    bench.add_argument(
+        "--clock",
+        choices=["virtual", "real"],
+        default="virtual",
+        help="for 'parallel': virtual (simulated workers, no waiting) or real (Dask workers sleep)",
+    )
+    bench.add_argument(
+        "--unit-seconds",
+        type=float,
+        default=60.0,
+        help="for 'parallel': simulated seconds of one 200-epoch training of an average cell; for "
+        "'slurm': seconds each evaluation sleeps",
+    )
+    bench.add_argument(
+        "--functions",
+        default="branin,hartmann6",
+        help="for 'spline': branin, hartmann6, mnist_widths (real training on MNIST-5k)",
+    )
+    bench.add_argument(
+        "--dataset",
+        default="cifar10",
+        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another",
+    )
+    bench.add_argument(
+        "--strategies",
+        default=None,
+        help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-vae, bo-notail, bo-explore, random, rea, ls, tnas, "
+        "spline; for nb201 also the peers optuna-tpe, optuna-gp, optuna-tpe-sha, optuna-tpe-hb, smac, "
+        "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
+        "first k seeds of that one "
+        "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
+        "open-bo,open-bo-novae,open-bo-nopre,rea,random for open-space)",
+    )
+    bench.add_argument(
+        "--constraint",
+        default=None,
+        help="search only cells with a latency column at most a value, e.g. lat_pixel3<=20",
+    )
+    bench.add_argument(
+        "--latency",
+        default="lat_pixel3",
+        help="for 'nb201-mo': the latency column traded against accuracy (any lat_* of the table)",
+    )
     bench.add_argument("--no-plot", action="store_true", help="skip the PNG best-so-far plot")
-    bench.add_argument("--report-only", action="store_true",
-                       help="nb201: run nothing, report the runs recorded under --out (partial seeds allowed)")
+    bench.add_argument(
+        "--report-only",
+        action="store_true",
+        help="nb201: run nothing, report the runs recorded under --out (partial seeds allowed)",
+    )
     bench.add_argument("--seeds", type=int, default=30)
     bench.add_argument("--budget", type=float, default=300.0, help="high-fidelity units per search")
-    bench.add_argument("--image-size", type=int, default=8, help="for 'checkpoint-reuse': MNIST-5k image size")
-    bench.add_argument("--workers", type=int, default=2,
-                       help="seeds run in parallel processes (for 'parallel': virtual-clock runs at a time)")
+    bench.add_argument(
+        "--image-size", type=int, default=8, help="for 'checkpoint-reuse': MNIST-5k image size"
+    )
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="seeds run in parallel processes (for 'parallel': virtual-clock runs at a time)",
+    )
     bench.add_argument("--out", default=None, help="folder for the markdown table, JSON and PNG plot")
-    bench.add_argument("--stop-at-optimum", action="store_true",
-                       help="stop each search once it has evaluated the global optimum (faster; units-to-optimum only)")
+    bench.add_argument(
+        "--stop-at-optimum",
+        action="store_true",
+        help="stop each search once it has evaluated the global optimum (faster; units-to-optimum only)",
+    )
     bench.set_defaults(func=_bench)
     return parser
 

@@ -34,8 +34,14 @@ def prepare_space(space_file: str | Path | None, seed: int = 0, progress: bool =
     (docs/reproducibility.md).
     """
     ss = digits_cnn.digits_cnn_space(None if space_file is None else str(space_file))
-    profiled = profile_encodings(ss.encodings, digits_cnn.encoding_to_net, torch.zeros(*digits_cnn.SAMPLE_INPUT_SHAPE),
-                                 threads=2, progress=progress, metrics=COUNTED_METRICS)
+    profiled = profile_encodings(
+        ss.encodings,
+        digits_cnn.encoding_to_net,
+        torch.zeros(*digits_cnn.SAMPLE_INPUT_SHAPE),
+        threads=2,
+        progress=progress,
+        metrics=COUNTED_METRICS,
+    )
     return ss.preprocess(pretraining_data=profiled.metrics, seed=seed)
 
 
@@ -46,7 +52,9 @@ def run_demo(workdir: str | None = None, budget: float = 6.0, seed: int = 0) -> 
     if budget < MIN_BUDGET:
         # BO first screens 10 networks at 1 epoch (10 units of 4 per high-fidelity evaluation); below this
         # budget no network would be trained at high fidelity and there would be no result to show
-        raise ConfigError(f"the demo needs --budget of at least {MIN_BUDGET:g} high-fidelity evaluations, got {budget:g}")
+        raise ConfigError(
+            f"the demo needs --budget of at least {MIN_BUDGET:g} high-fidelity evaluations, got {budget:g}"
+        )
     console = Console(stderr=True)
     folder = Path(workdir or tempfile.mkdtemp(prefix="archtune-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,5 +79,10 @@ def run_demo(workdir: str | None = None, budget: float = 6.0, seed: int = 0) -> 
         raise ConfigError("the search ended without a high-fidelity result; give a larger --budget")
     console.print(f"best found : {best[0]!r}  accuracy {best[1]:.2f}%")
     console.print(f"baseline   : {digits_cnn.BASELINE!r}  accuracy {baseline_value:.2f}%")
-    return {"best": best, "baseline": (digits_cnn.BASELINE, baseline_value), "search_file": str(search_file),
-            "space_file": str(space_file), "history": history}
+    return {
+        "best": best,
+        "baseline": (digits_cnn.BASELINE, baseline_value),
+        "search_file": str(search_file),
+        "space_file": str(space_file),
+        "history": history,
+    }

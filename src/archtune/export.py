@@ -51,7 +51,9 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"no model file at {str(path)!r}") from None
     except Exception as err:  # noqa: BLE001 - a damaged or foreign file
-        raise ConfigError(f"{str(path)!r} is not an archtune model file: {type(err).__name__}: {err}") from err
+        raise ConfigError(
+            f"{str(path)!r} is not an archtune model file: {type(err).__name__}: {err}"
+        ) from err
     if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
         raise ConfigError(f"{str(path)!r} is not an archtune model file (format {MODEL_FORMAT})")
     return state
@@ -67,22 +69,28 @@ def load_model(path: str | os.PathLike[str], reparam: bool = False) -> nn.Module
     from archtune.nets.mobileone import reparameterize
 
     state = read_model_file(path)
-    model = build_model(state["builder"], decode_key(state["encoding"]), int(state["n_classes"]),
-                        int(state["input_shape"][0]))
+    model = build_model(
+        state["builder"], decode_key(state["encoding"]), int(state["n_classes"]), int(state["input_shape"][0])
+    )
     model.load_state_dict(state["state_dict"])
     if reparam:
         if state.get("reparam_state_dict") is None:
-            raise ConfigError(f"{str(path)!r} holds no re-parameterized network (its evaluator had reparam=False)")
+            raise ConfigError(
+                f"{str(path)!r} holds no re-parameterized network (its evaluator had reparam=False)"
+            )
         model = reparameterize(model)
         model.load_state_dict(state["reparam_state_dict"])
     return model.eval()
 
 
-def export_model(path: str | os.PathLike[str], out: str | os.PathLike[str], torchscript: bool = False,
-                 onnx: bool = False) -> dict[str, Path]:
+def export_model(
+    path: str | os.PathLike[str], out: str | os.PathLike[str], torchscript: bool = False, onnx: bool = False
+) -> dict[str, Path]:
     """Write the model file ``path`` out into the folder ``out`` (see the module doc); returns ``{what: path}``."""
     if onnx and importlib.util.find_spec("onnx") is None:
-        raise ConfigError("onnx=True needs the onnx package: pip install onnx onnxscript (or export without --onnx)")
+        raise ConfigError(
+            "onnx=True needs the onnx package: pip install onnx onnxscript (or export without --onnx)"
+        )
     state = read_model_file(path)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,24 +123,34 @@ def search_model_file(search_file: str | os.PathLike[str], trial: int | None = N
     if trial is None:
         senses = json.loads(meta.get("objectives") or "{}") or {"value": "max"}
         if len(senses) > 1:
-            raise ConfigError("a search with several objectives has no single best model: pass --trial N "
-                              "(a trial of its Pareto front, see archtune status)")
+            raise ConfigError(
+                "a search with several objectives has no single best model: pass --trial N "
+                "(a trial of its Pareto front, see archtune status)"
+            )
         sign = 1.0 if next(iter(senses.values())) == "max" else -1.0
         hits = [t for t in trials if t.ok and t.fidelity == top and t.value is not None]
         if not hits:
-            raise ConfigError(f"{str(search_file)!r} has no finished high-fidelity trial yet: nothing to export")
+            raise ConfigError(
+                f"{str(search_file)!r} has no finished high-fidelity trial yet: nothing to export"
+            )
         trial = max(hits, key=lambda t: sign * t.value).number  # type: ignore[operator]
     work = WorkDir(meta.get("work_dir") or default_work_dir(search_file))
     path = work.best_model(trial)
     if path is None:
-        raise ConfigError(f"no trained model kept for trial {trial} in {str(work.path)!r}: only the best "
-                          "high-fidelity trial's is kept, and only by objectives that save one "
-                          "(create_img_class_evaluator does)")
+        raise ConfigError(
+            f"no trained model kept for trial {trial} in {str(work.path)!r}: only the best "
+            "high-fidelity trial's is kept, and only by objectives that save one "
+            "(create_img_class_evaluator does)"
+        )
     return path
 
 
-def export_search(search_file: str | os.PathLike[str], out: str | os.PathLike[str], trial: int | None = None,
-                  torchscript: bool = False, onnx: bool = False) -> dict[str, Path]:
+def export_search(
+    search_file: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    trial: int | None = None,
+    torchscript: bool = False,
+    onnx: bool = False,
+) -> dict[str, Path]:
     """:func:`export_model` of the best high-fidelity trial's model (or trial ``trial``'s) of a search file."""
     return export_model(search_model_file(search_file, trial), out, torchscript, onnx)
-

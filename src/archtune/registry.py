@@ -44,5 +44,7 @@ class Registry(Generic[T]):
         try:
             factory = self.factories[name]
         except KeyError:
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self.factories))}") from None
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self.factories))}"
+            ) from None
         return factory(**kwargs)

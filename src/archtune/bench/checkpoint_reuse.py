@@ -42,14 +42,30 @@ def _run(reuse: bool, budget: float, image_size: int, seed: int, folder: Path) -
     # than the training measured here on a busy 2-core machine and has nothing to do with checkpoints
     space = mobileone_space(str(folder / "mobileone.space"))
     evaluator = create_img_class_evaluator(
-        "mnist5k", n_classes=10, config_to_model_file=BUILDER, eval_split="test", reparam=True, recipe=RECIPE,
-        dataset_config={"image_size": image_size, "channels": 3}, seed=seed, progress=False,
-        schedule_epochs=HI_EPOCHS, continue_lo_fi=None if reuse else False)
+        "mnist5k",
+        n_classes=10,
+        config_to_model_file=BUILDER,
+        eval_split="test",
+        reparam=True,
+        recipe=RECIPE,
+        dataset_config={"image_size": image_size, "channels": 3},
+        seed=seed,
+        progress=False,
+        schedule_epochs=HI_EPOCHS,
+        continue_lo_fi=None if reuse else False,
+    )
     started = time.perf_counter()
-    search = SearchInstance("reuse" if reuse else "plain", str(folder / "run.search"), search_space=space,
-                            hi_fi_eval=evaluator.at_epochs(HI_EPOCHS), hi_fi_cost=HI_EPOCHS,
-                            lo_fi_eval=evaluator.at_epochs(LO_EPOCHS), lo_fi_cost=LO_EPOCHS, seed=seed,
-                            progress=False)
+    search = SearchInstance(
+        "reuse" if reuse else "plain",
+        str(folder / "run.search"),
+        search_space=space,
+        hi_fi_eval=evaluator.at_epochs(HI_EPOCHS),
+        hi_fi_cost=HI_EPOCHS,
+        lo_fi_eval=evaluator.at_epochs(LO_EPOCHS),
+        lo_fi_cost=LO_EPOCHS,
+        seed=seed,
+        progress=False,
+    )
     search.run_search(eval_budget=budget)
     seconds = time.perf_counter() - started
     history = search.history()
@@ -60,7 +76,9 @@ def _run(reuse: bool, budget: float, image_size: int, seed: int, folder: Path) -
     lo = [h for h in history if h["fidelity"] == "lo" and h["status"] == "COMPLETE"]
     return {
         "continuation": search.work.reuse,
-        "evaluations": len(history), "lo_evaluations": len(lo), "hi_evaluations": len(hi),
+        "evaluations": len(history),
+        "lo_evaluations": len(lo),
+        "hi_evaluations": len(hi),
         "hi_continued": sum(1 for h in hi if h["metrics"].get("continued_from_epoch")),
         "spent": sum(h["cost"] for h in history),
         "hi_charges": [h["cost"] for h in hi],
@@ -74,8 +92,9 @@ def _run(reuse: bool, budget: float, image_size: int, seed: int, folder: Path) -
     }
 
 
-def run_checkpoint_reuse(budget: float = 6.0, image_size: int = 8, out: str | None = None,
-                         seed: int = 0) -> dict[str, Any]:
+def run_checkpoint_reuse(
+    budget: float = 6.0, image_size: int = 8, out: str | None = None, seed: int = 0
+) -> dict[str, Any]:
     """Run both searches (in temporary folders) and write ``checkpoint_reuse.json`` and ``.md`` to ``out``."""
     runs = {}
     for name, reuse in (("continued", True), ("from_scratch", False)):
@@ -89,11 +108,21 @@ def run_checkpoint_reuse(budget: float = 6.0, image_size: int = 8, out: str | No
     result = {
         "benchmark": "checkpoint-reuse",
         "command": f"archtune bench checkpoint-reuse --budget {budget:g} --image-size {image_size}"
-                   + (f" --out {out}" if out else ""),
-        "setting": {"space": "mobileone (no pretraining data)", "dataset": "mnist5k", "image_size": image_size, "builder": BUILDER,
-                    "recipe": {**RECIPE, "schedule_epochs": HI_EPOCHS}, "lo_fi": {"epochs": LO_EPOCHS, "cost": LO_EPOCHS},
-                    "hi_fi": {"epochs": HI_EPOCHS, "cost": HI_EPOCHS}, "strategy": "bo", "budget": budget, "seed": seed},
-        "runs": runs, "same_result": same,
+        + (f" --out {out}" if out else ""),
+        "setting": {
+            "space": "mobileone (no pretraining data)",
+            "dataset": "mnist5k",
+            "image_size": image_size,
+            "builder": BUILDER,
+            "recipe": {**RECIPE, "schedule_epochs": HI_EPOCHS},
+            "lo_fi": {"epochs": LO_EPOCHS, "cost": LO_EPOCHS},
+            "hi_fi": {"epochs": HI_EPOCHS, "cost": HI_EPOCHS},
+            "strategy": "bo",
+            "budget": budget,
+            "seed": seed,
+        },
+        "runs": runs,
+        "same_result": same,
     }
     if out is not None:
         folder = Path(out)
@@ -106,21 +135,32 @@ def run_checkpoint_reuse(budget: float = 6.0, image_size: int = 8, out: str | No
 def to_markdown(result: dict[str, Any]) -> str:
     """The two runs side by side."""
     setting = result["setting"]
-    lines = [f"# Low fidelity reused by high fidelity: MobileOne on MNIST-5k ({setting['image_size']}x"
-             f"{setting['image_size']}), budget {setting['budget']:g} high-fidelity units", ""]
+    lines = [
+        f"# Low fidelity reused by high fidelity: MobileOne on MNIST-5k ({setting['image_size']}x"
+        f"{setting['image_size']}), budget {setting['budget']:g} high-fidelity units",
+        "",
+    ]
     if result.get("command"):
         lines += [f"Command: `{result['command']}`", ""]
     if result["runs"]:
-        lines += ["| run | continuation | lo evals | hi evals | hi continued | hi charges | mean hi s | mean lo s | "
-                  "spent | best (%) | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| run | continuation | lo evals | hi evals | hi continued | hi charges | mean hi s | mean lo s | "
+            "spent | best (%) | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in result["runs"].items():
             best = "-" if r["best"] is None else f"{r['best']['value']:.2f}"
-            lines.append(f"| {name} | {'on' if r['continuation'] else 'off'} | {r['lo_evaluations']} | "
-                         f"{r['hi_evaluations']} | {r['hi_continued']} | {', '.join(f'{c:g}' for c in r['hi_charges'])} | "
-                         f"{r['hi_seconds_mean']} | {r['lo_seconds_mean']} | {r['spent']:g} | {best} | {r['seconds']} |")
+            lines.append(
+                f"| {name} | {'on' if r['continuation'] else 'off'} | {r['lo_evaluations']} | "
+                f"{r['hi_evaluations']} | {r['hi_continued']} | {', '.join(f'{c:g}' for c in r['hi_charges'])} | "
+                f"{r['hi_seconds_mean']} | {r['lo_seconds_mean']} | {r['spent']:g} | {best} | {r['seconds']} |"
+            )
     same = result.get("same_result")
     if same:
-        lines += ["", f"First encoding confirmed by both runs {tuple(same['encoding'])}: continued "
-                  f"{same['continued']:.4f}%, from scratch {same['from_scratch']:.4f}% (difference "
-                  f"{same['difference']:.2e})."]
+        lines += [
+            "",
+            f"First encoding confirmed by both runs {tuple(same['encoding'])}: continued "
+            f"{same['continued']:.4f}%, from scratch {same['from_scratch']:.4f}% (difference "
+            f"{same['difference']:.2e}).",
+        ]
     return "\n".join(lines) + "\n"

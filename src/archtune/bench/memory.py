@@ -32,13 +32,27 @@ SMALL_CNN = "archtune.bench.memory:small_cnn"
 def small_cnn(encoding: Any, n_classes: int, in_channels: int = 3) -> nn.Module:
     """A small CNN (``encoding`` = width): the benchmark measures the data pipeline, not the network."""
     w = int(encoding)
-    return nn.Sequential(nn.Conv2d(in_channels, w, 3, stride=2, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
-                         nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, n_classes))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, stride=2, padding=1),
+        nn.BatchNorm2d(w),
+        nn.ReLU(),
+        nn.Conv2d(w, 2 * w, 3, stride=2, padding=1),
+        nn.BatchNorm2d(2 * w),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2 * w, n_classes),
+    )
 
 
-def write_image_folder(root: str | Path, train_images: int, eval_images: int = 200, image_size: int = 64,
-                       classes: int = 10, seed: int = 0) -> Path:
+def write_image_folder(
+    root: str | Path,
+    train_images: int,
+    eval_images: int = 200,
+    image_size: int = 64,
+    classes: int = 10,
+    seed: int = 0,
+) -> Path:
     """``root/{train,test}/<class>/<i>.png``: RGB images whose colour says the class, with noise."""
     from PIL import Image
 
@@ -83,33 +97,68 @@ print(json.dumps({"peak_rss_mb": peak[0] / 2**20, "main_maxrss_mb": resource.get
 """
 
 
-def peak_training_rss(root: str | Path, image_size: int = 64, batch_size: int = 64, num_workers: int = 2) -> dict[str, Any]:
+def peak_training_rss(
+    root: str | Path, image_size: int = 64, batch_size: int = 64, num_workers: int = 2
+) -> dict[str, Any]:
     """Train one epoch on the folder in a fresh Python process; its peak memory and time."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(root), str(image_size), str(batch_size), str(num_workers), SMALL_CNN],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(root),
+            str(image_size),
+            str(batch_size),
+            str(num_workers),
+            SMALL_CNN,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure_memory(sizes: tuple[int, ...] = (2000, 20000), image_size: int = 64, batch_size: int = 64,
-                   num_workers: int = 2, workdir: str | None = None) -> dict[str, Any]:
+def measure_memory(
+    sizes: tuple[int, ...] = (2000, 20000),
+    image_size: int = 64,
+    batch_size: int = 64,
+    num_workers: int = 2,
+    workdir: str | None = None,
+) -> dict[str, Any]:
     """Peak memory of one training epoch per dataset size, and the largest over the smallest."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="archtune-memory-", dir=workdir) as tmp:
         for n in sizes:
             root = write_image_folder(Path(tmp) / f"n{n}", n, image_size=image_size)
             rows.append({"images": n, **peak_training_rss(root, image_size, batch_size, num_workers)})
-    return {"image_size": image_size, "batch_size": batch_size, "num_workers": num_workers, "network": SMALL_CNN,
-            "rows": rows, "ratio": rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"],
-            "main_ratio": rows[-1]["main_maxrss_mb"] / rows[0]["main_maxrss_mb"], "bound": 1.25}
+    return {
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "network": SMALL_CNN,
+        "rows": rows,
+        "ratio": rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"],
+        "main_ratio": rows[-1]["main_maxrss_mb"] / rows[0]["main_maxrss_mb"],
+        "bound": 1.25,
+    }
 
 
 def memory_markdown(result: dict[str, Any]) -> str:
-    lines = [f"One training epoch over a generated {result['image_size']}x{result['image_size']} PNG folder, "
-             f"{result['num_workers']} loader workers, batch {result['batch_size']}, `{result['network']}`.", "",
-             "| training images | peak RSS, process + workers (MiB) | main process ru_maxrss (MiB) | seconds |",
-             "|---|---|---|---|"]
+    lines = [
+        f"One training epoch over a generated {result['image_size']}x{result['image_size']} PNG folder, "
+        f"{result['num_workers']} loader workers, batch {result['batch_size']}, `{result['network']}`.",
+        "",
+        "| training images | peak RSS, process + workers (MiB) | main process ru_maxrss (MiB) | seconds |",
+        "|---|---|---|---|",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['images']:,} | {r['peak_rss_mb']:.0f} | {r['main_maxrss_mb']:.0f} | {r['seconds']:.1f} |")
-    lines += ["", f"Ratio largest/smallest: {result['ratio']:.3f} (process + workers), {result['main_ratio']:.3f} "
-              f"(main process); bound {result['bound']}."]
+        lines.append(
+            f"| {r['images']:,} | {r['peak_rss_mb']:.0f} | {r['main_maxrss_mb']:.0f} | {r['seconds']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Ratio largest/smallest: {result['ratio']:.3f} (process + workers), {result['main_ratio']:.3f} "
+        f"(main process); bound {result['bound']}.",
+    ]
     return "\n".join(lines) + "\n"

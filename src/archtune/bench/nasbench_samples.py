@@ -41,8 +41,15 @@ from archtune.errors import ConfigError
 NB101_OPS = ("input", "output", "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu")
 NB101_NODES = 7
 #: NASLib's compact DARTS operation codes
-NB301_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
-             "dil_conv_5x5")
+NB301_OPS = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
 FILES = {"nb101": "naslib_zc_nasbench101.json.gz", "nb301": "naslib_zc_nasbench301.json.gz"}
 
 
@@ -69,7 +76,7 @@ def nb101_encoding(key: tuple[int, ...]) -> tuple[Any, ...]:
         raise ConfigError(f"not a NAS-Bench-101 key of {n * n + n} values: {len(key)} values")
     matrix = np.asarray(key[: n * n]).reshape(n, n)
     edges = tuple(int(matrix[i, j]) for i in range(n) for j in range(i + 1, n))
-    ops = tuple(NB101_OPS[code] for code in key[n * n + 1: n * n + n - 1])  # the inner nodes only
+    ops = tuple(NB101_OPS[code] for code in key[n * n + 1 : n * n + n - 1])  # the inner nodes only
     return edges + ops
 
 

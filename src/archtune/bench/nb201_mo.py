@@ -68,14 +68,21 @@ def true_front(dataset: str, latency: str) -> dict[str, Any]:
     points = np.stack([acc, lat], axis=1)
     front = np.flatnonzero(non_dominated(points, ["max", "min"]))
     # every cell equal to a front point is on the front too (non_dominated keeps only the first of equals)
-    on_front = np.isin([encoding_key((a, b)) for a, b in points], [encoding_key((a, b)) for a, b in points[front]])
+    on_front = np.isin(
+        [encoding_key((a, b)) for a, b in points], [encoding_key((a, b)) for a, b in points[front]]
+    )
     reference = [float(acc[front].min()), float(lat[front].max())]
-    return {"cells": set(np.flatnonzero(on_front).tolist()), "reference": reference,
-            "hv": hypervolume_2d(points[front], ["max", "min"], reference), "size": int(len(front))}
+    return {
+        "cells": set(np.flatnonzero(on_front).tolist()),
+        "reference": reference,
+        "hv": hypervolume_2d(points[front], ["max", "min"], reference),
+        "size": int(len(front)),
+    }
 
 
-def score_trajectory(evaluated: list[tuple[float, int]], dataset: str, latency: str,
-                     budget: float = max(BUDGET_POINTS)) -> dict[str, Any]:
+def score_trajectory(
+    evaluated: list[tuple[float, int]], dataset: str, latency: str, budget: float = max(BUDGET_POINTS)
+) -> dict[str, Any]:
     """HV regret and recall at each budget point up to ``budget``, from ``[(units spent, cell)]`` at high fidelity."""
     table = load_nb201()
     acc, lat = table.column(DATASETS[dataset][0]), table.column(latency)
@@ -97,7 +104,9 @@ def score_trajectory(evaluated: list[tuple[float, int]], dataset: str, latency: 
     return out
 
 
-def _ours(name: str, dataset: str, latency: str, seed: int, budget: float) -> tuple[list[tuple[float, int]], float]:
+def _ours(
+    name: str, dataset: str, latency: str, seed: int, budget: float
+) -> tuple[list[tuple[float, int]], float]:
     from archtune.bench.nb201 import nb201_objectives
     from archtune.search.instance import SearchInstance
     from archtune.strategy.mo_evolution import MultiObjectiveEvolution
@@ -108,8 +117,17 @@ def _ours(name: str, dataset: str, latency: str, seed: int, budget: float) -> tu
     two = {"lo_fi_eval": lo, "lo_fi_cost": LO_FI_COST} if name == "bo" else {}
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        with SearchInstance(name, Path(folder) / "s.search", space, hi_fi_eval=hi, strategy=strategy, seed=seed,
-                            progress=False, objectives={"value": "max", latency: "min"}, **two) as s:
+        with SearchInstance(
+            name,
+            Path(folder) / "s.search",
+            space,
+            hi_fi_eval=hi,
+            strategy=strategy,
+            seed=seed,
+            progress=False,
+            objectives={"value": "max", latency: "min"},
+            **two,
+        ) as s:
             s.run_search(eval_budget=budget)
             history = s.history()
         seconds = time.perf_counter() - start
@@ -121,7 +139,9 @@ def _ours(name: str, dataset: str, latency: str, seed: int, budget: float) -> tu
     return evaluated, seconds / max(len(history), 1)
 
 
-def _optuna(name: str, dataset: str, latency: str, seed: int, budget: float) -> tuple[list[tuple[float, int]], float]:
+def _optuna(
+    name: str, dataset: str, latency: str, seed: int, budget: float
+) -> tuple[list[tuple[float, int]], float]:
     from archtune.bench.peers import optuna_distributions, optuna_sampler, require
     from archtune.datasets.nb201 import OPS
 
@@ -151,8 +171,17 @@ def run_one(name: str, dataset: str, latency: str, seed: int, budget: float) -> 
     evaluated, per_step = runner(name, dataset, latency, seed, budget)
     scores = score_trajectory(evaluated, dataset, latency, budget)
     cells = [i for _, i in evaluated]
-    return {"strategy": name, "dataset": dataset, "latency": latency, "seed": seed, "budget": budget,
-            "hi_evaluations": len(cells), "repeats": len(cells) - len(set(cells)), "s_per_step": per_step, **scores}
+    return {
+        "strategy": name,
+        "dataset": dataset,
+        "latency": latency,
+        "seed": seed,
+        "budget": budget,
+        "hi_evaluations": len(cells),
+        "repeats": len(cells) - len(set(cells)),
+        "s_per_step": per_step,
+        **scores,
+    }
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -163,7 +192,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         half = [r["units_to_half_recall"] if r["units_to_half_recall"] is not None else np.inf for r in mine]
         out[f"{key[0]}/{key[1]}"] = {
             "seeds": len(mine),
-            "hv_regret": {u: float(np.median([r["hv_regret"][u] for r in mine])) for u in mine[0]["hv_regret"]},
+            "hv_regret": {
+                u: float(np.median([r["hv_regret"][u] for r in mine])) for u in mine[0]["hv_regret"]
+            },
             "recall": {u: float(np.median([r["recall"][u] for r in mine])) for u in mine[0]["recall"]},
             "median_units_to_half_recall": float(np.median(half)),
             "repeats": int(sum(r["repeats"] for r in mine)),
@@ -175,20 +206,34 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def to_markdown(summary: dict[str, dict[str, Any]], latency: str) -> str:
     """The table the README shows."""
     points = list(next(iter(summary.values()))["hv_regret"]) if summary else []
-    head = ("| dataset / method | seeds | HV regret at " + " / ".join(points) + " | front recall at "
-            + " / ".join(points) + " | units to 50% recall | repeats | s per step |\n")
+    head = (
+        "| dataset / method | seeds | HV regret at "
+        + " / ".join(points)
+        + " | front recall at "
+        + " / ".join(points)
+        + " | units to 50% recall | repeats | s per step |\n"
+    )
     lines = [head, "|---|---|---|---|---|---|---|\n"]
     for name, s in summary.items():
         regret = " / ".join(f"{s['hv_regret'][u]:.4f}" for u in points)
         recall = " / ".join(f"{100 * s['recall'][u]:.0f}%" for u in points)
         half = s["median_units_to_half_recall"]
-        lines.append(f"| {name} | {s['seeds']} | {regret} | {recall} | {'> budget' if not np.isfinite(half) else f'{half:.1f}'}"
-                     f" | {s['repeats']} | {s['median_s_per_step']:.3f} |\n")
+        lines.append(
+            f"| {name} | {s['seeds']} | {regret} | {recall} | {'> budget' if not np.isfinite(half) else f'{half:.1f}'}"
+            f" | {s['repeats']} | {s['median_s_per_step']:.3f} |\n"
+        )
     return f"NB201 accuracy (max) against {latency} (min)\n\n" + "".join(lines)
 
 
-def run_nb201_mo(datasets: list[str], latency: str, strategies: list[str], seeds: int, budget: float,
-                 workers: int, out: str | Path | None) -> dict[str, dict[str, Any]]:
+def run_nb201_mo(
+    datasets: list[str],
+    latency: str,
+    strategies: list[str],
+    seeds: int,
+    budget: float,
+    workers: int,
+    out: str | Path | None,
+) -> dict[str, dict[str, Any]]:
     """Run every (dataset, method, seed), in ``workers`` processes; records go to ``out`` as they finish."""
     for name in strategies:
         if name not in STRATEGIES:
@@ -206,13 +251,18 @@ def run_nb201_mo(datasets: list[str], latency: str, strategies: list[str], seeds
         for done, future in enumerate(as_completed(futures), 1):
             record = future.result()
             records.append(record)
-            print(f"[{done}/{len(jobs)}] {record['dataset']} {record['strategy']} seed {record['seed']}: "
-                  f"HV regret at 100 {record['hv_regret'].get('100', float('nan')):.4f}, "
-                  f"recall {100 * record['recall'].get('100', 0):.0f}%", flush=True)
+            print(
+                f"[{done}/{len(jobs)}] {record['dataset']} {record['strategy']} seed {record['seed']}: "
+                f"HV regret at 100 {record['hv_regret'].get('100', float('nan')):.4f}, "
+                f"recall {100 * record['recall'].get('100', 0):.0f}%",
+                flush=True,
+            )
             if folder:
                 with open(folder / "records.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
-    summary = summarise(sorted(records, key=lambda r: (r["dataset"], STRATEGIES.index(r["strategy"]), r["seed"])))
+    summary = summarise(
+        sorted(records, key=lambda r: (r["dataset"], STRATEGIES.index(r["strategy"]), r["seed"]))
+    )
     if folder:
         (folder / "summary.json").write_text(json.dumps(summary, indent=2))
         (folder / "summary.md").write_text(to_markdown(summary, latency))

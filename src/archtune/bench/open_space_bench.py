@@ -57,7 +57,9 @@ class ThreeCellObjective:
         return [self.row[tuple(encoding[f"{d}/edge{e}"] for e in range(6))] for d in CELL_DATASETS]
 
     def __call__(self, encoding: dict[str, Any]) -> float:
-        return float(np.mean([column[i] for column, i in zip(self.columns, self.cells(encoding), strict=True)]))
+        return float(
+            np.mean([column[i] for column, i in zip(self.columns, self.cells(encoding), strict=True)])
+        )
 
     def zero_cost(self, encoding: dict[str, Any]) -> dict[str, float]:
         """The network's latency on the devices the NB201 benchmark pretrains on: the three cells' sum."""
@@ -65,8 +67,14 @@ class ThreeCellObjective:
         return {name: float(sum(column[i] for i in cells)) for name, column in self.latencies.items()}
 
 
-def _evolution(space: ProductSpace, objective: ThreeCellObjective, budget: int, seed: int,
-               population: int = 20, sample: int = 5) -> list[float]:
+def _evolution(
+    space: ProductSpace,
+    objective: ThreeCellObjective,
+    budget: int,
+    seed: int,
+    population: int = 20,
+    sample: int = 5,
+) -> list[float]:
     """Regularized evolution on token rows: aging population, tournament, one-knob mutation."""
     rng = np.random.default_rng(seed)
     seen: set[bytes] = set()
@@ -98,8 +106,12 @@ def run_seed(strategy: str, seed: int, budget: int) -> dict[str, Any]:
     elif strategy == "rea":
         values = _evolution(space, objective, budget, seed)
     elif strategy.startswith("open-bo"):
-        search = OpenSpaceBO(space, n_vae=0 if strategy == "open-bo-novae" else 500, seed=seed,
-                             zero_cost=None if strategy == "open-bo-nopre" else objective.zero_cost)
+        search = OpenSpaceBO(
+            space,
+            n_vae=0 if strategy == "open-bo-novae" else 500,
+            seed=seed,
+            zero_cost=None if strategy == "open-bo-nopre" else objective.zero_cost,
+        )
         values = []
         for _ in range(budget):
             encoding = search.ask()
@@ -109,18 +121,28 @@ def run_seed(strategy: str, seed: int, budget: int) -> dict[str, Any]:
         raise UnknownNameError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
     best = np.maximum.accumulate(values)
     hits = np.flatnonzero(best >= objective.optimum - 1e-9)
-    return {"strategy": strategy, "seed": seed, "best_curve": best.tolist(), "optimum": objective.optimum,
-            "found_at": int(hits[0]) + 1 if len(hits) else None,
-            "seconds_per_step": (time.perf_counter() - start) / budget}
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "best_curve": best.tolist(),
+        "optimum": objective.optimum,
+        "found_at": int(hits[0]) + 1 if len(hits) else None,
+        "seconds_per_step": (time.perf_counter() - start) / budget,
+    }
 
 
 def _job(args: tuple[str, int, int]) -> dict[str, Any]:
     return run_seed(*args)
 
 
-def run_open_space_benchmark(seeds: int = 10, budget: int = 200, strategies: Sequence[str] = STRATEGIES,
-                             workers: int = 2, out: str | Path | None = None,
-                             progress: bool = True) -> dict[str, dict[str, Any]]:
+def run_open_space_benchmark(
+    seeds: int = 10,
+    budget: int = 200,
+    strategies: Sequence[str] = STRATEGIES,
+    workers: int = 2,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
     """Every strategy on seeds 0..seeds-1; returns per-strategy summaries (and writes .md/.json to ``out``)."""
     for name in strategies:
         if name not in STRATEGIES:
@@ -147,27 +169,47 @@ def run_open_space_benchmark(seeds: int = 10, budget: int = 200, strategies: Seq
             "seeds": len(mine),
             "mean_regret": {c: float(optimum - curves[:, c - 1].mean()) for c in CHECKPOINTS if c <= budget},
             "found_optimum": sum(f is not None for f in found),
-            "median_evaluations_to_optimum": float(np.median([f if f is not None else np.inf for f in found])),
+            "median_evaluations_to_optimum": float(
+                np.median([f if f is not None else np.inf for f in found])
+            ),
             "seconds_per_step": float(np.median([r["seconds_per_step"] for r in mine])),
         }
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "open_space.json").write_text(json.dumps({"budget": budget, "optimum": optimum, "rows": rows,
-                                                               "runs": runs}, indent=1))
+        (Path(out) / "open_space.json").write_text(
+            json.dumps({"budget": budget, "optimum": optimum, "rows": rows, "runs": runs}, indent=1)
+        )
         (Path(out) / "open_space.md").write_text(to_markdown(rows, budget, optimum))
     return rows
 
 
 def to_markdown(rows: dict[str, dict[str, Any]], budget: int, optimum: float) -> str:
     checkpoints = [c for c in CHECKPOINTS if c <= budget]
-    head = ["strategy", "seeds"] + [f"mean regret @{c}" for c in checkpoints] + [
-        "found optimum", "median evaluations to optimum", "s/step"]
-    lines = [f"Three NB201 cells (5^18 = 3.8e12 encodings), optimum {optimum:.3f} (mean test accuracy), "
-             f"budget {budget} evaluations", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = (
+        ["strategy", "seeds"]
+        + [f"mean regret @{c}" for c in checkpoints]
+        + ["found optimum", "median evaluations to optimum", "s/step"]
+    )
+    lines = [
+        f"Three NB201 cells (5^18 = 3.8e12 encodings), optimum {optimum:.3f} (mean test accuracy), "
+        f"budget {budget} evaluations",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for name, r in rows.items():
         median = r["median_evaluations_to_optimum"]
-        lines.append("| " + " | ".join(
-            [name, str(r["seeds"])] + [f"{r['mean_regret'][c]:.3f}" for c in checkpoints]
-            + [f"{r['found_optimum']}/{r['seeds']}", f"{median:.0f}" if np.isfinite(median) else f"> {budget}",
-               f"{r['seconds_per_step']:.3f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [name, str(r["seeds"])]
+                + [f"{r['mean_regret'][c]:.3f}" for c in checkpoints]
+                + [
+                    f"{r['found_optimum']}/{r['seeds']}",
+                    f"{median:.0f}" if np.isfinite(median) else f"> {budget}",
+                    f"{r['seconds_per_step']:.3f}",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"

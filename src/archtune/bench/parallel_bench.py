@@ -84,8 +84,16 @@ def _space() -> SearchSpace:
     return nb201_space()  # pretrained once per process, shared by its runs
 
 
-def run_one(dataset: str, seed: int, workers: int, budget: float, unit_seconds: float, clock: str,
-            stop_at_optimum: bool, client: Any = None) -> dict[str, Any]:
+def run_one(
+    dataset: str,
+    seed: int,
+    workers: int,
+    budget: float,
+    unit_seconds: float,
+    clock: str,
+    stop_at_optimum: bool,
+    client: Any = None,
+) -> dict[str, Any]:
     """One BO search with ``workers`` simulated workers; units and time to the optimum, time to the end."""
     from archtune.execute.virtual_clock import VirtualClockExecutor
     from archtune.search.instance import SearchInstance
@@ -96,10 +104,17 @@ def run_one(dataset: str, seed: int, workers: int, budget: float, unit_seconds: 
     executor = client if real else VirtualClockExecutor(duration=lambda outcome: outcome.metrics["seconds"])
     with tempfile.TemporaryDirectory() as folder:
         search = SearchInstance(
-            "parallel", Path(folder) / "s.search", search_space=_space(), seed=seed, strategy="bo",
-            hi_fi_eval=SimulatedTraining(dataset, "hi", unit_seconds, real), hi_fi_cost=1.0,
-            lo_fi_eval=SimulatedTraining(dataset, "lo", unit_seconds, real), lo_fi_cost=LO_FI_COST,
-            executor=executor, progress=False,
+            "parallel",
+            Path(folder) / "s.search",
+            search_space=_space(),
+            seed=seed,
+            strategy="bo",
+            hi_fi_eval=SimulatedTraining(dataset, "hi", unit_seconds, real),
+            hi_fi_cost=1.0,
+            lo_fi_eval=SimulatedTraining(dataset, "lo", unit_seconds, real),
+            lo_fi_cost=LO_FI_COST,
+            executor=executor,
+            progress=False,
         )
         start = time.perf_counter()
         search.run_search(budget, n_workers=workers, target=optimum if stop_at_optimum else None)
@@ -113,7 +128,10 @@ def run_one(dataset: str, seed: int, workers: int, budget: float, unit_seconds: 
             found_at = spent
             break
     return {
-        "workers": workers, "seed": seed, "found_at": found_at, "spent": sum(t["cost"] for t in history),
+        "workers": workers,
+        "seed": seed,
+        "found_at": found_at,
+        "spent": sum(t["cost"] for t in history),
         "evaluations": len(history),
         # virtual: simulated seconds until the run ended; real: wall-clock seconds of run_search
         "time": elapsed if real else executor.now,
@@ -135,7 +153,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
             "share_found": float(np.isfinite(found).mean()),
             "median_time_s": float(np.median(times)),
-            "utilisation": float(np.median([r["busy"] / (r["time"] * workers) for r in mine if r["time"] > 0])),
+            "utilisation": float(
+                np.median([r["busy"] / (r["time"] * workers) for r in mine if r["time"] > 0])
+            ),
         }
         if base is None:
             base = mine
@@ -143,17 +163,28 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         pairs = [(by_seed[r["seed"]], r) for r in mine if r["seed"] in by_seed and r["time"] > 0]
         # time ratio: how much sooner the same seed finished; throughput ratio: simulated training done per
         # second, which does not depend on which cells (short or long to train) each run happened to pick
-        row["median_speedup"] = float(np.median([b["time"] / r["time"] for b, r in pairs])) if pairs else float("nan")
-        row["median_throughput_speedup"] = float(np.median(
-            [(r["busy"] / r["time"]) / (b["busy"] / b["time"]) for b, r in pairs])) if pairs else float("nan")
+        row["median_speedup"] = (
+            float(np.median([b["time"] / r["time"] for b, r in pairs])) if pairs else float("nan")
+        )
+        row["median_throughput_speedup"] = (
+            float(np.median([(r["busy"] / r["time"]) / (b["busy"] / b["time"]) for b, r in pairs]))
+            if pairs
+            else float("nan")
+        )
         out[str(workers)] = row
     return out
 
 
 def to_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
-    what = ("simulated time to the optimum" if meta["stop_at_optimum"] else "simulated time to spend the budget") \
-        if meta["clock"] == "virtual" else \
-        ("wall-clock time to the optimum" if meta["stop_at_optimum"] else "wall-clock time to spend the budget")
+    what = (
+        ("simulated time to the optimum" if meta["stop_at_optimum"] else "simulated time to spend the budget")
+        if meta["clock"] == "virtual"
+        else (
+            "wall-clock time to the optimum"
+            if meta["stop_at_optimum"]
+            else "wall-clock time to spend the budget"
+        )
+    )
     lines = [
         f"NAS-Bench-201 {meta['dataset']}, asynchronous BO, {meta['clock']} clock, budget {meta['budget']:g} units, "
         f"1 unit = {meta['unit_seconds']:g} s of simulated training",
@@ -164,19 +195,32 @@ def to_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str
     ]
     fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
     for workers, s in summary.items():
-        lines.append(f"| {workers} | {s['runs']} | {fmt(s['median_units_to_optimum'])} | {fmt(s['p90_units_to_optimum'])} "
-                     f"| {100 * s['share_found']:.0f}% | {s['median_time_s']:.1f} | {s['median_speedup']:.2f}x "
-                     f"| {s['median_throughput_speedup']:.2f}x | {100 * s['utilisation']:.0f}% |")
-    lines += ["", "Speed-up: per seed, the time with 1 worker over the time with k, median over seeds. Throughput "
-              "speed-up: simulated training seconds completed per second, with k workers over 1 (runs pick "
-              "different cells, some longer to train). Utilisation: simulated training seconds over k times the "
-              "elapsed time."]
+        lines.append(
+            f"| {workers} | {s['runs']} | {fmt(s['median_units_to_optimum'])} | {fmt(s['p90_units_to_optimum'])} "
+            f"| {100 * s['share_found']:.0f}% | {s['median_time_s']:.1f} | {s['median_speedup']:.2f}x "
+            f"| {s['median_throughput_speedup']:.2f}x | {100 * s['utilisation']:.0f}% |"
+        )
+    lines += [
+        "",
+        "Speed-up: per seed, the time with 1 worker over the time with k, median over seeds. Throughput "
+        "speed-up: simulated training seconds completed per second, with k workers over 1 (runs pick "
+        "different cells, some longer to train). Utilisation: simulated training seconds over k times the "
+        "elapsed time.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget: float, clock: str = "virtual",
-                           unit_seconds: float = 60.0, stop_at_optimum: bool = False, processes: int = 2,
-                           out_dir: str | None = None) -> dict[str, Any]:
+def run_parallel_benchmark(
+    dataset: str,
+    workers: list[int],
+    seeds: int,
+    budget: float,
+    clock: str = "virtual",
+    unit_seconds: float = 60.0,
+    stop_at_optimum: bool = False,
+    processes: int = 2,
+    out_dir: str | None = None,
+) -> dict[str, Any]:
     """Run every (worker count, seed); print the table and write ``parallel_<clock>_<dataset>_b<budget>.{md,json,runs.jsonl}``.
 
     Virtual-clock runs go ``processes`` at a time; real-clock runs one at a time (they measure wall
@@ -189,8 +233,14 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
         raise ConfigError(f"clock must be one of {CLOCKS}, got {clock!r}")
     if not workers or min(workers) < 1:
         raise ConfigError(f"worker counts must be positive integers, got {workers!r}")
-    meta = {"dataset": dataset, "budget": budget, "clock": clock, "unit_seconds": unit_seconds,
-            "stop_at_optimum": stop_at_optimum, "cost_column": COST_COLUMN}
+    meta = {
+        "dataset": dataset,
+        "budget": budget,
+        "clock": clock,
+        "unit_seconds": unit_seconds,
+        "stop_at_optimum": stop_at_optimum,
+        "cost_column": COST_COLUMN,
+    }
     stem = f"parallel_{clock}_{dataset}_b{budget:g}"
     runs_file = Path(out_dir) / f"{stem}.runs.jsonl" if out_dir else None
     finished: dict[tuple[int, int], dict[str, Any]] = {}
@@ -201,8 +251,11 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
 
     def keep(run: dict[str, Any]) -> None:
         finished[(run["workers"], run["seed"])] = run
-        print(f"workers {run['workers']} seed {run['seed']:3d}: optimum at {run['found_at']} units, "
-              f"time {run['time']:.1f} s", flush=True)
+        print(
+            f"workers {run['workers']} seed {run['seed']:3d}: optimum at {run['found_at']} units, "
+            f"time {run['time']:.1f} s",
+            flush=True,
+        )
         if runs_file is not None:
             with open(runs_file, "a") as f:
                 f.write(json.dumps({"meta": meta, "run": run}) + "\n")
@@ -232,6 +285,7 @@ def run_parallel_benchmark(dataset: str, workers: list[int], seeds: int, budget:
     print(md)
     if out_dir is not None:
         (Path(out_dir) / f"{stem}.md").write_text(md)
-        (Path(out_dir) / f"{stem}.json").write_text(json.dumps({"meta": {**meta, "seeds": seeds}, "summary": summary},
-                                                               indent=1))
+        (Path(out_dir) / f"{stem}.json").write_text(
+            json.dumps({"meta": {**meta, "seeds": seeds}, "summary": summary}, indent=1)
+        )
     return summary

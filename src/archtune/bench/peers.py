@@ -59,8 +59,10 @@ def require(module: str, what: str, strategy: str, extra: str = EXTRA, then: str
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"strategy {strategy!r} needs {what} (module {module}): pip install 'archtune[{extra}]'"
-                          + (f", then {then}" if then else "")) from None
+        raise ConfigError(
+            f"strategy {strategy!r} needs {what} (module {module}): pip install 'archtune[{extra}]'"
+            + (f", then {then}" if then else "")
+        ) from None
 
 
 def knob_choices(encodings: Sequence[Sequence[Any]]) -> list[list[Any]]:
@@ -124,16 +126,22 @@ class PeerStrategy(Strategy):
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
         if len(self._encodings) != context.n:
-            raise ConfigError(f"peer {self.name!r}: {len(self._encodings)} encodings for a space of {context.n}")
+            raise ConfigError(
+                f"peer {self.name!r}: {len(self._encodings)} encodings for a space of {context.n}"
+            )
         if self.multi_fidelity and len(context.fidelities) != 2:
             raise ConfigError(f"peer {self.name!r} needs two fidelities (12 and 200 epochs)")
         self.choices = knob_choices(self._encodings)
         self._row = {e: i for i, e in enumerate(self._encodings)}
         # each cell as choice numbers, one column per knob: the nearest cell is one vectorised comparison
-        self._codes = np.array([[c.index(v) for c, v in zip(self.choices, e, strict=True)] for e in self._encodings])
+        self._codes = np.array(
+            [[c.index(v) for c, v in zip(self.choices, e, strict=True)] for e in self._encodings]
+        )
         self._promote: tuple[int, Any] | None = None  # a screened cell the scheduler sends on to the top
         self._open: dict[tuple[str, int], list[Any]] = {}  # (fidelity, index) -> tokens awaiting tell
-        self._proposed: dict[str, set[int]] = {}  # fidelity -> cells proposed (a snapped proposal avoids them)
+        self._proposed: dict[
+            str, set[int]
+        ] = {}  # fidelity -> cells proposed (a snapped proposal avoids them)
         # some libraries draw from the global generators; seeding them keeps a seed's trajectory fixed
         np.random.seed(context.seed)
         import random
@@ -141,7 +149,9 @@ class PeerStrategy(Strategy):
         random.seed(context.seed)
         self._start(context.seed)
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         top = self.ctx.top
         if self._promote is not None:
             if top not in allowed:
@@ -212,8 +222,13 @@ class OptunaPeer(PeerStrategy):
 
     library = ("optuna", "Optuna")
 
-    def __init__(self, sampler: str = "tpe", pruner: str | None = None, encodings: Sequence[Sequence[Any]] | None = None,
-                 snap: bool = False):
+    def __init__(
+        self,
+        sampler: str = "tpe",
+        pruner: str | None = None,
+        encodings: Sequence[Sequence[Any]] | None = None,
+        snap: bool = False,
+    ):
         self.name = f"optuna-{sampler}" + (f"-{pruner}" if pruner else "")
         self.sampler_kind, self.pruner_kind = sampler, pruner
         self.multi_fidelity = pruner is not None
@@ -223,11 +238,14 @@ class OptunaPeer(PeerStrategy):
         optuna = require("optuna", "Optuna", self.name)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
-        pruner = {None: optuna.pruners.NopPruner(),
-                  "sha": optuna.pruners.SuccessiveHalvingPruner(min_resource=LO_EPOCHS),
-                  "hyperband": optuna.pruners.HyperbandPruner(min_resource=LO_EPOCHS, max_resource=HI_EPOCHS)}[self.pruner_kind]
-        self.study = optuna.create_study(direction="maximize", sampler=optuna_sampler(self.sampler_kind, seed),
-                                         pruner=pruner)
+        pruner = {
+            None: optuna.pruners.NopPruner(),
+            "sha": optuna.pruners.SuccessiveHalvingPruner(min_resource=LO_EPOCHS),
+            "hyperband": optuna.pruners.HyperbandPruner(min_resource=LO_EPOCHS, max_resource=HI_EPOCHS),
+        }[self.pruner_kind]
+        self.study = optuna.create_study(
+            direction="maximize", sampler=optuna_sampler(self.sampler_kind, seed), pruner=pruner
+        )
         self._dists = optuna_distributions(self.choices)
 
     def _new(self) -> tuple[list[Any], Any]:
@@ -256,8 +274,11 @@ def optuna_sampler(kind: str, seed: int, n_objectives: int = 1) -> Any:
     """
     optuna = require("optuna", "Optuna", f"optuna-{kind}")
     if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True) if n_objectives == 1 \
+        return (
+            optuna.samplers.TPESampler(seed=seed, multivariate=True)
+            if n_objectives == 1
             else optuna.samplers.TPESampler(seed=seed)
+        )
     if kind == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     if kind == "random":
@@ -278,7 +299,9 @@ class SMACPeer(PeerStrategy):
     name = "smac"
     library = ("smac", "SMAC3")
 
-    def __init__(self, n_trials: int = 150, encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False):
+    def __init__(
+        self, n_trials: int = 150, encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False
+    ):
         self.n_trials = n_trials
         super().__init__(encodings, snap)
 
@@ -290,10 +313,12 @@ class SMACPeer(PeerStrategy):
         cs.add([Categorical(f"edge{k}", c) for k, c in enumerate(self.choices)])
         # SMAC keeps its run history in files: a private folder, removed with the strategy
         self._folder = tempfile.TemporaryDirectory(prefix="archtune-smac-")
-        scenario = Scenario(cs, deterministic=True, n_trials=self.n_trials, seed=seed,
-                            output_directory=self._folder.name)
-        self.smac = HyperparameterOptimizationFacade(scenario, lambda config, seed=0: 0.0, overwrite=True,
-                                                     logging_level=logging.ERROR)
+        scenario = Scenario(
+            cs, deterministic=True, n_trials=self.n_trials, seed=seed, output_directory=self._folder.name
+        )
+        self.smac = HyperparameterOptimizationFacade(
+            scenario, lambda config, seed=0: 0.0, overwrite=True, logging_level=logging.ERROR
+        )
 
     def _new(self) -> tuple[list[Any], Any]:
         info = self.smac.ask()
@@ -321,8 +346,9 @@ class HEBOPeer(PeerStrategy):
         from hebo.optimizers.hebo import HEBO
 
         torch.manual_seed(seed)  # HEBO draws from torch's and numpy's global generators
-        space = DesignSpace().parse([{"name": f"edge{k}", "type": "cat", "categories": list(c)}
-                                     for k, c in enumerate(self.choices)])
+        space = DesignSpace().parse(
+            [{"name": f"edge{k}", "type": "cat", "categories": list(c)} for k, c in enumerate(self.choices)]
+        )
         self.hebo = HEBO(space, scramble_seed=seed)
 
     def _new(self) -> tuple[list[Any], Any]:
@@ -346,7 +372,9 @@ class SyneTunePeer(PeerStrategy):
     library = ("syne_tune", "Syne Tune")
     METRIC, RESOURCE = "accuracy", "epoch"
 
-    def __init__(self, scheduler: str = "bore", encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False):
+    def __init__(
+        self, scheduler: str = "bore", encodings: Sequence[Sequence[Any]] | None = None, snap: bool = False
+    ):
         self.name = f"syne-{scheduler}"
         self.kind = scheduler
         self.multi_fidelity = scheduler.startswith("asha")
@@ -376,7 +404,9 @@ class SyneTunePeer(PeerStrategy):
 
         suggestion = self.scheduler.suggest()
         if suggestion is None:
-            raise ConfigError(f"peer {self.name!r} stopped proposing (its searcher ran out of configurations)")
+            raise ConfigError(
+                f"peer {self.name!r} stopped proposing (its searcher ran out of configurations)"
+            )
         trial = Trial(trial_id=self._trials, config=suggestion.config, creation_time=datetime.datetime.now())
         self._trials += 1
         self.scheduler.on_trial_add(trial)
@@ -402,18 +432,34 @@ class Peer:
 
 
 PEERS: dict[str, Peer] = {
-    "optuna-tpe": Peer(functools.partial(OptunaPeer, "tpe"), False, "TPESampler(multivariate=True, seed=seed)"),
+    "optuna-tpe": Peer(
+        functools.partial(OptunaPeer, "tpe"), False, "TPESampler(multivariate=True, seed=seed)"
+    ),
     "optuna-gp": Peer(functools.partial(OptunaPeer, "gp"), False, "GPSampler(seed=seed)"),
-    "optuna-tpe-sha": Peer(functools.partial(OptunaPeer, "tpe", "sha"), True,
-                           "TPESampler(multivariate=True) + SuccessiveHalvingPruner(min_resource=12)"),
-    "optuna-tpe-hb": Peer(functools.partial(OptunaPeer, "tpe", "hyperband"), True,
-                          "TPESampler(multivariate=True) + HyperbandPruner(min_resource=12, max_resource=200)"),
-    "smac": Peer(SMACPeer, False, "HyperparameterOptimizationFacade(Scenario(deterministic=True, n_trials=150))"),
+    "optuna-tpe-sha": Peer(
+        functools.partial(OptunaPeer, "tpe", "sha"),
+        True,
+        "TPESampler(multivariate=True) + SuccessiveHalvingPruner(min_resource=12)",
+    ),
+    "optuna-tpe-hb": Peer(
+        functools.partial(OptunaPeer, "tpe", "hyperband"),
+        True,
+        "TPESampler(multivariate=True) + HyperbandPruner(min_resource=12, max_resource=200)",
+    ),
+    "smac": Peer(
+        SMACPeer, False, "HyperparameterOptimizationFacade(Scenario(deterministic=True, n_trials=150))"
+    ),
     "hebo": Peer(HEBOPeer, False, "HEBO(space, scramble_seed=seed)"),
     "syne-bore": Peer(functools.partial(SyneTunePeer, "bore"), False, "baselines.BORE"),
     "syne-tpe": Peer(functools.partial(SyneTunePeer, "tpe"), False, "baselines.TPE"),
-    "syne-asha": Peer(functools.partial(SyneTunePeer, "asha"), True,
-                      "baselines.ASHA(grace_period=12, max_t=200, reduction_factor=3)"),
-    "syne-asha-bore": Peer(functools.partial(SyneTunePeer, "asha-bore"), True,
-                           "baselines.ASHABORE(grace_period=12, max_t=200, reduction_factor=3)"),
+    "syne-asha": Peer(
+        functools.partial(SyneTunePeer, "asha"),
+        True,
+        "baselines.ASHA(grace_period=12, max_t=200, reduction_factor=3)",
+    ),
+    "syne-asha-bore": Peer(
+        functools.partial(SyneTunePeer, "asha-bore"),
+        True,
+        "baselines.ASHABORE(grace_period=12, max_t=200, reduction_factor=3)",
+    ),
 }

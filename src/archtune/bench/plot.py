@@ -34,7 +34,9 @@ def quantile_curves(
     return grid, np.quantile(curves, [0.25, 0.5, 0.75], axis=0)
 
 
-def plot_best_so_far(runs: list[dict[str, Any]], budget: float, optimum: float, title: str, path: str | Path) -> Path:
+def plot_best_so_far(
+    runs: list[dict[str, Any]], budget: float, optimum: float, title: str, path: str | Path
+) -> Path:
     """Write a PNG: one median line and interquartile band per strategy, the optimum dashed."""
     import matplotlib
 

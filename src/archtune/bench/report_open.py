@@ -25,8 +25,13 @@ from typing import Any
 import numpy as np
 
 BLOCKS = ("conv", "res", "mbconv", "attn")
-SPACE = [(d, w, b, k) for d in range(1, 9) for w in (8, 16, 24, 32, 48, 64, 96, 128) for b in BLOCKS
-         for k in range(3, 102, 2)]
+SPACE = [
+    (d, w, b, k)
+    for d in range(1, 9)
+    for w in (8, 16, 24, 32, 48, 64, 96, 128)
+    for b in BLOCKS
+    for k in range(3, 102, 2)
+]
 EPOCHS = 10
 
 
@@ -40,11 +45,19 @@ def objective(encoding: tuple[Any, ...], epochs: int = EPOCHS) -> dict[str, Any]
     depth, width, block, kernel = encoding
     if block == "attn" and depth == 8 and kernel > 50:
         raise RuntimeError(f"CUDA out of memory (simulated) for depth {depth}, width {width}")
-    final = (0.55 + 0.04 * min(depth, 6) - 0.01 * max(0, depth - 6) + 0.05 * np.log2(width / 8) / 4
-             + {"conv": 0.0, "res": 0.04, "mbconv": 0.06, "attn": 0.02}[block] - 0.0004 * abs(kernel - 41))
+    final = (
+        0.55
+        + 0.04 * min(depth, 6)
+        - 0.01 * max(0, depth - 6)
+        + 0.05 * np.log2(width / 8) / 4
+        + {"conv": 0.0, "res": 0.04, "mbconv": 0.06, "attn": 0.02}[block]
+        - 0.0004 * abs(kernel - 41)
+    )
     rate = 0.25 + 0.02 * depth
-    curve = [{"epoch": e, "eval_accuracy": float(final * (1 - np.exp(-rate * e * EPOCHS / epochs))), "lr": 0.1}
-             for e in range(1, epochs + 1)]
+    curve = [
+        {"epoch": e, "eval_accuracy": float(final * (1 - np.exp(-rate * e * EPOCHS / epochs))), "lr": 0.1}
+        for e in range(1, epochs + 1)
+    ]
     return {"value": 100 * curve[-1]["eval_accuracy"], "curve": curve}
 
 
@@ -53,13 +66,24 @@ def run_real_search(path: str | os.PathLike[str], n_trials: int, seed: int = 0) 
     from archtune import SearchInstance, create_search_space
 
     space = create_search_space("report-bench", None, encodings=SPACE)
-    with SearchInstance("report-bench", path, search_space=space, hi_fi_eval=objective, hi_fi_cost=1.0,
-                        strategy="random", seed=seed, progress=False, max_consecutive_failures=50) as search:
+    with SearchInstance(
+        "report-bench",
+        path,
+        search_space=space,
+        hi_fi_eval=objective,
+        hi_fi_cost=1.0,
+        strategy="random",
+        seed=seed,
+        progress=False,
+        max_consecutive_failures=50,
+    ) as search:
         search.run_search(eval_budget=n_trials)
     return Path(path)
 
 
-def write_synthetic_search(path: str | os.PathLike[str], n_trials: int, seed: int = 0, lo_share: float = 0.3) -> Path:
+def write_synthetic_search(
+    path: str | os.PathLike[str], n_trials: int, seed: int = 0, lo_share: float = 0.3
+) -> Path:
     """The same kind of trials as :func:`run_real_search`, written straight through ``SQLiteStorage``.
 
     A share ``lo_share`` of them are low-fidelity (2 epochs, cost 0.2).
@@ -71,9 +95,19 @@ def write_synthetic_search(path: str | os.PathLike[str], n_trials: int, seed: in
     order = rng.permutation(len(SPACE))[:n_trials]
     storage = SQLiteStorage(path)
     try:
-        storage.set_meta({"name": "report-bench", "seed": str(seed), "hi_fi_cost": "1.0", "lo_fi_cost": "0.2",
-                          "strategy": "synthetic", "constraints": "{}", "space_file": "",
-                          "space_fingerprint": json.dumps({"n_encodings": len(SPACE)}), "format": "archtune.search/1"})
+        storage.set_meta(
+            {
+                "name": "report-bench",
+                "seed": str(seed),
+                "hi_fi_cost": "1.0",
+                "lo_fi_cost": "0.2",
+                "strategy": "synthetic",
+                "constraints": "{}",
+                "space_file": "",
+                "space_fingerprint": json.dumps({"n_encodings": len(SPACE)}),
+                "format": "archtune.search/1",
+            }
+        )
         for number, index in enumerate(order):
             encoding = SPACE[int(index)]
             lo = rng.random() < lo_share
@@ -81,11 +115,29 @@ def write_synthetic_search(path: str | os.PathLike[str], n_trials: int, seed: in
             try:
                 result = objective(encoding, epochs=2 if lo else EPOCHS)
             except RuntimeError:
-                storage.append(Trial(number, key, "lo" if lo else "hi", 0.2 if lo else 1.0, FAILED,
-                                     error=traceback.format_exc()))
+                storage.append(
+                    Trial(
+                        number,
+                        key,
+                        "lo" if lo else "hi",
+                        0.2 if lo else 1.0,
+                        FAILED,
+                        error=traceback.format_exc(),
+                    )
+                )
                 continue
-            storage.append(Trial(number, key, "lo" if lo else "hi", 0.2 if lo else 1.0, COMPLETE, result["value"],
-                                 result, duration=0.01))
+            storage.append(
+                Trial(
+                    number,
+                    key,
+                    "lo" if lo else "hi",
+                    0.2 if lo else 1.0,
+                    COMPLETE,
+                    result["value"],
+                    result,
+                    duration=0.01,
+                )
+            )
     finally:
         storage.close()
     return Path(path)
@@ -98,8 +150,9 @@ def fast_folder() -> str:
     return tempfile.mkdtemp(prefix="archtune-report-", dir=base)
 
 
-def run_report_open_benchmark(n_trials: int = 10_000, repeats: int = 5, out: str | None = None,
-                              synthetic: bool = False) -> dict[str, Any]:
+def run_report_open_benchmark(
+    n_trials: int = 10_000, repeats: int = 5, out: str | None = None, synthetic: bool = False
+) -> dict[str, Any]:
     """Build the search, write its report, time opening it in Chromium; writes ``report_open.json`` to ``out``."""
     import shutil
 
@@ -116,11 +169,20 @@ def run_report_open_benchmark(n_trials: int = 10_000, repeats: int = 5, out: str
         html = write_report(search, Path(folder) / "report.html")
         rendered = time.perf_counter() - start
         opened = time_report_open(html, repeats)
-        version = subprocess.run([chromium_path() or "chromium", "--version"], capture_output=True, text=True).stdout.strip()
-        result = {"trials": n_trials, "search": "synthetic (SQLiteStorage)" if synthetic else "real (SearchInstance, random)",
-                  "search_seconds": round(built, 2), "write_report_seconds": round(rendered, 2),
-                  "report_bytes": opened["bytes"], "open_warmup_s": opened["warmup_s"],
-                  "open_runs_s": opened["runs_s"], "open_median_s": opened["median_s"], "chromium": version}
+        version = subprocess.run(
+            [chromium_path() or "chromium", "--version"], capture_output=True, text=True
+        ).stdout.strip()
+        result = {
+            "trials": n_trials,
+            "search": "synthetic (SQLiteStorage)" if synthetic else "real (SearchInstance, random)",
+            "search_seconds": round(built, 2),
+            "write_report_seconds": round(rendered, 2),
+            "report_bytes": opened["bytes"],
+            "open_warmup_s": opened["warmup_s"],
+            "open_runs_s": opened["runs_s"],
+            "open_median_s": opened["median_s"],
+            "chromium": version,
+        }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if out is not None:

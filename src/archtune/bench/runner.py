@@ -63,7 +63,9 @@ def feasible_mask(bench: TabularBenchmark, constraint: Constraint | None) -> np.
         return np.ones(len(bench.encodings), dtype=bool)
     column, limit = constraint
     if column not in bench.constraints:
-        raise ConfigError(f"unknown constraint column {column!r}; valid: {', '.join(sorted(bench.constraints))}")
+        raise ConfigError(
+            f"unknown constraint column {column!r}; valid: {', '.join(sorted(bench.constraints))}"
+        )
     mask = bench.constraints[column] <= limit
     if not mask.any():
         raise ConfigError(f"no {bench.table} cell has {column} <= {limit:g}")
@@ -76,15 +78,24 @@ def pretrain_payloads(modes: set[str], table: str = "nb201") -> dict[str, dict[s
     columns = tabular_benchmark(table, "cifar10").pretraining  # the same for every dataset of a table
     payloads = {}
     for mode in sorted(modes):
-        ens = DeepEnsemble(space.features.shape[1], list(columns), ["hi"], EnsembleConfig(pretraining=mode), seed=0)
+        ens = DeepEnsemble(
+            space.features.shape[1], list(columns), ["hi"], EnsembleConfig(pretraining=mode), seed=0
+        )
         ens.pretrain(space.features, columns)
         payloads[mode] = ens.pretrained_payload()
     return payloads
 
 
-def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict[str, Any] | None,
-             stop_at_optimum: bool = False, constraint: Constraint | None = None,
-             table: str = "nb201") -> dict[str, Any]:
+def run_seed(
+    name: str,
+    dataset: str,
+    seed: int,
+    budget: float,
+    pretrained: dict[str, Any] | None,
+    stop_at_optimum: bool = False,
+    constraint: Constraint | None = None,
+    table: str = "nb201",
+) -> dict[str, Any]:
     """One search; returns units spent when the optimum was evaluated (None if never), best-so-far curve, timings.
 
     Every proposal is paid for: a peer (:mod:`archtune.bench.peers`) may propose a cell it has already
@@ -99,8 +110,15 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
     v = variant(name)
     two = v.multi_fidelity and lo is not None  # a one-fidelity table runs every strategy at the top only
     fidelities = [Fidelity("lo", bench.lo_cost), Fidelity("hi", 1.0)] if two else [Fidelity("hi", 1.0)]
-    ctx = SearchContext(space.features, fidelities, seed=seed, pretrained=pretrained, neighbors=space.neighbors,
-                        searchable=feasible, feature_plans=space.featurizer_plans)
+    ctx = SearchContext(
+        space.features,
+        fidelities,
+        seed=seed,
+        pretrained=pretrained,
+        neighbors=space.neighbors,
+        searchable=feasible,
+        feature_plans=space.featurizer_plans,
+    )
     # a peer knows NB201's cells by default; on a sampled table it maps its proposals to the sample's cells
     s = v.make(encodings=bench.encodings, snap=True) if v.name in PEERS and table != "nb201" else v.make()
     s.setup(ctx)
@@ -134,15 +152,24 @@ def run_seed(name: str, dataset: str, seed: int, budget: float, pretrained: dict
         if found is not None and stop_at_optimum:
             break
     steps = np.add(asks, tells)
-    return {"strategy": name, "seed": seed, "found_at": found, "curve": curve,
-            "time_per_iter": float(np.median(steps)) if len(steps) else 0.0,
-            "median_ask_s": float(np.median(asks)) if asks else 0.0,
-            "median_tell_s": float(np.median(tells)) if tells else 0.0,
-            "total_s": float(steps.sum()), "iterations": len(steps),
-            "evaluations": {f: len(c) for f, c in seen.items()}, "repeats": repeats}
+    return {
+        "strategy": name,
+        "seed": seed,
+        "found_at": found,
+        "curve": curve,
+        "time_per_iter": float(np.median(steps)) if len(steps) else 0.0,
+        "median_ask_s": float(np.median(asks)) if asks else 0.0,
+        "median_tell_s": float(np.median(tells)) if tells else 0.0,
+        "total_s": float(steps.sum()),
+        "iterations": len(steps),
+        "evaluations": {f: len(c) for f, c in seen.items()},
+        "repeats": repeats,
+    }
 
 
-def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+def summarise(
+    runs: list[dict[str, Any]], budget: float, seeds: int | dict[str, int] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per strategy: units to the optimum (median, p90, share found) and mean best-so-far at checkpoints.
 
     ``seeds`` is the number of seeds asked for (or a number per strategy name): a seed not (yet) recorded counts as never finding the
@@ -169,7 +196,11 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | dict[str, 
             "median_units_to_optimum": float(np.median(found)),
             "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
             "share_found": float(np.isfinite(found).mean()),
-            "mean_best_at": {str(u): float(np.nanmean([best_at(r["curve"], u) for r in mine])) for u in CHECKPOINTS if u <= budget},
+            "mean_best_at": {
+                str(u): float(np.nanmean([best_at(r["curve"], u) for r in mine]))
+                for u in CHECKPOINTS
+                if u <= budget
+            },
             "median_time_per_iter_s": float(np.median([r["time_per_iter"] for r in mine])),
             # runs recorded before these were kept have none: a repeat-free archtune strategy's 0
             "median_ask_s": float(np.median([r.get("median_ask_s", np.nan) for r in mine])),
@@ -181,8 +212,14 @@ def summarise(runs: list[dict[str, Any]], budget: float, seeds: int | dict[str, 
     return out
 
 
-def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float, optimum: float | None = None,
-                constraint: Constraint | None = None, title: str | None = None) -> str:
+def to_markdown(
+    summary: dict[str, dict[str, Any]],
+    dataset: str,
+    budget: float,
+    optimum: float | None = None,
+    constraint: Constraint | None = None,
+    title: str | None = None,
+) -> str:
     checkpoints = [u for u in CHECKPOINTS if u <= budget]
     head = ["strategy", "seeds", "median units to optimum", "p90", "found within budget"]
     head += [f"mean best @{u}" for u in checkpoints] + ["repeats / proposals", "median s/step"]
@@ -190,8 +227,13 @@ def to_markdown(summary: dict[str, dict[str, Any]], dataset: str, budget: float,
     for name, s in summary.items():
         fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
         seeds = str(s["seeds"]) if s["seeds"] == s["seeds_asked"] else f"{s['seeds']}/{s['seeds_asked']}"
-        row = [name, seeds, fmt(s["median_units_to_optimum"]), fmt(s["p90_units_to_optimum"]),
-               f"{100 * s['share_found']:.0f}%"]
+        row = [
+            name,
+            seeds,
+            fmt(s["median_units_to_optimum"]),
+            fmt(s["p90_units_to_optimum"]),
+            f"{100 * s['share_found']:.0f}%",
+        ]
         row += [f"{s['mean_best_at'][str(u)]:.3f}" for u in checkpoints]
         row += [f"{s.get('repeats', 0)} / {s.get('proposals', 0)}", f"{s['median_time_per_iter_s']:.4f}"]
         lines.append("| " + " | ".join(row) + " |")
@@ -207,7 +249,9 @@ def _job_key(name: str, seed: int) -> str:
     return f"{name}/{seed}"
 
 
-def recorded_runs(path: Path, meta: dict[str, Any], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+def recorded_runs(
+    path: Path, meta: dict[str, Any], key: Callable[[dict[str, Any]], Any]
+) -> dict[Any, dict[str, Any]]:
     """Runs already recorded in the JSON-lines file ``path`` for the same settings, by ``key(run)``
     (a benchmark resumes where it stopped)."""
     finished: dict[Any, dict[str, Any]] = {}
@@ -239,10 +283,19 @@ def parse_strategies(strategies: list[str], seeds: int) -> dict[str, int]:
     return out
 
 
-def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float, workers: int = 2,
-                  out_dir: str | None = None, stop_at_optimum: bool = False,
-                  constraint: Constraint | None = None, plot: bool = True, report_only: bool = False,
-                  table: str = "nb201") -> dict[str, Any]:
+def run_benchmark(
+    dataset: str,
+    strategies: list[str],
+    seeds: int,
+    budget: float,
+    workers: int = 2,
+    out_dir: str | None = None,
+    stop_at_optimum: bool = False,
+    constraint: Constraint | None = None,
+    plot: bool = True,
+    report_only: bool = False,
+    table: str = "nb201",
+) -> dict[str, Any]:
     """Run every (strategy, seed), print and optionally write the markdown table, JSON and PNG plot.
 
     A strategy written ``name:k`` runs its first ``k`` seeds only (for a peer too slow for all of them).
@@ -258,15 +311,24 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     for v in variants:
         if v.name in PEERS:
             if constraint is not None:
-                raise ConfigError(f"strategy {v.name!r} is a peer: peers search the whole space, without --constraint")
+                raise ConfigError(
+                    f"strategy {v.name!r} is a peer: peers search the whole space, without --constraint"
+                )
             if PEERS[v.name].multi_fidelity and bench.lo is None:
-                raise ConfigError(f"strategy {v.name!r} is a two-fidelity peer; {table} has one fidelity: "
-                                  f"leave it out or use its one-fidelity form")
+                raise ConfigError(
+                    f"strategy {v.name!r} is a two-fidelity peer; {table} has one fidelity: "
+                    f"leave it out or use its one-fidelity form"
+                )
             v.make()  # a peer whose extra is missing fails here too, naming the extra
     feasible = feasible_mask(bench, constraint)
     optimum = float(bench.hi[feasible].max())
-    meta = {"dataset": dataset, "budget": budget, "optimum": optimum,
-            "constraint": list(constraint) if constraint else None, "stop_at_optimum": stop_at_optimum}
+    meta = {
+        "dataset": dataset,
+        "budget": budget,
+        "optimum": optimum,
+        "constraint": list(constraint) if constraint else None,
+        "stop_at_optimum": stop_at_optimum,
+    }
     if table != "nb201":  # NB201's records, written before there were other tables, keep matching
         meta["table"] = table
     stem = bench.stem + (f"_{constraint[0]}_le_{constraint[1]:g}" if constraint else "")
@@ -274,12 +336,17 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     finished: dict[str, dict[str, Any]] = {}
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        finished = recorded_runs(folder / f"{stem}.runs.jsonl", meta,
-                                 key=lambda run: _job_key(run["strategy"], run["seed"]))
+        finished = recorded_runs(
+            folder / f"{stem}.runs.jsonl", meta, key=lambda run: _job_key(run["strategy"], run["seed"])
+        )
     # seed-major: a benchmark stopped early has the same seeds for every strategy, and the slow ones
     # (BO) do not all wait at the end
-    todo = [(v, seed) for seed in range(max(seeds_of.values())) for v in variants
-            if seed < seeds_of[v.name] and _job_key(v.name, seed) not in finished]
+    todo = [
+        (v, seed)
+        for seed in range(max(seeds_of.values()))
+        for v in variants
+        if seed < seeds_of[v.name] and _job_key(v.name, seed) not in finished
+    ]
     if report_only:
         if folder is None:
             raise ConfigError("report_only needs out_dir, where the recorded runs are")
@@ -288,8 +355,10 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     elif finished:
         print(f"resuming: {len(finished)} runs already recorded, {len(todo)} to go", flush=True)
     payloads = pretrain_payloads({v.pretraining for v, _ in todo if v.pretraining is not None}, table)
-    jobs = [(v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint, table)
-            for v, seed in todo]
+    jobs = [
+        (v.name, dataset, seed, budget, payloads.get(v.pretraining or ""), stop_at_optimum, constraint, table)
+        for v, seed in todo
+    ]
     # spawn, not fork: the parent has run autograd (pretraining), and a forked child of a process with
     # autograd threads cannot backpropagate (PyTorch refuses it on multi-threaded builds)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -303,8 +372,12 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
                 # and the BO variants) can record into the same file without interleaving their lines
                 with open(folder / f"{stem}.runs.jsonl", "ab") as f:
                     f.write((json.dumps({"meta": meta, "run": r}) + "\n").encode())
-    runs = [finished[key] for v in variants for seed in range(seeds_of[v.name])
-            if (key := _job_key(v.name, seed)) in finished]
+    runs = [
+        finished[key]
+        for v in variants
+        for seed in range(seeds_of[v.name])
+        if (key := _job_key(v.name, seed)) in finished
+    ]
     if not runs:
         raise ConfigError("no recorded run matches these settings")
     summary = summarise(runs, budget, seeds_of)
@@ -312,15 +385,24 @@ def run_benchmark(dataset: str, strategies: list[str], seeds: int, budget: float
     if stop_at_optimum:  # best-so-far cannot rise past the optimum, so the curves stay exact
         md += "\nRun with --stop-at-optimum: each search stopped once it evaluated the optimum.\n"
     if any(s["seeds"] < s["seeds_asked"] for s in summary.values()):
-        md += ("\nSeeds 'a/b': only a of b seeds recorded (the rest were still running when this was written); "
-               "the missing ones count as never finding the optimum, so that median and p90 are upper bounds.\n")
+        md += (
+            "\nSeeds 'a/b': only a of b seeds recorded (the rest were still running when this was written); "
+            "the missing ones count as never finding the optimum, so that median and p90 are upper bounds.\n"
+        )
     print(md)
     if folder is not None:
         (folder / f"{stem}.md").write_text(md)
-        (folder / f"{stem}.json").write_text(json.dumps({"meta": {**meta, "seeds": seeds_of}, "summary": summary}, indent=1))
+        (folder / f"{stem}.json").write_text(
+            json.dumps({"meta": {**meta, "seeds": seeds_of}, "summary": summary}, indent=1)
+        )
         if plot:
-            plot_best_so_far(runs, budget, optimum, f"{bench.title}: best so far over {seeds} seeds",
-                             folder / f"{stem}.png")
+            plot_best_so_far(
+                runs,
+                budget,
+                optimum,
+                f"{bench.title}: best so far over {seeds} seeds",
+                folder / f"{stem}.png",
+            )
     return summary
 
 
@@ -339,7 +421,11 @@ def combined_markdown(summaries: dict[str, dict[str, dict[str, Any]]], budget: f
     datasets = list(summaries)
     names = list(dict.fromkeys(n for d in datasets for n in summaries[d]))
     fmt = lambda v: f"> {budget:g}" if not np.isfinite(v) else f"{v:.1f}"  # noqa: E731
-    head = ["strategy"] + [f"{d}: median / p90 / found (seeds)" for d in datasets] + ["repeats / proposals", "s per step"]
+    head = (
+        ["strategy"]
+        + [f"{d}: median / p90 / found (seeds)" for d in datasets]
+        + ["repeats / proposals", "s per step"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in names:
         row, steps, repeats, proposals = [name], [], 0, 0
@@ -349,8 +435,10 @@ def combined_markdown(summaries: dict[str, dict[str, dict[str, Any]]], budget: f
                 row.append("not run")
                 continue
             seeds = str(s["seeds"]) if s["seeds"] == s["seeds_asked"] else f"{s['seeds']}/{s['seeds_asked']}"
-            row.append(f"{fmt(s['median_units_to_optimum'])} / {fmt(s['p90_units_to_optimum'])} / "
-                       f"{100 * s['share_found']:.0f}% ({seeds})")
+            row.append(
+                f"{fmt(s['median_units_to_optimum'])} / {fmt(s['p90_units_to_optimum'])} / "
+                f"{100 * s['share_found']:.0f}% ({seeds})"
+            )
             steps.append(s["median_time_per_iter_s"])
             repeats += s.get("repeats", 0)
             proposals += s.get("proposals", 0)

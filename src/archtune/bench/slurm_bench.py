@@ -42,15 +42,24 @@ class SleepObjective:
         return {"value": -abs(encoding[0] - 23) / 10, "job": os.environ.get("SLURM_JOB_ID")}
 
 
-def _one_run(workers: int, budget: float, unit_seconds: float, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
+def _one_run(
+    workers: int, budget: float, unit_seconds: float, folder: Path, options: dict[str, Any]
+) -> dict[str, Any]:
     from archtune import SearchInstance, create_search_space
 
     space = folder / "line.space"
     if not space.exists():
         create_search_space("line", space, [(i,) for i in range(64)])
-    search = SearchInstance(f"slurm{workers}", folder / f"w{workers}.search", str(space),
-                            hi_fi_eval=SleepObjective(unit_seconds), strategy="random", executor="slurm",
-                            cluster_options=options, progress=False)
+    search = SearchInstance(
+        f"slurm{workers}",
+        folder / f"w{workers}.search",
+        str(space),
+        hi_fi_eval=SleepObjective(unit_seconds),
+        strategy="random",
+        executor="slurm",
+        cluster_options=options,
+        progress=False,
+    )
     epoch = time.time()
     start = time.perf_counter()
     search.run_search(eval_budget=budget, n_workers=workers)
@@ -58,11 +67,15 @@ def _one_run(workers: int, budget: float, unit_seconds: float, folder: Path, opt
     history = search.history()
     search.close()
     busy = sum(h["duration"] for h in history)
-    return {"workers": workers, "wall_s": wall, "evaluations": len(history),
-            "failed": sum(h["status"] != "COMPLETE" for h in history),
-            "jobs": len({h["metrics"].get("job") for h in history}),
-            "utilisation": busy / (workers * wall),
-            "slowest_job_start_s": _slowest_job_start(folder / f"w{workers}.search", epoch)}
+    return {
+        "workers": workers,
+        "wall_s": wall,
+        "evaluations": len(history),
+        "failed": sum(h["status"] != "COMPLETE" for h in history),
+        "jobs": len({h["metrics"].get("job") for h in history}),
+        "utilisation": busy / (workers * wall),
+        "slowest_job_start_s": _slowest_job_start(folder / f"w{workers}.search", epoch),
+    }
 
 
 def _slowest_job_start(path: Path, epoch: float) -> float:
@@ -98,26 +111,43 @@ def to_markdown(result: dict[str, Any]) -> str:
         "slowest job's first evaluation began after |",
         "|---|---|---|---|---|---|---|",
     ]
-    base = next(r["wall_s"] for r in result["runs"] if r["workers"] == min(r["workers"] for r in result["runs"]))
+    base = next(
+        r["wall_s"] for r in result["runs"] if r["workers"] == min(r["workers"] for r in result["runs"])
+    )
     for r in result["runs"]:
-        lines.append(f"| {r['workers']} | {r['wall_s']:.1f} s | {base / r['wall_s']:.2f}x | {r['evaluations']} | "
-                     f"{r['jobs']} | {100 * r['utilisation']:.0f}% | {r['slowest_job_start_s']:.1f} s |")
+        lines.append(
+            f"| {r['workers']} | {r['wall_s']:.1f} s | {base / r['wall_s']:.2f}x | {r['evaluations']} | "
+            f"{r['jobs']} | {100 * r['utilisation']:.0f}% | {r['slowest_job_start_s']:.1f} s |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def run_slurm_benchmark(workers: list[int], budget: float, unit_seconds: float, out_dir: str | None,
-                        cores: int = 1, memory: str = "1GB") -> dict[str, Any]:
+def run_slurm_benchmark(
+    workers: list[int],
+    budget: float,
+    unit_seconds: float,
+    out_dir: str | None,
+    cores: int = 1,
+    memory: str = "1GB",
+) -> dict[str, Any]:
     """Run the search once per worker count; print the table and write ``slurm_speedup_b<budget>_u<unit_seconds>.{json,md}``."""
     if not shutil.which("sbatch"):
-        raise ConfigError("archtune bench slurm needs a SLURM (sbatch on PATH): on one machine run "
-                          "scripts/start_slurm.sh start and export SLURM_CONF=/tmp/archtune-slurm/slurm.conf")
+        raise ConfigError(
+            "archtune bench slurm needs a SLURM (sbatch on PATH): on one machine run "
+            "scripts/start_slurm.sh start and export SLURM_CONF=/tmp/archtune-slurm/slurm.conf"
+        )
     import subprocess
 
     version = subprocess.run(["sbatch", "--version"], capture_output=True, text=True).stdout.strip()
     runs = []
     with tempfile.TemporaryDirectory(prefix="archtune-slurm-bench-") as tmp:
-        options = {"cores": cores, "memory": memory, "walltime": "01:00:00", "death_timeout": 10,
-                   "log_directory": str(Path(tmp) / "jobs")}
+        options = {
+            "cores": cores,
+            "memory": memory,
+            "walltime": "01:00:00",
+            "death_timeout": 10,
+            "log_directory": str(Path(tmp) / "jobs"),
+        }
         for k in workers:
             runs.append(_one_run(k, budget, unit_seconds, Path(tmp), options))
             print(f"{k} worker(s): {runs[-1]['wall_s']:.1f} s", flush=True)
@@ -125,10 +155,15 @@ def run_slurm_benchmark(workers: list[int], budget: float, unit_seconds: float, 
     for r in runs:
         r["speedup"] = base / r["wall_s"]
     result = {
-        "budget": budget, "unit_seconds": unit_seconds, "runs": runs, "slurm": version,
+        "budget": budget,
+        "unit_seconds": unit_seconds,
+        "runs": runs,
+        "slurm": version,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "command": (f"archtune bench slurm --parallel-workers {','.join(map(str, workers))} --budget {budget:g} "
-                    f"--unit-seconds {unit_seconds:g}" + (f" --out {out_dir}" if out_dir else "")),
+        "command": (
+            f"archtune bench slurm --parallel-workers {','.join(map(str, workers))} --budget {budget:g} "
+            f"--unit-seconds {unit_seconds:g}" + (f" --out {out_dir}" if out_dir else "")
+        ),
     }
     table = to_markdown(result)
     print(table)

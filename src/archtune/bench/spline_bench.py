@@ -73,16 +73,22 @@ def _widths_space() -> SearchSpace:
     return create_search_space("mnist_widths", None, resnet_widths_encodings())
 
 
-def run_function_seed(strategy: str, function: str, seed: int, budget: int,
-                      objective: TrainedObjective | None = None) -> dict[str, Any]:
+def run_function_seed(
+    strategy: str, function: str, seed: int, budget: int, objective: TrainedObjective | None = None
+) -> dict[str, Any]:
     """One search; returns the value of every evaluation in order."""
     torch.set_num_threads(1)
     if function == "mnist_widths":
         space, values = _widths_space(), objective or TrainedObjective(_widths_space(), None)
     else:
         space, values = _grid(function)
-    ctx = SearchContext(space.features, [Fidelity("hi", 1.0)], seed=seed, neighbors=space.neighbors,
-                        feature_plans=space.featurizer_plans)
+    ctx = SearchContext(
+        space.features,
+        [Fidelity("hi", 1.0)],
+        seed=seed,
+        neighbors=space.neighbors,
+        feature_plans=space.featurizer_plans,
+    )
     s = make_strategy(strategy)
     s.setup(ctx)
     seen: list[float] = []
@@ -117,17 +123,23 @@ def summarise(runs: list[dict[str, Any]], typical: float) -> dict[str, dict[str,
 
 def to_markdown(function: str, summary: dict[str, dict[str, Any]], budget: int) -> str:
     fmt = lambda v: f"> {budget}" if not np.isfinite(v) else f"{v:.0f}"  # noqa: E731
-    lines = [f"{function}: evaluations to within 1% of the best found (budget {budget})", "",
-             "| strategy | seeds | median evals to target | p90 | reached | mean best | mean evals used |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{function}: evaluations to within 1% of the best found (budget {budget})",
+        "",
+        "| strategy | seeds | median evals to target | p90 | reached | mean best | mean evals used |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, s in summary.items():
-        lines.append(f"| {name} | {s['seeds']} | {fmt(s['median_evals_to_target'])} | {fmt(s['p90_evals_to_target'])} | "
-                     f"{100 * s['share_reached']:.0f}% | {s['mean_best']:.4f} | {s['mean_evals_used']:.1f} |")
+        lines.append(
+            f"| {name} | {s['seeds']} | {fmt(s['median_evals_to_target'])} | {fmt(s['p90_evals_to_target'])} | "
+            f"{100 * s['share_reached']:.0f}% | {s['mean_best']:.4f} | {s['mean_evals_used']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def run_spline_benchmark(functions: list[str], strategies: list[str], seeds: int, budget: int,
-                         out_dir: str | None = None) -> dict[str, Any]:
+def run_spline_benchmark(
+    functions: list[str], strategies: list[str], seeds: int, budget: int, out_dir: str | None = None
+) -> dict[str, Any]:
     """Every (function, strategy, seed); prints a markdown table per function, optionally writes them."""
     unknown = [f for f in functions if f not in OBJECTIVES]
     if unknown:
@@ -150,8 +162,9 @@ def run_spline_benchmark(functions: list[str], strategies: list[str], seeds: int
         if trained is None:
             typical = float(np.median(_grid(function)[1]))
         else:  # random search samples the grid uniformly: its median estimates the grid's
-            sample = [v for r in runs if r["strategy"] == "random" for v in r["values"]] or \
-                [v for r in runs for v in r["values"]]
+            sample = [v for r in runs if r["strategy"] == "random" for v in r["values"]] or [
+                v for r in runs for v in r["values"]
+            ]
             typical = float(np.median(sample))
         summary = summarise(runs, typical)
         md = to_markdown(function, summary, budget)
@@ -159,6 +172,8 @@ def run_spline_benchmark(functions: list[str], strategies: list[str], seeds: int
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             (Path(out_dir) / f"spline_{function}.md").write_text(md)
-            (Path(out_dir) / f"spline_{function}.json").write_text(json.dumps({"summary": summary, "runs": runs}))
+            (Path(out_dir) / f"spline_{function}.json").write_text(
+                json.dumps({"summary": summary, "runs": runs})
+            )
         results[function] = summary
     return results

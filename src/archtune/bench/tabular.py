@@ -35,7 +35,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "nb101": ("cifar10",),
     "nb301": ("cifar10",),
 }
-TITLES = {"nb201": "NAS-Bench-201", "nb101": "NAS-Bench-101 (NASLib sample)", "nb301": "NAS-Bench-301 (NASLib sample)"}
+TITLES = {
+    "nb201": "NAS-Bench-201",
+    "nb101": "NAS-Bench-101 (NASLib sample)",
+    "nb301": "NAS-Bench-301 (NASLib sample)",
+}
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,26 @@ def tabular_benchmark(table: str, dataset: str) -> TabularBenchmark:
 
         t = load_nb201()
         hi_col, lo_col = DATASETS[dataset]
-        return TabularBenchmark(table, dataset, t.encodings, t.column(hi_col), t.column(lo_col), LO_FI_COST,
-                                {c: t.column(c) for c in PRETRAINING_LATENCIES},
-                                {c: t.column(c) for c in t.latency_columns})
+        return TabularBenchmark(
+            table,
+            dataset,
+            t.encodings,
+            t.column(hi_col),
+            t.column(lo_col),
+            LO_FI_COST,
+            {c: t.column(c) for c in PRETRAINING_LATENCIES},
+            {c: t.column(c) for c in t.latency_columns},
+        )
     from archtune.bench.nasbench_samples import load_sample
 
     s = load_sample(table)
-    return TabularBenchmark(table, dataset, s.encodings, s.accuracy, None, 1.0, dict(s.zero_cost),
-                            {c: s.zero_cost[c] for c in ("flops", "params")})
+    return TabularBenchmark(
+        table,
+        dataset,
+        s.encodings,
+        s.accuracy,
+        None,
+        1.0,
+        dict(s.zero_cost),
+        {c: s.zero_cost[c] for c in ("flops", "params")},
+    )

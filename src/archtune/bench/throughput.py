@@ -46,12 +46,23 @@ def write_mnist_folder(root: str | Path, train_images: int, eval_images: int, im
             folder = root / split / str(int(labels[i]))
             folder.mkdir(parents=True, exist_ok=True)
             pixels = (images[i, 0].numpy() * 255).round().astype(np.uint8)
-            Image.fromarray(pixels).resize((image_size, image_size), Image.BILINEAR).save(folder / f"{i:05d}.png")
+            Image.fromarray(pixels).resize((image_size, image_size), Image.BILINEAR).save(
+                folder / f"{i:05d}.png"
+            )
     return root
 
 
-def _plain_loop(encoding: Any, train: Any, test: Any, epochs: int, recipe: TrainingRecipe, seed: int,
-                num_workers: int, device: torch.device, options: DeviceOptions) -> float:
+def _plain_loop(
+    encoding: Any,
+    train: Any,
+    test: Any,
+    epochs: int,
+    recipe: TrainingRecipe,
+    seed: int,
+    num_workers: int,
+    device: torch.device,
+    options: DeviceOptions,
+) -> float:
     """What a user would write by hand over the same DataLoader: build, SGD with a per-step cosine lr,
     autocast when the evaluator uses it, evaluate each epoch."""
     torch.manual_seed(seed)
@@ -59,8 +70,9 @@ def _plain_loop(encoding: Any, train: Any, test: Any, epochs: int, recipe: Train
     model = encoding_to_model(encoding, n_classes=10, in_channels=3).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
     pin = device.type == "cuda"
     train_loader = make_loader(train, recipe.batch_size, Rank(), seed, True, num_workers, pin)
     test_loader = make_loader(test, min(500, 2 * recipe.batch_size), Rank(), seed, False, num_workers, pin)
@@ -97,20 +109,35 @@ def _plain_loop(encoding: Any, train: Any, test: Any, epochs: int, recipe: Train
     return time.perf_counter() - start
 
 
-def measure_throughput(encoding: Any = S0_ENCODING, image_size: int = 64, train_images: int = 1024,
-                       eval_images: int = 256, epochs: int = 1, repeats: int = 3, batch_size: int = 64,
-                       num_workers: int = 1, device: str = "cpu", seed: int = 0,
-                       folder: str | None = None) -> dict[str, Any]:
+def measure_throughput(
+    encoding: Any = S0_ENCODING,
+    image_size: int = 64,
+    train_images: int = 1024,
+    eval_images: int = 256,
+    epochs: int = 1,
+    repeats: int = 3,
+    batch_size: int = 64,
+    num_workers: int = 1,
+    device: str = "cpu",
+    seed: int = 0,
+    folder: str | None = None,
+) -> dict[str, Any]:
     """Median training images/s of the evaluator and of the plain loop on an MNIST image folder (written
     to a temporary folder unless ``folder`` names one), and their ratio. On CUDA both use AMP and
     channels-last (the evaluator's defaults there)."""
     recipe = TrainingRecipe(batch_size=batch_size)
     with tempfile.TemporaryDirectory(prefix="archtune-throughput-") as tmp:
         root = Path(folder) if folder else write_mnist_folder(tmp, train_images, eval_images, image_size)
-        evaluator = create_img_class_evaluator(str(root), n_classes=10,
-                                               dataset_config={"channels": 3, "num_workers": num_workers},
-                                               recipe=recipe, seed=seed, progress=False, device=device,
-                                               checkpoint=False)
+        evaluator = create_img_class_evaluator(
+            str(root),
+            n_classes=10,
+            dataset_config={"channels": 3, "num_workers": num_workers},
+            recipe=recipe,
+            seed=seed,
+            progress=False,
+            device=device,
+            checkpoint=False,
+        )
         train, test = evaluator.data()  # the very datasets the evaluator reads
         options = DeviceOptions.from_dict(evaluator.device_options)
         torch_device = torch.device(evaluator.device)
@@ -120,26 +147,43 @@ def measure_throughput(encoding: Any = S0_ENCODING, image_size: int = 64, train_
             start = time.perf_counter()
             evaluator(encoding, epochs)
             ours.append(trained / (time.perf_counter() - start))
-            plain.append(trained / _plain_loop(encoding, train, test, epochs, recipe, seed, num_workers,
-                                               torch_device, options))
+            plain.append(
+                trained
+                / _plain_loop(encoding, train, test, epochs, recipe, seed, num_workers, torch_device, options)
+            )
     amp = options.amp_dtype(torch_device)
-    return {"encoding": list(encoding), "dataset": f"MNIST-5k image folder ({image_size}x{image_size} PNG, 3 channels)",
-            "image_size": image_size, "epochs": epochs, "repeats": repeats, "train_images": len(train),
-            "eval_images": len(test), "batch_size": batch_size, "num_workers": num_workers,
-            "device": str(torch_device), "amp": None if amp is None else str(amp).replace("torch.", ""),
-            "torch_threads": torch.get_num_threads(),
-            "evaluator_images_per_s": statistics.median(ours), "plain_images_per_s": statistics.median(plain),
-            "evaluator_runs": ours, "plain_runs": plain,
-            "ratio": statistics.median(ours) / statistics.median(plain)}
+    return {
+        "encoding": list(encoding),
+        "dataset": f"MNIST-5k image folder ({image_size}x{image_size} PNG, 3 channels)",
+        "image_size": image_size,
+        "epochs": epochs,
+        "repeats": repeats,
+        "train_images": len(train),
+        "eval_images": len(test),
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "device": str(torch_device),
+        "amp": None if amp is None else str(amp).replace("torch.", ""),
+        "torch_threads": torch.get_num_threads(),
+        "evaluator_images_per_s": statistics.median(ours),
+        "plain_images_per_s": statistics.median(plain),
+        "evaluator_runs": ours,
+        "plain_runs": plain,
+        "ratio": statistics.median(ours) / statistics.median(plain),
+    }
 
 
 def throughput_markdown(results: list[dict[str, Any]]) -> str:
     """The results as a table (one row per device)."""
-    lines = ["| device | AMP | network | images | workers | evaluator img/s | plain loop img/s | ratio | target |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| device | AMP | network | images | workers | evaluator img/s | plain loop img/s | ratio | target |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         target = 0.9 if r["device"].startswith("cuda") else 0.95
-        lines.append(f"| {r['device']} | {r['amp'] or 'off'} | MobileOne-s0 {r['image_size']}x{r['image_size']} | "
-                     f"{r['train_images']} | {r['num_workers']} | {r['evaluator_images_per_s']:.1f} | "
-                     f"{r['plain_images_per_s']:.1f} | {r['ratio']:.3f} | >= {target} |")
+        lines.append(
+            f"| {r['device']} | {r['amp'] or 'off'} | MobileOne-s0 {r['image_size']}x{r['image_size']} | "
+            f"{r['train_images']} | {r['num_workers']} | {r['evaluator_images_per_s']:.1f} | "
+            f"{r['plain_images_per_s']:.1f} | {r['ratio']:.3f} | >= {target} |"
+        )
     return "\n".join(lines) + "\n"

@@ -48,20 +48,40 @@ def _method(name: str, eps_start: float, round_size: int, epochs: int) -> Strate
         return RegularizedEvolution()
     if name.startswith("tnas-"):
         # top_k 20: the recorded Table 4 runs (benchmarks/results/tnas_table4.*) predate the default of 10
-        return TNAS(eps_start=eps_start, eps_inc=float(name[5:]), round_size=round_size, top_k=20, epochs=epochs,
-                    evolution=False)
+        return TNAS(
+            eps_start=eps_start,
+            eps_inc=float(name[5:]),
+            round_size=round_size,
+            top_k=20,
+            epochs=epochs,
+            evolution=False,
+        )
     raise ConfigError(f"unknown method {name!r}: random, rea or tnas-<eps_inc>")
 
 
-def sampled_values(name: str, dataset: str, seed: int, queries: int, eps_start: float = 0.0,
-                   round_size: int = 25, epochs: int = 60) -> list[float]:
+def sampled_values(
+    name: str,
+    dataset: str,
+    seed: int,
+    queries: int,
+    eps_start: float = 0.0,
+    round_size: int = 25,
+    epochs: int = 60,
+) -> list[float]:
     """True accuracies of the first ``queries`` architectures a method proposes, in order."""
     torch.set_num_threads(1)
     space = _space()
     values = load_nb201().column(DATASETS[dataset][0])
     strategy = _method(name, eps_start, round_size, epochs)
-    strategy.setup(SearchContext(space.features, [Fidelity("hi", 1.0)], seed=seed, neighbors=space.neighbors,
-                                 feature_plans=space.featurizer_plans))
+    strategy.setup(
+        SearchContext(
+            space.features,
+            [Fidelity("hi", 1.0)],
+            seed=seed,
+            neighbors=space.neighbors,
+            feature_plans=space.featurizer_plans,
+        )
+    )
     out = []
     for _ in range(queries):
         suggestion = strategy.ask(1)[0]
@@ -71,8 +91,15 @@ def sampled_values(name: str, dataset: str, seed: int, queries: int, eps_start: 
     return out
 
 
-def table(datasets: list[str], seeds: int, queries: int = 300, eps_start: float = 0.0, round_size: int = 25,
-          epochs: int = 60, processes: int = 2) -> dict[str, dict[str, dict[str, list[float]]]]:
+def table(
+    datasets: list[str],
+    seeds: int,
+    queries: int = 300,
+    eps_start: float = 0.0,
+    round_size: int = 25,
+    epochs: int = 60,
+    processes: int = 2,
+) -> dict[str, dict[str, dict[str, list[float]]]]:
     """{dataset: {method: {"max": [...], "mean": [...]}}} over :data:`COLUMNS`, averaged over seeds."""
     for d in datasets:
         if d not in DATASETS:
@@ -80,7 +107,9 @@ def table(datasets: list[str], seeds: int, queries: int = 300, eps_start: float 
     methods = ["random", "rea"] + [f"tnas-{e:g}" for e in EPS_INC]
     jobs = [(m, d, s) for d in datasets for m in methods for s in range(seeds)]
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        runs = list(pool.map(_run_job, [(m, d, s, queries, eps_start, round_size, epochs) for m, d, s in jobs]))
+        runs = list(
+            pool.map(_run_job, [(m, d, s, queries, eps_start, round_size, epochs) for m, d, s in jobs])
+        )
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
     for (m, d, _), values in zip(jobs, runs, strict=True):
         out.setdefault(d, {}).setdefault(m, {"runs": []})["runs"].append(values)  # type: ignore[arg-type]
@@ -99,28 +128,51 @@ def _run_job(args: tuple[Any, ...]) -> list[float]:
 
 def to_markdown(result: dict[str, dict[str, dict[str, list[float]]]], meta: dict[str, Any]) -> str:
     cols = [n for n in COLUMNS if n <= meta["queries"]]
-    lines = [f"Paper 002, Table 4 layout on NAS-Bench-201 (true 200-epoch test accuracy; {meta['seeds']} seeds; "
-             f"TNAS as the pure eq. 11 sampler, eps from {meta['eps_start']:g} rising by eps_inc every "
-             f"{meta['round_size']} samples, VAE trained on the 20 best so far)", ""]
+    lines = [
+        f"Paper 002, Table 4 layout on NAS-Bench-201 (true 200-epoch test accuracy; {meta['seeds']} seeds; "
+        f"TNAS as the pure eq. 11 sampler, eps from {meta['eps_start']:g} rising by eps_inc every "
+        f"{meta['round_size']} samples, VAE trained on the 20 best so far)",
+        "",
+    ]
     for dataset, methods in result.items():
         head = ["method"] + [f"max @{n}" for n in cols] + [f"mean @{n}" for n in cols]
         lines += [f"### {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m, entry in methods.items():
-            label = {"random": "random sampling", "rea": "regularized evolution"}.get(m, f"TNAS, eps_inc = {m[5:]}")
-            lines.append("| " + " | ".join([label] + [f"{v:.2f}" for v in entry["max"] + entry["mean"]]) + " |")
+            label = {"random": "random sampling", "rea": "regularized evolution"}.get(
+                m, f"TNAS, eps_inc = {m[5:]}"
+            )
+            lines.append(
+                "| " + " | ".join([label] + [f"{v:.2f}" for v in entry["max"] + entry["mean"]]) + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
-def run_tnas_table(datasets: list[str], seeds: int, queries: int, eps_start: float, out_dir: str | None,
-                   processes: int = 2, round_size: int = 25, epochs: int = 60) -> dict[str, Any]:
+def run_tnas_table(
+    datasets: list[str],
+    seeds: int,
+    queries: int,
+    eps_start: float,
+    out_dir: str | None,
+    processes: int = 2,
+    round_size: int = 25,
+    epochs: int = 60,
+) -> dict[str, Any]:
     """:func:`table` printed and written to ``out_dir``; the settings recorded are the ones it ran with."""
-    meta = {"seeds": seeds, "queries": queries, "eps_start": eps_start, "round_size": round_size, "epochs": epochs}
+    meta = {
+        "seeds": seeds,
+        "queries": queries,
+        "eps_start": eps_start,
+        "round_size": round_size,
+        "epochs": epochs,
+    }
     result = table(datasets, seeds, queries, eps_start, round_size, epochs, processes=processes)
     md = to_markdown(result, meta)
     print(md)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "tnas_table4.md").write_text(md)
-        (Path(out_dir) / "tnas_table4.json").write_text(json.dumps({"meta": meta, "result": result}, indent=1))
+        (Path(out_dir) / "tnas_table4.json").write_text(
+            json.dumps({"meta": meta, "result": result}, indent=1)
+        )
     return result

@@ -75,7 +75,9 @@ class DatasetConfig:
             return config
         unknown = set(config) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ConfigError(f"unknown dataset_config keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ConfigError(
+                f"unknown dataset_config keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         values = {k: tuple(v) if k in ("mean", "std") and v is not None else v for k, v in config.items()}
         return cls(**values)
 
@@ -112,12 +114,16 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """(N, C, H, W) images as size x size (antialiased bilinear), unchanged when already so."""
     if images.shape[-2:] == (size, size):
         return images
-    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
-                                           align_corners=False)
+    return torch.nn.functional.interpolate(
+        images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
 
 
 def _pil_to_array(image: Any) -> np.ndarray:
-    array = np.asarray(image.convert("L" if image.mode in ("L", "1", "I", "F") else "RGB"), dtype=np.float32) / 255.0
+    array = (
+        np.asarray(image.convert("L" if image.mode in ("L", "1", "I", "F") else "RGB"), dtype=np.float32)
+        / 255.0
+    )
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
@@ -162,8 +168,10 @@ def _import_datasets(dataset: str) -> Any:
     try:
         import datasets
     except ImportError as exc:
-        raise ConfigError(f"{dataset!r} is neither built in ({', '.join(BUILT_IN)}) nor an image folder; Hugging "
-                          "Face datasets need the optional package: pip install 'archtune[hf]'") from exc
+        raise ConfigError(
+            f"{dataset!r} is neither built in ({', '.join(BUILT_IN)}) nor an image folder; Hugging "
+            "Face datasets need the optional package: pip install 'archtune[hf]'"
+        ) from exc
     return datasets
 
 
@@ -186,7 +194,9 @@ def _hugging_face(dataset: str, split: str, image_size: int | None) -> tuple[tor
     image_columns = [k for k, f in loaded.features.items() if isinstance(f, datasets.Image)]
     label_column = next((k for k in ("label", "labels") if k in loaded.features), None)
     if not image_columns or label_column is None:
-        raise ConfigError(f"{dataset}: need an image column and a 'label' column; found {sorted(loaded.features)}")
+        raise ConfigError(
+            f"{dataset}: need an image column and a 'label' column; found {sorted(loaded.features)}"
+        )
     arrays = [_pil_to_array(image) for image in loaded[image_columns[0]]]
     return _stack(arrays, image_size, dataset), torch.tensor(loaded[label_column], dtype=torch.long)
 
@@ -195,13 +205,21 @@ def _raw_split(dataset: str, split: str, image_size: int | None) -> tuple[torch.
     if dataset in BUILT_IN:
         return _builtin(dataset, split)
     path = Path(dataset)
-    if path.is_dir() and not (path / "dataset_dict.json").exists() and not (path / "dataset_info.json").exists():
+    if (
+        path.is_dir()
+        and not (path / "dataset_dict.json").exists()
+        and not (path / "dataset_info.json").exists()
+    ):
         return _imagefolder(path, split, image_size)
     return _hugging_face(dataset, split, image_size)
 
 
-def load_split(dataset: str, split: str, config: DatasetConfig | dict[str, Any] | None = None,
-               normalise_with: ImageSplit | None = None) -> ImageSplit:
+def load_split(
+    dataset: str,
+    split: str,
+    config: DatasetConfig | dict[str, Any] | None = None,
+    normalise_with: ImageSplit | None = None,
+) -> ImageSplit:
     """One split as normalised tensors; ``normalise_with`` reuses another split's mean, std and class count."""
     cfg = DatasetConfig.from_dict(config)
     images, labels = _raw_split(dataset, split, cfg.image_size)
@@ -221,7 +239,9 @@ def load_split(dataset: str, split: str, config: DatasetConfig | dict[str, Any] 
         std = cfg.std or tuple(images.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
         n_classes = int(labels.max()) + 1
     if len(mean) != images.shape[1] or len(std) != images.shape[1]:
-        raise ConfigError(f"mean/std have {len(mean)}/{len(std)} entries for {images.shape[1]}-channel images")
+        raise ConfigError(
+            f"mean/std have {len(mean)}/{len(std)} entries for {images.shape[1]}-channel images"
+        )
     images = (images - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
     return ImageSplit(images.contiguous(), labels, n_classes, tuple(mean), tuple(std))
 
@@ -234,5 +254,5 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator, pad: int, hf
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     flip = torch.rand(n, generator=generator) < 0.5 if hflip else torch.zeros(n, dtype=torch.bool)
-    cropped = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    cropped = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
     return torch.where(flip.view(n, 1, 1, 1), cropped.flip(3), cropped)

@@ -28,7 +28,9 @@ def load_mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.from_numpy(table[:, 784].astype(np.int64))
 
 
-def stratified_split(labels: torch.Tensor, test_per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_split(
+    labels: torch.Tensor, test_per_class: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (train, test) with ``test_per_class`` test examples of every class, drawn with ``seed``."""
     rng = np.random.default_rng(seed)
     test = []

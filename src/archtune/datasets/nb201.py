@@ -81,7 +81,10 @@ class NB201Table:
 @cache
 def load_nb201() -> NB201Table:
     """Read the shipped table (about 0.3 s; cached)."""
-    with resources.files("archtune.data").joinpath("nb201.csv.gz").open("rb") as raw, gzip.open(raw, "rt") as fh:
+    with (
+        resources.files("archtune.data").joinpath("nb201.csv.gz").open("rb") as raw,
+        gzip.open(raw, "rt") as fh,
+    ):
         reader = csv.reader(fh)
         header = next(reader)
         rows = list(reader)

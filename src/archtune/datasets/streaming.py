@@ -82,7 +82,9 @@ class FolderSource:
         if not base.is_dir():
             raise ConfigError(f"image folder {root} has no {split!r} split (expected {base}/<class>/<image>)")
         # class names from every split, so that a split missing a class keeps the others' labels
-        self.classes = sorted({p.name for d in root.iterdir() if d.is_dir() for p in d.iterdir() if p.is_dir()})
+        self.classes = sorted(
+            {p.name for d in root.iterdir() if d.is_dir() for p in d.iterdir() if p.is_dir()}
+        )
         if not self.classes:
             raise ConfigError(f"no class folders in {base}")
         paths, labels = [], []
@@ -117,8 +119,6 @@ def _hf_columns(features: Any, dataset: str) -> tuple[str, str]:
     return image_columns[0], label_column
 
 
-
-
 class HFSource:
     """A Hugging Face split with random access (memory-mapped Arrow): labels read as one column, images
     decoded one by one."""
@@ -143,7 +143,11 @@ def open_source(dataset: str, split: str, config: DatasetConfig) -> TensorSource
     if dataset in BUILT_IN:
         return TensorSource(*_builtin(dataset, split))
     path = Path(dataset)
-    if path.is_dir() and not (path / "dataset_dict.json").exists() and not (path / "dataset_info.json").exists():
+    if (
+        path.is_dir()
+        and not (path / "dataset_dict.json").exists()
+        and not (path / "dataset_info.json").exists()
+    ):
         return FolderSource(path, split, config.image_size)
     return HFSource(dataset, split, config)
 
@@ -151,8 +155,9 @@ def open_source(dataset: str, split: str, config: DatasetConfig) -> TensorSource
 def prepare(image: torch.Tensor, config: DatasetConfig) -> torch.Tensor:
     """A decoded (C, H, W) image resized (antialiased bilinear) and channel-matched as ``config`` says."""
     if config.image_size is not None and image.shape[-2:] != (config.image_size, config.image_size):
-        image = torch.nn.functional.interpolate(image[None], size=(config.image_size,) * 2, mode="bilinear",
-                                                antialias=True, align_corners=False)[0]
+        image = torch.nn.functional.interpolate(
+            image[None], size=(config.image_size,) * 2, mode="bilinear", antialias=True, align_corners=False
+        )[0]
     if config.channels is not None and image.shape[0] != config.channels:
         if config.channels == 3 and image.shape[0] == 1:
             image = image.expand(3, *image.shape[1:])
@@ -163,7 +168,9 @@ def prepare(image: torch.Tensor, config: DatasetConfig) -> torch.Tensor:
     return image
 
 
-def channel_stats(source: Any, config: DatasetConfig, limit: int = STATS_IMAGES) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def channel_stats(
+    source: Any, config: DatasetConfig, limit: int = STATS_IMAGES
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of the prepared pixels of up to ``limit`` images (evenly spaced through the
     split, so the same images every time), accumulated in float64 without keeping the images."""
     n = len(source)
@@ -174,10 +181,10 @@ def channel_stats(source: Any, config: DatasetConfig, limit: int = STATS_IMAGES)
         image = prepare(source.load(int(i)), config).double()
         flat = image.reshape(image.shape[0], -1)
         total = flat.sum(1) if total is None else total + flat.sum(1)
-        squares = (flat ** 2).sum(1) if squares is None else squares + (flat ** 2).sum(1)
+        squares = (flat**2).sum(1) if squares is None else squares + (flat**2).sum(1)
         pixels += flat.shape[1]
     mean = total / pixels
-    std = (squares / pixels - mean ** 2).clamp_min(0).sqrt().clamp_min(1e-6)
+    std = (squares / pixels - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
@@ -187,7 +194,7 @@ def augment_one(image: torch.Tensor, rng: np.random.Generator, pad: int, hflip: 
     dy, dx = rng.integers(0, 2 * pad + 1, size=2)
     flip = hflip and rng.random() < 0.5
     padded = torch.nn.functional.pad(image, [pad] * 4)
-    out = padded[:, dy:dy + h, dx:dx + w]
+    out = padded[:, dy : dy + h, dx : dx + w]
     return out.flip(2) if flip else out
 
 
@@ -208,7 +215,9 @@ class ImageDataset(torch.utils.data.Dataset):
     def __post_init__(self) -> None:
         self.channels = int(prepare(self.source.load(0), self.config).shape[0])
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ConfigError(f"mean/std have {len(self.mean)}/{len(self.std)} entries for {self.channels}-channel images")
+            raise ConfigError(
+                f"mean/std have {len(self.mean)}/{len(self.std)} entries for {self.channels}-channel images"
+            )
         self._mean = torch.tensor(self.mean).view(-1, 1, 1)
         self._std = torch.tensor(self.std).view(-1, 1, 1)
 
@@ -228,8 +237,14 @@ class ImageDataset(torch.utils.data.Dataset):
         return image.contiguous(), int(self.source.labels[i])
 
 
-def open_split(dataset: str, split: str, config: DatasetConfig | dict[str, Any] | None = None,
-               normalise_with: ImageDataset | None = None, augment: bool = False, seed: int = 0) -> ImageDataset:
+def open_split(
+    dataset: str,
+    split: str,
+    config: DatasetConfig | dict[str, Any] | None = None,
+    normalise_with: ImageDataset | None = None,
+    augment: bool = False,
+    seed: int = 0,
+) -> ImageDataset:
     """``dataset``'s ``split`` as an :class:`ImageDataset`; mean and std come from ``config``, else from
     ``normalise_with`` (the training split), else from :func:`channel_stats` of this split."""
     cfg = DatasetConfig.from_dict(config)
@@ -250,9 +265,20 @@ class StreamingImages(torch.utils.data.IterableDataset):
     The order depends on the number of loader workers (each reads its own shards), so, unlike the
     random-access sources, the result is reproducible for one setting but not the same across settings."""
 
-    def __init__(self, dataset: str, split: str, config: DatasetConfig, mean: tuple[float, ...],
-                 std: tuple[float, ...], n_classes: int, length: int, augment: bool, seed: int,
-                 rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        split: str,
+        config: DatasetConfig,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        n_classes: int,
+        length: int,
+        augment: bool,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.dataset, self.split, self.config = dataset, split, config
         self.mean, self.std, self.n_classes, self.length = mean, std, n_classes, length
         self.augment, self.seed, self.rank, self.world, self.epoch = augment, seed, rank, world, 0
@@ -292,8 +318,16 @@ class StreamingImages(torch.utils.data.IterableDataset):
             yield image.contiguous(), int(row[label_column])
 
 
-def open_stream(dataset: str, split: str, config: DatasetConfig, normalise_with: ImageDataset | StreamingImages | None,
-                augment: bool, seed: int, rank: int = 0, world: int = 1) -> StreamingImages:
+def open_stream(
+    dataset: str,
+    split: str,
+    config: DatasetConfig,
+    normalise_with: ImageDataset | StreamingImages | None,
+    augment: bool,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+) -> StreamingImages:
     """``dataset``'s ``split`` as a :class:`StreamingImages`; its length comes from the dataset's metadata
     (hub) or row count (folder). Normalisation statistics must be given or come from ``normalise_with``:
     a stream cannot be sampled evenly up front, so the first :data:`STATS_IMAGES` images are used."""
@@ -304,19 +338,43 @@ def open_stream(dataset: str, split: str, config: DatasetConfig, normalise_with:
         splits = getattr(getattr(data, "info", None), "splits", None) or {}
         length = splits[split].num_examples if split in splits else None
         if not length:
-            raise ConfigError(f"streaming {dataset}: its metadata does not say how many images the {split!r} "
-                              "split has; use streaming=False")
+            raise ConfigError(
+                f"streaming {dataset}: its metadata does not say how many images the {split!r} "
+                "split has; use streaming=False"
+            )
     if normalise_with is not None:
         mean, std, n_classes = normalise_with.mean, normalise_with.std, normalise_with.n_classes
     else:
-        probe = StreamingImages(dataset, split, replace(config, mean=None, std=None), (0.0,) * 3, (1.0,) * 3, 0,
-                                length, False, seed)
+        probe = StreamingImages(
+            dataset,
+            split,
+            replace(config, mean=None, std=None),
+            (0.0,) * 3,
+            (1.0,) * 3,
+            0,
+            length,
+            False,
+            seed,
+        )
         mean, std, n_classes = _stream_stats(probe, config)
-    return StreamingImages(dataset, split, config, tuple(config.mean or mean), tuple(config.std or std), n_classes,
-                           length, augment, seed, rank, world)
+    return StreamingImages(
+        dataset,
+        split,
+        config,
+        tuple(config.mean or mean),
+        tuple(config.std or std),
+        n_classes,
+        length,
+        augment,
+        seed,
+        rank,
+        world,
+    )
 
 
-def _stream_stats(probe: StreamingImages, config: DatasetConfig) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def _stream_stats(
+    probe: StreamingImages, config: DatasetConfig
+) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     data = probe.stream()
     image_column, label_column = _hf_columns(data.features, probe.dataset)
     total = squares = None
@@ -326,11 +384,11 @@ def _stream_stats(probe: StreamingImages, config: DatasetConfig) -> tuple[tuple[
             break
         flat = prepare(_decode(row[image_column], config.image_size), config).double().flatten(1)
         total = flat.sum(1) if total is None else total + flat.sum(1)
-        squares = (flat ** 2).sum(1) if squares is None else squares + (flat ** 2).sum(1)
+        squares = (flat**2).sum(1) if squares is None else squares + (flat**2).sum(1)
         pixels, top = pixels + flat.shape[1], max(top, int(row[label_column]))
     names = getattr(data.features[label_column], "num_classes", None)
     mean = total / pixels
-    std = (squares / pixels - mean ** 2).clamp_min(0).sqrt().clamp_min(1e-6)
+    std = (squares / pixels - mean**2).clamp_min(0).sqrt().clamp_min(1e-6)
     return tuple(mean.tolist()), tuple(std.tolist()), int(names or top + 1)
 
 

@@ -59,7 +59,15 @@ CHECKPOINT_FORMAT = "archtune.checkpoint/1"
 MODEL_FORMAT = "archtune.model/1"
 #: job fields that do not change what is trained (where it is printed, how long it may take, where
 #: files go): left out of the fingerprint, so a re-sent job with another time limit still resumes
-_NOT_TRAINING = {"label", "result_path", "progress", "time_limit", "checkpoint_dir", "continue_from", "device"}
+_NOT_TRAINING = {
+    "label",
+    "result_path",
+    "progress",
+    "time_limit",
+    "checkpoint_dir",
+    "continue_from",
+    "device",
+}
 
 
 def atomic_save(payload: Any, path: str | os.PathLike[str]) -> None:
@@ -111,11 +119,18 @@ def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
     name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
     return {
         "python": [version, list(internal), gauss],
-        "numpy": {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
         # only when CUDA is in use: querying it otherwise would initialise it
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
+        "cuda": torch.cuda.get_rng_state_all()
+        if torch.cuda.is_available() and torch.cuda.is_initialized()
+        else [],
         "generator": None if generator is None else generator.get_state(),
     }
 
@@ -125,8 +140,15 @@ def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = Non
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     np_state = state["numpy"]
-    np.random.set_state((np_state["name"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -171,8 +193,14 @@ class EpochCheckpoint:
             return None
         return state
 
-    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator | None,
-                scaler: Any = None, scheduler: Any = None) -> tuple[int, int, list[dict[str, float]]]:
+    def restore(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator | None,
+        scaler: Any = None,
+        scheduler: Any = None,
+    ) -> tuple[int, int, list[dict[str, float]]]:
         """Load the newest state this job may start from into the objects given; returns
         ``(epochs done, steps done, curve so far)``, ``(0, 0, [])`` when there is none."""
         state = self._read(self.path)
@@ -184,7 +212,9 @@ class EpochCheckpoint:
             self.continued_from = int(state.get("continued_from", 0))
         else:
             state = self._read(self.continue_from)
-            if state is not None and (state["lineage"] != self.lineage or int(state["epoch"]) > self.stop_after):
+            if state is not None and (
+                state["lineage"] != self.lineage or int(state["epoch"]) > self.stop_after
+            ):
                 self.ignored.append("lower-fidelity checkpoint: another training")
                 state = None
             if state is None:
@@ -199,20 +229,36 @@ class EpochCheckpoint:
         set_rng_state(state["rng"], generator)
         return int(state["epoch"]), int(state["step"]), [dict(row) for row in state["curve"]]
 
-    def save(self, epoch: int, step: int, curve: list[dict[str, float]], model: nn.Module,
-             optimizer: torch.optim.Optimizer, generator: torch.Generator | None, scaler: Any = None,
-             scheduler: Any = None) -> bool:
+    def save(
+        self,
+        epoch: int,
+        step: int,
+        curve: list[dict[str, float]],
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator | None,
+        scaler: Any = None,
+        scheduler: Any = None,
+    ) -> bool:
         """Write the state after ``epoch`` (when this process writes); returns whether to train on."""
         if self.path is not None and self.writer:
-            atomic_save({
-                "format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, "lineage": self.lineage,
-                "epoch": epoch, "step": step, "curve": [dict(row) for row in curve],
-                "continued_from": self.continued_from,
-                "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": None if scheduler is None else scheduler.state_dict(),
-                "scaler": None if scaler is None else scaler.state_dict(),
-                "rng": rng_state(generator),
-            }, self.path)
+            atomic_save(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "fingerprint": self.fingerprint,
+                    "lineage": self.lineage,
+                    "epoch": epoch,
+                    "step": step,
+                    "curve": [dict(row) for row in curve],
+                    "continued_from": self.continued_from,
+                    "model": _unwrap(model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": None if scheduler is None else scheduler.state_dict(),
+                    "scaler": None if scaler is None else scaler.state_dict(),
+                    "rng": rng_state(generator),
+                },
+                self.path,
+            )
         return epoch < self.stop_after
 
     def report(self) -> dict[str, Any]:
@@ -226,19 +272,32 @@ class EpochCheckpoint:
             out["checkpoints_ignored"] = list(self.ignored)
         return out
 
-    def save_model(self, model: nn.Module, description: dict[str, Any], reparameterized: nn.Module | None = None) -> None:
+    def save_model(
+        self, model: nn.Module, description: dict[str, Any], reparameterized: nn.Module | None = None
+    ) -> None:
         """Write the trained weights (and the fused network's, with ``reparameterized``) beside the checkpoint."""
         if self.path is None or not self.writer:
             return
         save_model_file(self.path.with_name(MODEL_FILE), model, description, reparameterized)
 
 
-def save_model_file(path: str | os.PathLike[str], model: nn.Module, description: dict[str, Any],
-                    reparameterized: nn.Module | None = None) -> None:
+def save_model_file(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    description: dict[str, Any],
+    reparameterized: nn.Module | None = None,
+) -> None:
     """A model file: ``state_dict`` (+ ``reparam_state_dict``) and ``description`` (the encoding as JSON
     text, the builder, classes, input shape ...), all loadable with ``weights_only=True``."""
-    atomic_save({"format": MODEL_FORMAT, **description, "state_dict": _unwrap(model).state_dict(),
-                 "reparam_state_dict": None if reparameterized is None else reparameterized.state_dict()}, path)
+    atomic_save(
+        {
+            "format": MODEL_FORMAT,
+            **description,
+            "state_dict": _unwrap(model).state_dict(),
+            "reparam_state_dict": None if reparameterized is None else reparameterized.state_dict(),
+        },
+        path,
+    )
 
 
 def job_checkpoint(job: Any, writer: bool = True) -> EpochCheckpoint:
@@ -269,31 +328,43 @@ def continuation_exact(recipe: Any, lo_schedule: int, hi_schedule: int) -> bool:
     the same schedule length, or a step schedule whose warm-up both runs give the same length."""
     if lo_schedule == hi_schedule:
         return True
-    return recipe.schedule == "step" and min(recipe.warmup_epochs, lo_schedule / 2) == min(recipe.warmup_epochs, hi_schedule / 2)
+    return recipe.schedule == "step" and min(recipe.warmup_epochs, lo_schedule / 2) == min(
+        recipe.warmup_epochs, hi_schedule / 2
+    )
 
 
 def may_continue(hi: Any, lo: Any) -> bool:
     """Whether the objective ``hi`` (an ``evaluator.at_epochs(k)``) may continue from ``lo``'s final
     checkpoint: the same evaluator settings, fewer epochs, and the evaluator's ``continue_lo_fi``
     policy (None: only when :func:`continuation_exact`)."""
-    if type(hi) is not type(lo) or hi.evaluator.__dict__ != lo.evaluator.__dict__ or not lo.epochs < hi.epochs:
+    if (
+        type(hi) is not type(lo)
+        or hi.evaluator.__dict__ != lo.evaluator.__dict__
+        or not lo.epochs < hi.epochs
+    ):
         return False
     ev = hi.evaluator
     if not ev.checkpoint or ev.continue_lo_fi is False:
         return False
     if ev.continue_lo_fi:
         return True
-    return continuation_exact(ev.recipe, schedule_length(lo.epochs, ev.schedule_epochs),
-                              schedule_length(hi.epochs, ev.schedule_epochs))
+    return continuation_exact(
+        ev.recipe,
+        schedule_length(lo.epochs, ev.schedule_epochs),
+        schedule_length(hi.epochs, ev.schedule_epochs),
+    )
 
 
 def check_policy(checkpoint: Any, schedule_epochs: Any, continue_lo_fi: Any) -> None:
     """Refuse bad ``checkpoint``, ``schedule_epochs`` and ``continue_lo_fi`` arguments of the evaluator."""
     if not isinstance(checkpoint, bool):
         raise ConfigError(f"checkpoint must be True or False, got {checkpoint!r}")
-    if schedule_epochs is not None and (isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int)
-                                        or schedule_epochs < 1):
-        raise ConfigError(f"schedule_epochs must be a positive integer or None, got {schedule_epochs!r}; "
-                          "pass e.g. schedule_epochs=3 (the high fidelity's epochs)")
+    if schedule_epochs is not None and (
+        isinstance(schedule_epochs, bool) or not isinstance(schedule_epochs, int) or schedule_epochs < 1
+    ):
+        raise ConfigError(
+            f"schedule_epochs must be a positive integer or None, got {schedule_epochs!r}; "
+            "pass e.g. schedule_epochs=3 (the high fidelity's epochs)"
+        )
     if continue_lo_fi not in (None, True, False):
         raise ConfigError(f"continue_lo_fi must be None (when exact), True or False, got {continue_lo_fi!r}")

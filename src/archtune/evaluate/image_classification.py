@@ -90,7 +90,9 @@ def load_builder(spec: str) -> Callable[..., nn.Module]:
         path = Path(target)
         if not path.is_file():
             raise ConfigError(f"config_to_model_file {target} does not exist")
-        module_spec = importlib.util.spec_from_file_location(f"archtune_user_model_{abs(hash(path.resolve()))}", path)
+        module_spec = importlib.util.spec_from_file_location(
+            f"archtune_user_model_{abs(hash(path.resolve()))}", path
+        )
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)  # type: ignore[union-attr]
     else:
@@ -108,7 +110,9 @@ def build_model(builder: str, encoding: Any, n_classes: int, in_channels: int) -
 
 
 @lru_cache(maxsize=4)
-def _splits(dataset: str, train_split: str, eval_split: str, config: DatasetConfig) -> tuple[ImageDataset, ImageDataset]:
+def _splits(
+    dataset: str, train_split: str, eval_split: str, config: DatasetConfig
+) -> tuple[ImageDataset, ImageDataset]:
     """The random-access (train, eval) splits, un-augmented: opened once per process (a folder is listed,
     Arrow files mapped, normalisation statistics measured), then shared by every evaluation."""
     train = open_split(dataset, train_split, replace(config, augment=False))
@@ -116,12 +120,16 @@ def _splits(dataset: str, train_split: str, eval_split: str, config: DatasetConf
 
 
 @lru_cache(maxsize=4)
-def _stream_stats(dataset: str, train_split: str, config: DatasetConfig) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def _stream_stats(
+    dataset: str, train_split: str, config: DatasetConfig
+) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     train = open_stream(dataset, train_split, config, None, False, 0)
     return train.mean, train.std, train.n_classes
 
 
-def open_job_data(job: Job, rank: Rank = SINGLE_PROCESS) -> tuple[ImageDataset | StreamingImages, ImageDataset | StreamingImages]:
+def open_job_data(
+    job: Job, rank: Rank = SINGLE_PROCESS
+) -> tuple[ImageDataset | StreamingImages, ImageDataset | StreamingImages]:
     """The (train, eval) datasets of ``job`` as this rank reads them: training augmented under the job's
     seed when the dataset config says so."""
     config = DatasetConfig.from_dict(job.dataset_config)
@@ -129,8 +137,12 @@ def open_job_data(job: Job, rank: Rank = SINGLE_PROCESS) -> tuple[ImageDataset |
         if not (config.mean and config.std):
             mean, std, _ = _stream_stats(job.dataset, job.train_split, config)
             config = replace(config, mean=mean, std=std)
-        train = open_stream(job.dataset, job.train_split, config, None, config.augment, job.seed, rank.rank, rank.world)
-        return train, open_stream(job.dataset, job.eval_split, config, train, False, job.seed, rank.rank, rank.world)
+        train = open_stream(
+            job.dataset, job.train_split, config, None, config.augment, job.seed, rank.rank, rank.world
+        )
+        return train, open_stream(
+            job.dataset, job.eval_split, config, train, False, job.seed, rank.rank, rank.world
+        )
     train, test = _splits(job.dataset, job.train_split, job.eval_split, config)
     return replace(train, augment=config.augment, seed=job.seed), test
 
@@ -196,32 +208,66 @@ def run_job(job: Job, rank: Rank = SINGLE_PROCESS, local_rank: int = 0) -> dict[
         model = model.to(memory_format=torch.channels_last)
     trained: nn.Module = model
     if rank.world > 1:
-        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if options.compile:
         trained = torch.compile(trained)
 
     def report(row: dict[str, float]) -> None:
         if job.progress and rank.rank == 0:
-            print(f"[archtune] {job.label} epoch {int(row['epoch'])}/{job.epochs}: loss {row['train_loss_mean']:.4f}, "
-                  f"eval accuracy {100 * row['eval_accuracy']:.2f}% ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
+            print(
+                f"[archtune] {job.label} epoch {int(row['epoch'])}/{job.epochs}: loss {row['train_loss_mean']:.4f}, "
+                f"eval accuracy {100 * row['eval_accuracy']:.2f}% ({row['seconds']:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     deadline = None if job.time_limit is None else started + job.time_limit
     hook = job_checkpoint(job, writer=rank.rank == 0)
-    curve = train_and_evaluate(trained, train, test, schedule_length(job.epochs, job.schedule_epochs),
-                               TrainingRecipe.from_dict(job.recipe), job.seed, None, device, rank, deadline, report,
-                               options=options, num_workers=job.num_workers, checkpoint=hook)
+    curve = train_and_evaluate(
+        trained,
+        train,
+        test,
+        schedule_length(job.epochs, job.schedule_epochs),
+        TrainingRecipe.from_dict(job.recipe),
+        job.seed,
+        None,
+        device,
+        rank,
+        deadline,
+        report,
+        options=options,
+        num_workers=job.num_workers,
+        checkpoint=hook,
+    )
     value = 100 * curve[-1]["eval_accuracy"]
     inference = model
     if job.reparam:
         inference = reparameterize(model)
         value = 100 * evaluate_accuracy(inference, test, device, rank)
     input_shape = [train.channels, *_image_shape(train, DatasetConfig.from_dict(job.dataset_config))]
-    hook.save_model(model, {"encoding": encoding_key(encoding), "builder": job.builder, "n_classes": n_classes,
-                            "input_shape": input_shape, "epochs": job.epochs, "value": value},
-                    inference if job.reparam else None)
-    return {"value": value, "curve": curve, "epochs": job.epochs, "parameters": count_parameters(model),
-            "inference_parameters": count_parameters(inference if job.reparam else reparameterize(model)),
-            "seconds": time.monotonic() - started, **hook.report()}
+    hook.save_model(
+        model,
+        {
+            "encoding": encoding_key(encoding),
+            "builder": job.builder,
+            "n_classes": n_classes,
+            "input_shape": input_shape,
+            "epochs": job.epochs,
+            "value": value,
+        },
+        inference if job.reparam else None,
+    )
+    return {
+        "value": value,
+        "curve": curve,
+        "epochs": job.epochs,
+        "parameters": count_parameters(model),
+        "inference_parameters": count_parameters(inference if job.reparam else reparameterize(model)),
+        "seconds": time.monotonic() - started,
+        **hook.report(),
+    }
 
 
 def _image_shape(data: ImageDataset | StreamingImages, config: DatasetConfig) -> list[int]:
@@ -281,16 +327,25 @@ def _relay(stream: Any, lines: list[str], progress: bool) -> None:
 # (3 x 5 s) counts as dead, upon which the agent tears the worker group down mid-training. A machine
 # busy with other work (a test suite, other jobs) can be that slow, so every one of them gets minutes
 # here. Training time itself is bounded by the job's time_limit, not by these.
-RDZV_CONF = ",".join([
-    "join_timeout=1800", "last_call_timeout=30", "close_timeout=600", "read_timeout=600",
-    "heartbeat_timeout=600", "keep_alive_interval=5", "keep_alive_max_attempt=120",
-])
+RDZV_CONF = ",".join(
+    [
+        "join_timeout=1800",
+        "last_call_timeout=30",
+        "close_timeout=600",
+        "read_timeout=600",
+        "heartbeat_timeout=600",
+        "keep_alive_interval=5",
+        "keep_alive_max_attempt=120",
+    ]
+)
 
 
 def _split_endpoint(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"rdzv_endpoint must be HOST:PORT (node 0's address and a free port), not {endpoint!r}")
+        raise ConfigError(
+            f"rdzv_endpoint must be HOST:PORT (node 0's address and a free port), not {endpoint!r}"
+        )
     return host, int(port)
 
 
@@ -302,8 +357,9 @@ class JobBoard:
         import torch.distributed as dist
 
         host, port = _split_endpoint(endpoint)
-        self.store = dist.TCPStore(host, port + 1, is_master=host_it, wait_for_workers=False,
-                                   timeout=timedelta(seconds=timeout_s))
+        self.store = dist.TCPStore(
+            host, port + 1, is_master=host_it, wait_for_workers=False, timeout=timedelta(seconds=timeout_s)
+        )
         self.posted = 0
 
     def post(self, job: dict[str, Any]) -> int:
@@ -322,17 +378,33 @@ def _board(endpoint: str) -> JobBoard:
     return JobBoard(endpoint, host_it=True)
 
 
-def _torchrun_command(spec: Path, n_procs: int, nnodes: int, node_rank: int, endpoint: str | None,
-                      run_id: str) -> list[str]:
+def _torchrun_command(
+    spec: Path, n_procs: int, nnodes: int, node_rank: int, endpoint: str | None, run_id: str
+) -> list[str]:
     if nnodes == 1:
         rendezvous = ["--standalone", "--rdzv-conf", RDZV_CONF]
     else:
         # static rendezvous: node k's processes are ranks k*P .. k*P+P-1, the same on every run, so a
         # multi-node job computes what one process computes in the same order
-        rendezvous = [f"--nnodes={nnodes}", f"--node-rank={node_rank}", "--rdzv-backend=static",
-                      f"--rdzv-endpoint={endpoint}", f"--rdzv-id={run_id}", "--rdzv-conf", "timeout=1800"]
-    return [sys.executable, "-m", "torch.distributed.run", *rendezvous, f"--nproc-per-node={n_procs}",
-            "-m", "archtune.evaluate.ddp_worker", str(spec)]
+        rendezvous = [
+            f"--nnodes={nnodes}",
+            f"--node-rank={node_rank}",
+            "--rdzv-backend=static",
+            f"--rdzv-endpoint={endpoint}",
+            f"--rdzv-id={run_id}",
+            "--rdzv-conf",
+            "timeout=1800",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *rendezvous,
+        f"--nproc-per-node={n_procs}",
+        "-m",
+        "archtune.evaluate.ddp_worker",
+        str(spec),
+    ]
 
 
 def _run_torchrun(job: Job, n_procs: int, nnodes: int = 1, endpoint: str | None = None) -> dict[str, Any]:
@@ -346,8 +418,15 @@ def _run_torchrun(job: Job, n_procs: int, nnodes: int = 1, endpoint: str | None 
         command = _torchrun_command(spec, n_procs, nnodes, 0, endpoint, run_id)
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         # a session of its own, so a timeout kills torchrun and every rank it started
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+            start_new_session=True,
+        )
         lines: list[str] = []
         relay = threading.Thread(target=_relay, args=(proc.stdout, lines, job.progress), daemon=True)
         relay.start()
@@ -362,13 +441,16 @@ def _run_torchrun(job: Job, n_procs: int, nnodes: int = 1, endpoint: str | None 
             relay.join(timeout=5)
         if proc.returncode != 0 or not Path(job.result_path).exists():
             text = "".join(lines)
-            raise DistributedTrainingError(f"torchrun ({n_procs} processes x {nnodes} nodes) exited with "
-                                           f"{proc.returncode}:\n{text[-3000:]}")
+            raise DistributedTrainingError(
+                f"torchrun ({n_procs} processes x {nnodes} nodes) exited with "
+                f"{proc.returncode}:\n{text[-3000:]}"
+            )
         return json.loads(Path(job.result_path).read_text())
 
 
-def serve_node(rdzv_endpoint: str, node_rank: int, nnodes: int, nproc_per_node: int = 1,
-               max_jobs: int | None = None) -> int:
+def serve_node(
+    rdzv_endpoint: str, node_rank: int, nnodes: int, nproc_per_node: int = 1, max_jobs: int | None = None
+) -> int:
     """Run node ``node_rank``'s share of every job a multi-node evaluator on node 0 posts (see
     :class:`JobBoard`), one after another, until node 0's evaluator goes away or ``max_jobs`` are done;
     returns the number of jobs served. The data and the model file must be at the same paths here.
@@ -379,8 +461,10 @@ def serve_node(rdzv_endpoint: str, node_rank: int, nnodes: int, nproc_per_node: 
         # or: archtune evaluator node --rdzv-endpoint node0.cluster:29500 --node-rank 1 --nnodes 2 --nproc-per-node 4
     """
     if nnodes < 2 or not 0 < node_rank < nnodes:
-        raise ConfigError(f"serve_node is for nodes 1..nnodes-1 of a job of nnodes >= 2; got node_rank={node_rank}, "
-                          f"nnodes={nnodes} (node 0 runs the evaluator itself)")
+        raise ConfigError(
+            f"serve_node is for nodes 1..nnodes-1 of a job of nnodes >= 2; got node_rank={node_rank}, "
+            f"nnodes={nnodes} (node 0 runs the evaluator itself)"
+        )
     board = None
     deadline = time.monotonic() + 3600
     while board is None:  # node 0 may start later than this node
@@ -398,9 +482,12 @@ def serve_node(rdzv_endpoint: str, node_rank: int, nnodes: int, nproc_per_node: 
             break
         with tempfile.TemporaryDirectory(prefix="archtune-node-") as tmp:
             spec = Path(tmp) / "job.json"
-            spec.write_text(json.dumps({**job, "result_path": str(Path(tmp) / "result.json"), "progress": False}))
-            command = _torchrun_command(spec, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
-                                        f"archtune-job-{served}")
+            spec.write_text(
+                json.dumps({**job, "result_path": str(Path(tmp) / "result.json"), "progress": False})
+            )
+            command = _torchrun_command(
+                spec, nproc_per_node, nnodes, node_rank, rdzv_endpoint, f"archtune-job-{served}"
+            )
             env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
             # a failed share fails the whole job on node 0 as well; this node goes on to the next job
             subprocess.run(command, env=env, check=False)
@@ -414,19 +501,39 @@ class ImageClassificationEvaluator:
     Use :meth:`at_epochs` for a one-argument objective of a fixed fidelity.
     """
 
-    def __init__(self, dataset: str, n_classes: int | None, n_gpus: int, n_procs: int, builder: str,
-                 dataset_config: dict[str, Any], train_split: str, eval_split: str, reparam: bool,
-                 recipe: TrainingRecipe, seed: int, time_limit: float | None, progress: bool,
-                 checkpoint: bool = True, schedule_epochs: int | None = None,
-                 continue_lo_fi: bool | None = None, device: str | None = None,
-                 device_options: dict[str, Any] | None = None, nnodes: int = 1,
-                 rdzv_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        n_classes: int | None,
+        n_gpus: int,
+        n_procs: int,
+        builder: str,
+        dataset_config: dict[str, Any],
+        train_split: str,
+        eval_split: str,
+        reparam: bool,
+        recipe: TrainingRecipe,
+        seed: int,
+        time_limit: float | None,
+        progress: bool,
+        checkpoint: bool = True,
+        schedule_epochs: int | None = None,
+        continue_lo_fi: bool | None = None,
+        device: str | None = None,
+        device_options: dict[str, Any] | None = None,
+        nnodes: int = 1,
+        rdzv_endpoint: str | None = None,
+    ) -> None:
         self.dataset, self.n_classes, self.builder = dataset, n_classes, builder
         self.n_gpus, self.n_procs = n_gpus, max(n_procs, n_gpus)
         self.dataset_config, self.train_split, self.eval_split = dataset_config, train_split, eval_split
         self.reparam, self.recipe, self.seed = reparam, recipe, seed
         self.time_limit, self.progress = time_limit, progress
-        self.checkpoint, self.schedule_epochs, self.continue_lo_fi = checkpoint, schedule_epochs, continue_lo_fi
+        self.checkpoint, self.schedule_epochs, self.continue_lo_fi = (
+            checkpoint,
+            schedule_epochs,
+            continue_lo_fi,
+        )
         self.device = device or ("cuda" if n_gpus > 0 else "cpu")
         self.device_options = dict(device_options or {})
         self.nnodes, self.rdzv_endpoint = nnodes, rdzv_endpoint
@@ -435,13 +542,33 @@ class ImageClassificationEvaluator:
         if not isinstance(epochs, int) or epochs < 1:
             raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
         config = DatasetConfig.from_dict(self.dataset_config)
-        workers = config.num_workers if config.num_workers is not None else default_workers(self.dataset, self.n_procs)
+        workers = (
+            config.num_workers
+            if config.num_workers is not None
+            else default_workers(self.dataset, self.n_procs)
+        )
         config = _with_statistics(self.dataset, self.train_split, self.eval_split, config)
-        return Job(_plain(encoding), epochs, self.dataset, self.train_split, self.eval_split, dict(config.__dict__),
-                   self.n_classes, self.builder, self.recipe.to_dict(), self.seed, self.reparam,
-                   self.device, self.time_limit, self.progress, label=str(encoding),
-                   schedule_epochs=self.schedule_epochs or 0, **trial_paths(self.checkpoint),
-                   device_options=dict(self.device_options), num_workers=workers)
+        return Job(
+            _plain(encoding),
+            epochs,
+            self.dataset,
+            self.train_split,
+            self.eval_split,
+            dict(config.__dict__),
+            self.n_classes,
+            self.builder,
+            self.recipe.to_dict(),
+            self.seed,
+            self.reparam,
+            self.device,
+            self.time_limit,
+            self.progress,
+            label=str(encoding),
+            schedule_epochs=self.schedule_epochs or 0,
+            **trial_paths(self.checkpoint),
+            device_options=dict(self.device_options),
+            num_workers=workers,
+        )
 
     def data(self) -> tuple[ImageDataset | StreamingImages, ImageDataset | StreamingImages]:
         """The (train, eval) datasets an evaluation of this process reads (opened once, then cached)."""
@@ -474,16 +601,29 @@ class AtEpochs:
         return may_continue(self, lower)
 
 
-def create_img_class_evaluator(dataset: str = "mnist5k", n_classes: int | None = None, n_gpus: int = 0,
-                               config_to_model_file: str = DEFAULT_BUILDER,
-                               dataset_config: dict[str, Any] | None = None, eval_split: str = "test",
-                               reparam: bool = False, *, train_split: str = "train", n_procs: int = 1,
-                               recipe: TrainingRecipe | dict[str, Any] | None = None, seed: int = 0,
-                               time_limit: float | None = None, progress: bool = True, checkpoint: bool = True,
-                               schedule_epochs: int | None = None,
-                               continue_lo_fi: bool | None = None, device: str | None = None,
-                               device_options: DeviceOptions | dict[str, Any] | None = None, nnodes: int = 1,
-                               rdzv_endpoint: str | None = None) -> ImageClassificationEvaluator:
+def create_img_class_evaluator(
+    dataset: str = "mnist5k",
+    n_classes: int | None = None,
+    n_gpus: int = 0,
+    config_to_model_file: str = DEFAULT_BUILDER,
+    dataset_config: dict[str, Any] | None = None,
+    eval_split: str = "test",
+    reparam: bool = False,
+    *,
+    train_split: str = "train",
+    n_procs: int = 1,
+    recipe: TrainingRecipe | dict[str, Any] | None = None,
+    seed: int = 0,
+    time_limit: float | None = None,
+    progress: bool = True,
+    checkpoint: bool = True,
+    schedule_epochs: int | None = None,
+    continue_lo_fi: bool | None = None,
+    device: str | None = None,
+    device_options: DeviceOptions | dict[str, Any] | None = None,
+    nnodes: int = 1,
+    rdzv_endpoint: str | None = None,
+) -> ImageClassificationEvaluator:
     """An epochs-as-fidelity objective training networks of a space on an image-classification dataset.
 
     Args:
@@ -529,13 +669,31 @@ def create_img_class_evaluator(dataset: str = "mnist5k", n_classes: int | None =
     if n_gpus > 0 and not torch.cuda.is_available():
         raise ConfigError(f"n_gpus={n_gpus} but CUDA is not available here")
     if n_gpus > 0 and n_procs not in (1, n_gpus):
-        raise ConfigError(f"with GPUs there is one process per GPU: n_procs={n_procs} does not match n_gpus={n_gpus}")
+        raise ConfigError(
+            f"with GPUs there is one process per GPU: n_procs={n_procs} does not match n_gpus={n_gpus}"
+        )
     check_policy(checkpoint, schedule_epochs, continue_lo_fi)
     load_builder(config_to_model_file)  # fail now, not at the first evaluation
     config = DatasetConfig.from_dict(dataset_config)
-    return ImageClassificationEvaluator(dataset, n_classes, n_gpus, n_procs, config_to_model_file,
-                                        dict(config.__dict__), train_split, eval_split,
-                                        reparam, TrainingRecipe.from_dict(recipe), seed, time_limit, progress,
-                                        checkpoint, schedule_epochs, continue_lo_fi, device,
-                                        dict(options.__dict__), nnodes, rdzv_endpoint)
-
+    return ImageClassificationEvaluator(
+        dataset,
+        n_classes,
+        n_gpus,
+        n_procs,
+        config_to_model_file,
+        dict(config.__dict__),
+        train_split,
+        eval_split,
+        reparam,
+        TrainingRecipe.from_dict(recipe),
+        seed,
+        time_limit,
+        progress,
+        checkpoint,
+        schedule_epochs,
+        continue_lo_fi,
+        device,
+        dict(options.__dict__),
+        nnodes,
+        rdzv_endpoint,
+    )

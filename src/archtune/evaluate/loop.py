@@ -16,9 +16,16 @@ import torch
 from torch import nn
 
 
-def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-                generator: torch.Generator, batch: int, index: torch.Tensor | None = None,
-                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> list[float]:
+def train_epoch(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    batch: int,
+    index: torch.Tensor | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> list[float]:
     """One epoch of cross-entropy SGD over ``index`` (default: every example) in an order drawn from
     ``generator``; ``scheduler`` steps after every batch. Returns the batch losses."""
     permutation = torch.randperm(len(labels) if index is None else len(index), generator=generator)
@@ -38,8 +45,14 @@ def train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.
 
 
 @torch.no_grad()
-def count_correct(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None,
-                  chunk: int = 1000, device: torch.device | str | None = None) -> int:
+def count_correct(
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    index: torch.Tensor | None = None,
+    chunk: int = 1000,
+    device: torch.device | str | None = None,
+) -> int:
     """How many of ``images[index]`` are classified correctly, in eval mode, ``chunk`` images at a time
     (moved to ``device`` when given; labels stay where they are)."""
     net.eval()
@@ -52,7 +65,12 @@ def count_correct(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, in
     return correct
 
 
-def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None,
-             chunk: int = 1000) -> float:
+def accuracy(
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    index: torch.Tensor | None = None,
+    chunk: int = 1000,
+) -> float:
     """Share of ``images[index]`` classified correctly (see :func:`count_correct`)."""
     return count_correct(net, images, labels, index, chunk) / (len(labels) if index is None else len(index))

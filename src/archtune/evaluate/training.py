@@ -82,7 +82,9 @@ class TrainingRecipe:
             return recipe or cls()
         unknown = set(recipe) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ConfigError(f"unknown recipe keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ConfigError(
+                f"unknown recipe keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**recipe)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,7 +92,9 @@ class TrainingRecipe:
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
-            return torch.optim.SGD(model.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            return torch.optim.SGD(
+                model.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
         return torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     def lr_at(self, step: int, steps_per_epoch: int, epochs: int) -> float:
@@ -136,7 +140,9 @@ class DeviceOptions:
             return options or cls()
         unknown = set(options) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ConfigError(f"unknown device option keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ConfigError(
+                f"unknown device option keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**options)
 
     def amp_dtype(self, device: torch.device) -> torch.dtype | None:
@@ -200,8 +206,12 @@ class TensorImages(torch.utils.data.Dataset):
         index = torch.tensor([i for _, i in keys], dtype=torch.long)
         images = self.split.images[index]
         if self.augment is not None:
-            images = torch.stack([augment_one(im, np.random.default_rng((self.seed, e, i)), *self.augment)
-                                  for im, (e, i) in zip(images, keys, strict=True)])
+            images = torch.stack(
+                [
+                    augment_one(im, np.random.default_rng((self.seed, e, i)), *self.augment)
+                    for im, (e, i) in zip(images, keys, strict=True)
+                ]
+            )
         return images, self.split.labels[index]
 
 
@@ -226,10 +236,12 @@ class GlobalBatches(torch.utils.data.Sampler):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         order = torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch)).tolist()
-        full = [order[i:i + self.batch_size] for i in range(0, self.n - self.batch_size + 1, self.batch_size)]
+        full = [
+            order[i : i + self.batch_size] for i in range(0, self.n - self.batch_size + 1, self.batch_size)
+        ]
         for batch in full or [order]:
             share = len(batch) // self.rank.world
-            yield [(self.epoch, i) for i in batch[self.rank.rank * share:(self.rank.rank + 1) * share]]
+            yield [(self.epoch, i) for i in batch[self.rank.rank * share : (self.rank.rank + 1) * share]]
 
 
 class StridedChunks(torch.utils.data.Sampler):
@@ -243,7 +255,7 @@ class StridedChunks(torch.utils.data.Sampler):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for start in range(0, len(self.index), self.chunk):
-            yield [(0, i) for i in self.index[start:start + self.chunk]]
+            yield [(0, i) for i in self.index[start : start + self.chunk]]
 
 
 Data = ImageSplit | ImageDataset | StreamingImages | TensorImages
@@ -255,17 +267,32 @@ def as_dataset(data: Data, augment: tuple[int, bool] | None = None, seed: int = 
     return TensorImages(data, augment, seed) if isinstance(data, ImageSplit) else data
 
 
-def make_loader(data: Any, batch_size: int, rank: Rank, seed: int, train: bool, num_workers: int = 0,
-                pin_memory: bool = False) -> DataLoader:
+def make_loader(
+    data: Any,
+    batch_size: int,
+    rank: Rank,
+    seed: int,
+    train: bool,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
     """The DataLoader of one split: global batches (training) or strided chunks (evaluation) for
     random-access data, per-rank batches of a stream; workers stay alive across epochs."""
-    common: dict[str, Any] = {"num_workers": num_workers, "pin_memory": pin_memory,
-                              "persistent_workers": num_workers > 0, "collate_fn": _collate}
+    common: dict[str, Any] = {
+        "num_workers": num_workers,
+        "pin_memory": pin_memory,
+        "persistent_workers": num_workers > 0,
+        "collate_fn": _collate,
+    }
     if num_workers > 0:
         common["prefetch_factor"] = 4
     if isinstance(data, StreamingImages):
         return DataLoader(data, batch_size=batch_size // rank.world, drop_last=train, **common)
-    sampler = GlobalBatches(len(data), batch_size, seed, rank) if train else StridedChunks(len(data), batch_size, rank)
+    sampler = (
+        GlobalBatches(len(data), batch_size, seed, rank)
+        if train
+        else StridedChunks(len(data), batch_size, rank)
+    )
     return DataLoader(data, batch_sampler=sampler, **common)
 
 
@@ -322,12 +349,14 @@ class LoopSettings:
         return images, labels.to(self.device, non_blocking=True)
 
     def autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        )
 
 
-def train_one_epoch(state: TrainState, loader: DataLoader, epoch: int, settings: LoopSettings,
-                    criterion: nn.Module) -> tuple[list[float], float]:
+def train_one_epoch(
+    state: TrainState, loader: DataLoader, epoch: int, settings: LoopSettings, criterion: nn.Module
+) -> tuple[list[float], float]:
     """One epoch of minibatch training; returns this rank's batch losses and the last learning rate.
 
     Losses stay on the device and are read back every few steps on GPU (each read waits for the GPU), every
@@ -344,7 +373,9 @@ def train_one_epoch(state: TrainState, loader: DataLoader, epoch: int, settings:
         pending.clear()
         for value in values:
             if not math.isfinite(value):
-                raise TrainingDiverged(f"non-finite training loss {value} at epoch {epoch}, step {state.step}")
+                raise TrainingDiverged(
+                    f"non-finite training loss {value} at epoch {epoch}, step {state.step}"
+                )
         losses.extend(values)
 
     batches = itertools.islice(iter(loader), settings.steps_per_epoch)
@@ -374,9 +405,15 @@ def train_one_epoch(state: TrainState, loader: DataLoader, epoch: int, settings:
 
 
 @torch.no_grad()
-def evaluate_accuracy(model: nn.Module, data: Data, device: torch.device | str, rank: Rank = SINGLE_PROCESS,
-                      chunk: int = 500, loader: DataLoader | None = None,
-                      settings: LoopSettings | None = None) -> float:
+def evaluate_accuracy(
+    model: nn.Module,
+    data: Data,
+    device: torch.device | str,
+    rank: Rank = SINGLE_PROCESS,
+    chunk: int = 500,
+    loader: DataLoader | None = None,
+    settings: LoopSettings | None = None,
+) -> float:
     """Share of ``data`` classified correctly (each rank counts its share; summed over ranks)."""
     device = torch.device(device)
     loader = loader or make_loader(as_dataset(data), chunk, rank, 0, train=False)
@@ -396,18 +433,32 @@ def evaluate_accuracy(model: nn.Module, data: Data, device: torch.device | str, 
     return float(total[0]) / max(1.0, float(total[1]))
 
 
-def new_state(model: nn.Module, recipe: TrainingRecipe, device: torch.device, amp_dtype: torch.dtype | None) -> TrainState:
+def new_state(
+    model: nn.Module, recipe: TrainingRecipe, device: torch.device, amp_dtype: torch.dtype | None
+) -> TrainState:
     """A fresh run: the recipe's optimiser, and a gradient scaler when training in fp16."""
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     return TrainState(model, recipe.make_optimizer(model), scaler)
 
 
-def train_and_evaluate(model: nn.Module, train: Data, test: Data, epochs: int, recipe: TrainingRecipe,
-                       seed: int, augment: tuple[int, bool] | None = None, device: torch.device | str = "cpu",
-                       rank: Rank = SINGLE_PROCESS, deadline: float | None = None,
-                       on_epoch: Callable[[dict[str, float]], None] | None = None, *,
-                       options: DeviceOptions | None = None, num_workers: int = 0,
-                       state: TrainState | None = None, checkpoint: Any = None) -> list[dict[str, float]]:
+def train_and_evaluate(
+    model: nn.Module,
+    train: Data,
+    test: Data,
+    epochs: int,
+    recipe: TrainingRecipe,
+    seed: int,
+    augment: tuple[int, bool] | None = None,
+    device: torch.device | str = "cpu",
+    rank: Rank = SINGLE_PROCESS,
+    deadline: float | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    *,
+    options: DeviceOptions | None = None,
+    num_workers: int = 0,
+    state: TrainState | None = None,
+    checkpoint: Any = None,
+) -> list[dict[str, float]]:
     """Train ``model`` (already on ``device``, and wrapped in DDP when ``rank.world > 1``) for ``epochs``
     and return one dict of metrics per epoch.
 
@@ -427,14 +478,25 @@ def train_and_evaluate(model: nn.Module, train: Data, test: Data, epochs: int, r
     device = torch.device(device)
     options = options or DeviceOptions()
     if recipe.batch_size % rank.world:
-        raise ConfigError(f"batch_size {recipe.batch_size} must divide among {rank.world} data-parallel processes")
+        raise ConfigError(
+            f"batch_size {recipe.batch_size} must divide among {rank.world} data-parallel processes"
+        )
     train_data, test_data = as_dataset(train, augment, seed), as_dataset(test)
     pin = device.type == "cuda"
     train_loader = make_loader(train_data, recipe.batch_size, rank, seed, True, num_workers, pin)
     test_loader = make_loader(test_data, min(500, 2 * recipe.batch_size), rank, seed, False, num_workers, pin)
     amp_dtype = options.amp_dtype(device)
-    settings = LoopSettings(recipe, epochs, max(1, len(train_data) // recipe.batch_size), device, rank, amp_dtype,
-                            options.uses_channels_last(device), deadline, isinstance(train_data, StreamingImages))
+    settings = LoopSettings(
+        recipe,
+        epochs,
+        max(1, len(train_data) // recipe.batch_size),
+        device,
+        rank,
+        amp_dtype,
+        options.uses_channels_last(device),
+        deadline,
+        isinstance(train_data, StreamingImages),
+    )
     state = state or new_state(model, recipe, device, amp_dtype)
     if checkpoint is not None:
         # no training generator to restore: shuffles and augmentations are functions of (seed, epoch)
@@ -445,15 +507,21 @@ def train_and_evaluate(model: nn.Module, train: Data, test: Data, epochs: int, r
         losses, lr = train_one_epoch(state, train_loader, epoch, settings, criterion)
         # every rank's mean over its batches, averaged: the global batches' mean loss (equal shares)
         batch_losses = (rank.all_sum(torch.tensor(losses, dtype=torch.float64)) / rank.world).tolist()
-        row = {"epoch": epoch, "train_loss_mean": statistics.fmean(batch_losses),
-               "train_loss_median": statistics.median(batch_losses),
-               "eval_accuracy": evaluate_accuracy(state.model, test_data, device, rank, loader=test_loader,
-                                                  settings=settings),
-               "lr": lr, "seconds": time.perf_counter() - start}
+        row = {
+            "epoch": epoch,
+            "train_loss_mean": statistics.fmean(batch_losses),
+            "train_loss_median": statistics.median(batch_losses),
+            "eval_accuracy": evaluate_accuracy(
+                state.model, test_data, device, rank, loader=test_loader, settings=settings
+            ),
+            "lr": lr,
+            "seconds": time.perf_counter() - start,
+        }
         state.curve.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if checkpoint is not None and not checkpoint.save(epoch, state.step, state.curve, state.model,
-                                                          state.optimizer, None, state.scaler):
+        if checkpoint is not None and not checkpoint.save(
+            epoch, state.step, state.curve, state.model, state.optimizer, None, state.scaler
+        ):
             break
     return state.curve

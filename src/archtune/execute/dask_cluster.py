@@ -36,7 +36,10 @@ def start_local_cluster(n_workers: int, gpus: bool = False) -> Any:
             options["env"] = {"CUDA_VISIBLE_DEVICES": str(i)}
         return {"cls": Nanny, "options": options}
 
-    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": None}}
+    scheduler = {
+        "cls": Scheduler,
+        "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": None},
+    }
     from archtune.execute.jobqueue import SCHEDULER_CONFIG
 
     with dask.config.set(SCHEDULER_CONFIG):

@@ -74,9 +74,14 @@ class DaskExecutor(Executor):
             or goes back to waiting (None); set by the search to record where evaluations run.
     """
 
-    def __init__(self, client: Any, resources: Mapping[str, float] | None = None,
-                 no_worker_timeout: float = NO_WORKER_TIMEOUT, maintain: Callable[[], None] | None = None,
-                 describe: Callable[[str, Mapping[str, Any]], str] | None = None):
+    def __init__(
+        self,
+        client: Any,
+        resources: Mapping[str, float] | None = None,
+        no_worker_timeout: float = NO_WORKER_TIMEOUT,
+        maintain: Callable[[], None] | None = None,
+        describe: Callable[[str, Mapping[str, Any]], str] | None = None,
+    ):
         self.client = client
         self._options: dict[str, Any] = {"pure": False}
         if resources:
@@ -84,7 +89,9 @@ class DaskExecutor(Executor):
         self._tasks: dict[Future[Any], Any] = {}  # our future -> its Dask future, until settled
         self.no_worker_timeout = no_worker_timeout
         self.maintain = maintain
-        self.describe = describe or (lambda address, info: f"{info.get('name', address)} ({info.get('host', '')})")
+        self.describe = describe or (
+            lambda address, info: f"{info.get('name', address)} ({info.get('host', '')})"
+        )
         self.on_placement: Callable[[Future[Any], str | None], None] | None = None
         self._placed: dict[Future[Any], str | None] = {}
         self._no_workers_since: float | None = None
@@ -158,7 +165,9 @@ class DaskExecutor(Executor):
             try:
                 value = task.result(timeout=FETCH_SECONDS)
             except Exception as err:  # noqa: BLE001 - the worker holding the result is gone
-                self._complete(future, error=LostTask(f"result could not be fetched: {type(err).__name__}: {err}"))
+                self._complete(
+                    future, error=LostTask(f"result could not be fetched: {type(err).__name__}: {err}")
+                )
             else:
                 self._complete(future, value=value)
             return True

@@ -78,12 +78,17 @@ def _interpret(result: Any, objective_key: str) -> tuple[float, dict[str, Any]]:
                 f"the objective returned a dict without the key {objective_key!r} (keys: "
                 f"{sorted(map(str, result))}); return a float or a dict with {objective_key!r}, or set objective_key"
             )
-        return _as_number(result[objective_key], f"the objective's {objective_key!r} was", objective_key), dict(result)
+        return _as_number(
+            result[objective_key], f"the objective's {objective_key!r} was", objective_key
+        ), dict(result)
     return _as_number(result, "the objective returned", objective_key), {}
 
 
 def run_objective(
-    fn: Callable[[Any], Any], encoding: Any, objective_key: str = "value", time_limit: float | None = None,
+    fn: Callable[[Any], Any],
+    encoding: Any,
+    objective_key: str = "value",
+    time_limit: float | None = None,
     context: TrialContext | None = None,
 ) -> Outcome:
     """Call ``fn(encoding)``; never raises for the objective's own failures.

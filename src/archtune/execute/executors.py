@@ -52,8 +52,13 @@ class ExecutorHandle:
         kind: ``"inline"``, ``"process"``, ``"dask"`` or ``"custom"``.
     """
 
-    def __init__(self, executor: Executor | None, kind: str, close: Callable[[], None] | None = None,
-                 rebuild: Callable[[], Executor] | None = None):
+    def __init__(
+        self,
+        executor: Executor | None,
+        kind: str,
+        close: Callable[[], None] | None = None,
+        rebuild: Callable[[], Executor] | None = None,
+    ):
         self.executor = executor
         self.kind = kind
         self._close = close
@@ -83,7 +88,11 @@ class ExecutorHandle:
         ``submitted_to`` is the executor the failed call went to; when the pool was already rebuilt
         since (several calls fail together when a pool breaks), nothing more is done.
         """
-        if self._rebuild is None or not isinstance(error, BrokenProcessPool) or submitted_to is not self.executor:
+        if (
+            self._rebuild is None
+            or not isinstance(error, BrokenProcessPool)
+            or submitted_to is not self.executor
+        ):
             return
         broken = self.executor
         self.executor = self._rebuild()
@@ -107,23 +116,29 @@ def _process_pool(n_workers: int) -> ExecutorHandle:
     # die_with_parent: workers of a driver killed by SIGKILL would otherwise go on (holding GPUs)
     # until their objective returns, and then wait forever for work.
     def make() -> Executor:
-        return ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=die_with_parent, initargs=(os.getpid(),))
+        return ProcessPoolExecutor(
+            n_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     handle = ExecutorHandle(make(), "process", rebuild=make)
     handle._close = lambda: handle.executor.shutdown(wait=True, cancel_futures=True)  # type: ignore[union-attr]
     return handle
 
 
-def _dask_client_handle(client: Any, resources: Mapping[str, float] | None, owned: Callable[[], None] | None,
-                        kind: str) -> ExecutorHandle:
+def _dask_client_handle(
+    client: Any, resources: Mapping[str, float] | None, owned: Callable[[], None] | None, kind: str
+) -> ExecutorHandle:
     from archtune.execute.dask_executor import DaskExecutor
 
     return ExecutorHandle(DaskExecutor(client, resources), kind, close=owned)
 
 
-def _jobqueue_handle(jobs: Any, resources: Mapping[str, float] | None, kind: str,
-                     options: Mapping[str, Any] | None) -> ExecutorHandle:
+def _jobqueue_handle(
+    jobs: Any, resources: Mapping[str, float] | None, kind: str, options: Mapping[str, Any] | None
+) -> ExecutorHandle:
     from archtune.execute.dask_executor import NO_WORKER_TIMEOUT, DaskExecutor
     from archtune.execute.jobqueue import gpus_per_evaluation
 
@@ -132,8 +147,9 @@ def _jobqueue_handle(jobs: Any, resources: Mapping[str, float] | None, kind: str
     if gpus:
         needs["GPU"] = gpus  # the worker of each job owns GPU=k: one evaluation per job
     timeout = float((options or {}).get("worker_timeout", NO_WORKER_TIMEOUT))
-    executor = DaskExecutor(jobs.client, needs or None, no_worker_timeout=timeout, maintain=jobs.maintain,
-                            describe=jobs.describe)
+    executor = DaskExecutor(
+        jobs.client, needs or None, no_worker_timeout=timeout, maintain=jobs.maintain, describe=jobs.describe
+    )
     return ExecutorHandle(executor, kind, close=jobs.close)
 
 
@@ -141,8 +157,12 @@ def _is_dask_cluster(spec: Any) -> bool:
     return hasattr(spec, "scheduler_address") and callable(getattr(spec, "scale", None))
 
 
-def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] | None = None,
-                  cluster_options: Mapping[str, Any] | None = None) -> ExecutorHandle:
+def open_executor(
+    spec: Any,
+    n_workers: int = 1,
+    resources: Mapping[str, float] | None = None,
+    cluster_options: Mapping[str, Any] | None = None,
+) -> ExecutorHandle:
     """Build an :class:`ExecutorHandle` from any accepted form of ``executor=`` (see the module doc).
 
     ``cluster_options`` go with ``"slurm"``, ``"pbs"`` and ``"lsf"`` (see :mod:`archtune.execute.jobqueue`).
@@ -171,8 +191,9 @@ def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] 
     if isinstance(spec, str) and spec in SYSTEMS:
         from archtune.execute.jobqueue import start_jobqueue_cluster
 
-        return _jobqueue_handle(start_jobqueue_cluster(spec, cluster_options, n_workers), resources, spec,
-                                cluster_options)
+        return _jobqueue_handle(
+            start_jobqueue_cluster(spec, cluster_options, n_workers), resources, spec, cluster_options
+        )
     if _is_dask_cluster(spec):  # a cluster object the user started (SLURMCluster, LocalCluster, ...)
         from archtune.execute.jobqueue import connect_cluster
 
@@ -191,5 +212,6 @@ def open_executor(spec: Any, n_workers: int = 1, resources: Mapping[str, float] 
         return _dask_client_handle(spec, resources, owned=None, kind="dask")
     if isinstance(spec, Executor) or callable(getattr(spec, "submit", None)):
         return ExecutorHandle(spec, "custom")
-    raise ConfigError(f"executor must be None, one of {KINDS}, an address, a Client or an Executor; got {spec!r}")
-
+    raise ConfigError(
+        f"executor must be None, one of {KINDS}, an address, a Client or an Executor; got {spec!r}"
+    )

@@ -67,8 +67,13 @@ def _set_parent_death_signal(signum: int) -> None:
         return
     with contextlib.suppress(OSError, AttributeError):  # no usable libc: the watchdog still works
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(ctypes.c_int(_PR_SET_PDEATHSIG), ctypes.c_ulong(signum), ctypes.c_ulong(0),
-                   ctypes.c_ulong(0), ctypes.c_ulong(0))
+        libc.prctl(
+            ctypes.c_int(_PR_SET_PDEATHSIG),
+            ctypes.c_ulong(signum),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
 
 
 def _kill_own_group(*_args: object) -> None:
@@ -110,6 +115,7 @@ def die_with_parent(parent_pid: int, kill_group: bool = False) -> None:
 
 # -- the parent's side -------------------------------------------------------------------------------------
 
+
 class _Child:
     """One child process, in a session of its own, and the two pipes to it."""
 
@@ -118,9 +124,16 @@ class _Child:
         from_child, to_parent = os.pipe()
         try:
             self.proc = subprocess.Popen(  # -u: what the objective prints is not lost when it is killed
-                [sys.executable, "-u", os.path.abspath(__file__), str(from_parent), str(to_parent),
-                 str(os.getpid())],
-                pass_fds=(from_parent, to_parent), start_new_session=True,
+                [
+                    sys.executable,
+                    "-u",
+                    os.path.abspath(__file__),
+                    str(from_parent),
+                    str(to_parent),
+                    str(os.getpid()),
+                ],
+                pass_fds=(from_parent, to_parent),
+                start_new_session=True,
             )
         except BaseException:
             os.close(to_child)
@@ -264,8 +277,10 @@ def call_in_child(fn: Callable[[Any], Any], encoding: Any, time_limit: float) ->
             "its closure) or set time_limit=None"
         ) from err
     if os.name != "posix":
-        raise ConfigError("time_limit needs a POSIX system (Linux, macOS) to kill an overrunning evaluation; "
-                          "set time_limit=None")
+        raise ConfigError(
+            "time_limit needs a POSIX system (Linux, macOS) to kill an overrunning evaluation; "
+            "set time_limit=None"
+        )
     keep = False  # True once the call ended normally: the child is back waiting for the next one
     child, reused = _child_for_this_thread(fresh=False)
     try:
@@ -303,8 +318,10 @@ def call_in_child(fn: Callable[[Any], Any], encoding: Any, time_limit: float) ->
         try:
             return {"result": pickle.loads(data)}  # IPC with our own child, never from disk
         except Exception:  # noqa: BLE001 - a result the parent cannot rebuild fails the trial
-            return {"error": "the objective's result could not be received from its process:\n"
-                             + traceback.format_exc()}
+            return {
+                "error": "the objective's result could not be received from its process:\n"
+                + traceback.format_exc()
+            }
     finally:
         if not keep:  # time-out, crash, Ctrl-C (here or in the objective): nothing of it may go on
             _discard(child)
@@ -316,6 +333,7 @@ def _died(code: int, when: str) -> str:
 
 
 # -- the child's side --------------------------------------------------------------------------------------
+
 
 def _child_main(argv: list[str]) -> int:
     """Entry point of the child: load each objective sent, say so, call it, send back what happened."""
@@ -359,7 +377,10 @@ def _child_main(argv: list[str]) -> int:
 
             data = cloudpickle.dumps(result)
         except Exception:  # noqa: BLE001 - an unpicklable result fails the trial, it does not hang it
-            send("error", "the objective's result cannot be sent back from its process:\n" + traceback.format_exc())
+            send(
+                "error",
+                "the objective's result cannot be sent back from its process:\n" + traceback.format_exc(),
+            )
             continue
         finally:
             del result

@@ -55,8 +55,17 @@ from archtune.errors import ConfigError, ConfigTypeError
 SYSTEMS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster"}
 """``executor=`` names that start a dask-jobqueue cluster, and the class each one builds."""
 
-OWN_OPTIONS = ("cores", "memory", "gpus_per_evaluation", "walltime", "queue", "account",
-               "job_extra_directives", "adapt", "worker_timeout")
+OWN_OPTIONS = (
+    "cores",
+    "memory",
+    "gpus_per_evaluation",
+    "walltime",
+    "queue",
+    "account",
+    "job_extra_directives",
+    "adapt",
+    "worker_timeout",
+)
 """The options archtune documents (and translates where the systems differ)."""
 
 SCHEDULER_CONFIG = {
@@ -93,15 +102,29 @@ def _accepted(cls: Any) -> set[str]:
 
     names: set[str] = set()
     for klass in (cls, cls.job_cls, JobQueueCluster, Job):
-        names |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "scheduler", "name")}
-    return names - {"job_cls", "config_name", "loop", "asynchronous", "base_class_kwargs", "job_kwargs", "kwargs"}
+        names |= {
+            p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "scheduler", "name")
+        }
+    return names - {
+        "job_cls",
+        "config_name",
+        "loop",
+        "asynchronous",
+        "base_class_kwargs",
+        "job_kwargs",
+        "kwargs",
+    }
 
 
 def _whole(value: Any, name: str, minimum: int, example: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigTypeError(f"cluster_options[{name!r}] must be an integer, got {value!r}; pass e.g. {example}")
+        raise ConfigTypeError(
+            f"cluster_options[{name!r}] must be an integer, got {value!r}; pass e.g. {example}"
+        )
     if value < minimum:
-        raise ConfigError(f"cluster_options[{name!r}] must be at least {minimum}, got {value!r}; pass e.g. {example}")
+        raise ConfigError(
+            f"cluster_options[{name!r}] must be at least {minimum}, got {value!r}; pass e.g. {example}"
+        )
     return value
 
 
@@ -121,38 +144,56 @@ def check_cluster_options(system: str, options: Any) -> dict[str, Any]:
     if options is None:
         return {}
     if not isinstance(options, Mapping):
-        raise ConfigTypeError(f"cluster_options must be a dict such as {{\"cores\": 4, \"memory\": \"16GB\"}}, "
-                              f"got {type(options).__name__}")
+        raise ConfigTypeError(
+            f'cluster_options must be a dict such as {{"cores": 4, "memory": "16GB"}}, '
+            f"got {type(options).__name__}"
+        )
     out = dict(options)
     cls = _cluster_class(system)
     accepted = _accepted(cls)
     for key in out:
         if key in _FIXED:
-            raise ConfigError(f"cluster_options[{key!r}] is fixed by archtune (one worker per job, one evaluation at a "
-                              "time); use n_workers= of run_search for the number of jobs")
+            raise ConfigError(
+                f"cluster_options[{key!r}] is fixed by archtune (one worker per job, one evaluation at a "
+                "time); use n_workers= of run_search for the number of jobs"
+            )
         if key not in OWN_OPTIONS and key not in accepted:
             hint = "gpus_per_evaluation" if "gpu" in str(key).lower() else "one of the documented options"
-            raise ConfigError(f"unknown cluster_options key {key!r} for executor={system!r}: use {hint}, "
-                              f"or one of {cls.__name__}'s arguments (see docs/parallel.md)")
+            raise ConfigError(
+                f"unknown cluster_options key {key!r} for executor={system!r}: use {hint}, "
+                f"or one of {cls.__name__}'s arguments (see docs/parallel.md)"
+            )
     if "cores" in out:
         _whole(out["cores"], "cores", 1, "4")
     if "gpus_per_evaluation" in out:
         _whole(out["gpus_per_evaluation"], "gpus_per_evaluation", 0, "1")
     for key in ("memory", "walltime", "queue", "account"):
         if key in out and out[key] is not None and not isinstance(out[key], str):
-            example = {"memory": '"16GB"', "walltime": '"02:00:00"', "queue": '"gpu"', "account": '"my-project"'}[key]
-            raise ConfigTypeError(f"cluster_options[{key!r}] must be a string, got {out[key]!r}; pass e.g. {example}")
+            example = {
+                "memory": '"16GB"',
+                "walltime": '"02:00:00"',
+                "queue": '"gpu"',
+                "account": '"my-project"',
+            }[key]
+            raise ConfigTypeError(
+                f"cluster_options[{key!r}] must be a string, got {out[key]!r}; pass e.g. {example}"
+            )
     directives = out.get("job_extra_directives", [])
     if isinstance(directives, str) or not all(isinstance(d, str) for d in directives):
-        raise ConfigTypeError("cluster_options['job_extra_directives'] must be a list of strings, e.g. "
-                              "[\"--constraint=a100\"]")
+        raise ConfigTypeError(
+            "cluster_options['job_extra_directives'] must be a list of strings, e.g. [\"--constraint=a100\"]"
+        )
     adapt = out.get("adapt", False)
     if not isinstance(adapt, (bool, Mapping)):
-        raise ConfigTypeError(f"cluster_options['adapt'] must be True, False or a dict of cluster.adapt arguments, "
-                              f"got {adapt!r}")
+        raise ConfigTypeError(
+            f"cluster_options['adapt'] must be True, False or a dict of cluster.adapt arguments, "
+            f"got {adapt!r}"
+        )
     timeout = out.get("worker_timeout", DEFAULT_WORKER_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ConfigError(f"cluster_options['worker_timeout'] must be a positive number of seconds, got {timeout!r}")
+        raise ConfigError(
+            f"cluster_options['worker_timeout'] must be a positive number of seconds, got {timeout!r}"
+        )
     return out
 
 
@@ -180,8 +221,10 @@ def cluster_arguments(system: str, options: Mapping[str, Any]) -> dict[str, Any]
                 from dask.utils import parse_bytes
                 from dask_jobqueue.pbs import pbs_format_bytes_ceil
 
-                kwargs["resource_spec"] = (f"select=1:ncpus={kwargs['cores']}:ngpus={gpus}:"
-                                           f"mem={pbs_format_bytes_ceil(parse_bytes(kwargs['memory']))}")
+                kwargs["resource_spec"] = (
+                    f"select=1:ncpus={kwargs['cores']}:ngpus={gpus}:"
+                    f"mem={pbs_format_bytes_ceil(parse_bytes(kwargs['memory']))}"
+                )
         else:
             directives += _GPU_DIRECTIVES[system](gpus)
         extra_args += ["--resources", f"GPU={gpus}"]
@@ -234,7 +277,9 @@ class JobQueueHandle:
     def describe(self, address: str, info: Mapping[str, Any]) -> str:
         """A worker as ``archtune status`` shows it: its name, batch job id and host."""
         name = str(info.get("name", address))
-        job = getattr(self.cluster.workers.get(name) or self.cluster.workers.get(_spec_name(name)), "job_id", None)
+        job = getattr(
+            self.cluster.workers.get(name) or self.cluster.workers.get(_spec_name(name)), "job_id", None
+        )
         host = info.get("host", "")
         return f"{name} (job {job}, {host})" if job else f"{name} ({host})"
 
@@ -265,7 +310,9 @@ def start_jobqueue_cluster(system: str, options: Mapping[str, Any] | None, n_wor
     try:
         adapt = checked.get("adapt", False)
         if adapt:
-            arguments = dict(adapt) if isinstance(adapt, Mapping) else {"minimum_jobs": 0, "maximum_jobs": n_workers}
+            arguments = (
+                dict(adapt) if isinstance(adapt, Mapping) else {"minimum_jobs": 0, "maximum_jobs": n_workers}
+            )
             cluster.adapt(**arguments)
         else:
             cluster.scale(jobs=n_workers)
@@ -281,4 +328,6 @@ def connect_cluster(cluster: Any) -> JobQueueHandle:
     from distributed import Client
 
     adaptive = getattr(cluster, "_adaptive", None) is not None
-    return JobQueueHandle(cluster, Client(cluster), len(getattr(cluster, "worker_spec", {})), adaptive, owned=False)
+    return JobQueueHandle(
+        cluster, Client(cluster), len(getattr(cluster, "worker_spec", {})), adaptive, owned=False
+    )

@@ -66,7 +66,11 @@ def unguarded_line() -> tuple[str, int] | None:
         return None
     line = frame.f_lineno
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and _is_main_test(node.test) and node.lineno <= line <= (node.end_lineno or line):
+        if (
+            isinstance(node, ast.If)
+            and _is_main_test(node.test)
+            and node.lineno <= line <= (node.end_lineno or line)
+        ):
             return None
     return path, line
 
@@ -74,8 +78,10 @@ def unguarded_line() -> tuple[str, int] | None:
 def guard_message(kind: str, where: tuple[str, int] | None = None) -> str:
     """The one line that tells the user to add the guard."""
     place = f" ({where[0]}, line {where[1]})" if where else ""
-    return (f"executor={kind!r} starts worker processes that import your script again, which then runs the search "
-            f"again{place}: put the code that runs it under `if __name__ == \"__main__\":`")
+    return (
+        f"executor={kind!r} starts worker processes that import your script again, which then runs the search "
+        f'again{place}: put the code that runs it under `if __name__ == "__main__":`'
+    )
 
 
 def check_main_guard(kind: str) -> None:

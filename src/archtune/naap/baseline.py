@@ -52,17 +52,29 @@ def _svr(kernel: str) -> Callable[[], Any]:
 
 
 REGRESSORS: dict[str, Callable[[], Any]] = {
-    **{f"{k}-NN": (lambda k=k: neighbors.KNeighborsRegressor(n_neighbors=k, algorithm="brute")) for k in (1, 3, 5, 7, 9)},
+    **{
+        f"{k}-NN": (lambda k=k: neighbors.KNeighborsRegressor(n_neighbors=k, algorithm="brute"))
+        for k in (1, 3, 5, 7, 9)
+    },
     "Linear Regression": linear_model.LinearRegression,
     "Linear Regression (D=0.5)": lambda: PowerLinearRegression(0.5),
     "Linear Regression (D=0.25)": lambda: PowerLinearRegression(0.25),
     "Decision Tree": tree.DecisionTreeRegressor,
-    **{f"Gradient Boosting (N={n})": (lambda n=n: ensemble.GradientBoostingRegressor(n_estimators=n)) for n in (25, 50, 100, 200)},
-    **{f"AdaBoost (N={n})": (lambda n=n: ensemble.AdaBoostRegressor(n_estimators=n)) for n in (25, 50, 100, 200)},
+    **{
+        f"Gradient Boosting (N={n})": (lambda n=n: ensemble.GradientBoostingRegressor(n_estimators=n))
+        for n in (25, 50, 100, 200)
+    },
+    **{
+        f"AdaBoost (N={n})": (lambda n=n: ensemble.AdaBoostRegressor(n_estimators=n))
+        for n in (25, 50, 100, 200)
+    },
     "SVR (RBF kernel)": _svr("rbf"),
     "SVR (Polynomial kernel)": _svr("poly"),
     "SVR (Linear kernel)": _svr("linear"),
-    **{f"Random Forest (N={n})": (lambda n=n: ensemble.RandomForestRegressor(n_estimators=n)) for n in (25, 50, 100, 200)},
+    **{
+        f"Random Forest (N={n})": (lambda n=n: ensemble.RandomForestRegressor(n_estimators=n))
+        for n in (25, 50, 100, 200)
+    },
 }
 
 
@@ -71,8 +83,14 @@ def feature_matrix(table: NAAP440, epochs: int) -> np.ndarray:
     s = table.scheme
     if epochs == 0:
         return np.stack([np.log(s["NumParams"]), s["NumStages"]], axis=1)
-    cols = [np.log(s["NumParams"]), np.log(s["NumMACs"]), s["NumLayers"], s["NumStages"],
-            s["FirstLayerWidth"], s["LastLayerWidth"]]
+    cols = [
+        np.log(s["NumParams"]),
+        np.log(s["NumMACs"]),
+        s["NumLayers"],
+        s["NumStages"],
+        s["FirstLayerWidth"],
+        s["LastLayerWidth"],
+    ]
     for e in range(epochs):
         cols += [table.epochs[m][:, e] for m in EPOCH_METRICS]
     return np.stack(cols, axis=1)
@@ -107,15 +125,21 @@ class Result:
     chosen: str = ""  # for a predictor that picks its own model and features: what it picked
 
 
-def median_run(y_test: np.ndarray, predict: Callable[[int], np.ndarray],
-               seeds: tuple[int, ...] = SEEDS) -> tuple[int, float, float]:
+def median_run(
+    y_test: np.ndarray, predict: Callable[[int], np.ndarray], seeds: tuple[int, ...] = SEEDS
+) -> tuple[int, float, float]:
     """(violations, MAE, score) of the seed whose run has the median number of violations (the paper's
     report); ``predict(seed)`` fits and predicts the test rows."""
     runs = []
     for seed in seeds:
         predicted = predict(seed)
-        runs.append((monotonicity_violations(y_test, predicted), mean_absolute_error(y_test, predicted),
-                     monotonicity_score(y_test, predicted)))
+        runs.append(
+            (
+                monotonicity_violations(y_test, predicted),
+                mean_absolute_error(y_test, predicted),
+                monotonicity_score(y_test, predicted),
+            )
+        )
     return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
 
 
@@ -150,15 +174,20 @@ def agreement(results: list[Result], paper: dict[str, list[tuple[float, float, i
     return {
         "cells": len(cells),
         "same_violations": sum(r.violations == v for r, (_, _, v) in cells),
-        "within_tolerance": sum(abs(round(r.mae, 3) - m) <= 0.003 + 1e-9 and abs(r.violations - v) <= 10
-                                for r, (m, _, v) in cells),
+        "within_tolerance": sum(
+            abs(round(r.mae, 3) - m) <= 0.003 + 1e-9 and abs(r.violations - v) <= 10 for r, (m, _, v) in cells
+        ),
     }
 
 
 def to_markdown(results: list[Result], paper: dict[str, list[tuple[float, float, int]]] | None = None) -> str:
     """Table 3 in the paper's layout: MAE / score / violations per epoch count; the paper's beside ours."""
     counts = sorted({r.epochs for r in results})
-    head = ["regressor"] + [f"{k} epochs (ours)" for k in counts] + ([f"{k} epochs (paper)" for k in counts] if paper else [])
+    head = (
+        ["regressor"]
+        + [f"{k} epochs (ours)" for k in counts]
+        + ([f"{k} epochs (paper)" for k in counts] if paper else [])
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     fmt = lambda mae, score, v: f"{mae:.3f} / {score:.3f} / {v}"  # noqa: E731
     for name in dict.fromkeys(r.regressor for r in results):
@@ -169,8 +198,11 @@ def to_markdown(results: list[Result], paper: dict[str, list[tuple[float, float,
         lines.append("| " + " | ".join(row) + " |")
     if paper:
         a = agreement(results, paper)
-        lines += ["", f"Cells with the paper's violation count: {a['same_violations']} of {a['cells']}; within 0.003 MAE "
-                      f"and 10 violations of the paper: {a['within_tolerance']} of {a['cells']}."]
+        lines += [
+            "",
+            f"Cells with the paper's violation count: {a['same_violations']} of {a['cells']}; within 0.003 MAE "
+            f"and 10 violations of the paper: {a['within_tolerance']} of {a['cells']}.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -34,8 +34,12 @@ class PredictedFidelity:
         features: ``(encoding, curve) -> feature vector`` the predictor was trained on.
     """
 
-    def __init__(self, partial_objective: Callable[[Any], Sequence[dict[str, float]]], predictor: Any,
-                 features: Callable[[Any, Sequence[dict[str, float]]], Sequence[float]]):
+    def __init__(
+        self,
+        partial_objective: Callable[[Any], Sequence[dict[str, float]]],
+        predictor: Any,
+        features: Callable[[Any, Sequence[dict[str, float]]], Sequence[float]],
+    ):
         self.partial_objective = partial_objective
         self.predictor = predictor
         self.features = features

@@ -41,4 +41,6 @@ def monotonicity_score(truth: Sequence[float], predicted: Sequence[float]) -> fl
 
 
 def mean_absolute_error(truth: Sequence[float], predicted: Sequence[float]) -> float:
-    return float(np.mean(np.abs(np.asarray(truth, dtype=np.float64) - np.asarray(predicted, dtype=np.float64))))
+    return float(
+        np.mean(np.abs(np.asarray(truth, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)))
+    )

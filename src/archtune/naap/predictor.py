@@ -101,7 +101,9 @@ def scheme_features(table: NAAP440) -> np.ndarray:
     return np.column_stack([feature_matrix(table, 1)[:, :6], per_layer])
 
 
-def _fit_predict(model: str, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, seed: int) -> np.ndarray:
+def _fit_predict(
+    model: str, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, seed: int
+) -> np.ndarray:
     scaler = preprocessing.StandardScaler().fit(X_train)
     return MODELS[model](seed).fit(scaler.transform(X_train), y_train).predict(scaler.transform(X_test))
 
@@ -122,22 +124,31 @@ def feature_candidates(table: NAAP440, epochs: int) -> dict[str, np.ndarray]:
     scheme = scheme_features(table)
     if epochs == 0:
         return {"scheme": scheme}
-    return {"scheme": scheme,
-            "scheme + epochs": np.column_stack([scheme, feature_matrix(table, epochs)[:, 6:]]),
-            "scheme + curve": np.column_stack([scheme, curve_summary(table, epochs)])}
+    return {
+        "scheme": scheme,
+        "scheme + epochs": np.column_stack([scheme, feature_matrix(table, epochs)[:, 6:]]),
+        "scheme + curve": np.column_stack([scheme, curve_summary(table, epochs)]),
+    }
 
 
-def evaluate_ours(epochs: int, table: NAAP440 | None = None, models: tuple[str, ...] = tuple(MODELS)) -> Result:
+def evaluate_ours(
+    epochs: int, table: NAAP440 | None = None, models: tuple[str, ...] = tuple(MODELS)
+) -> Result:
     """Our predictor on the paper's split; the model and the feature set are chosen by 5-fold
     cross-validation on the training split, so the test rows play no part in the choice."""
     table = table or load_naap440()
     y = table.max_accuracy
     train, test = split_rows(table)
     candidates = feature_candidates(table, epochs)
-    cv = {(model, name): cross_validated_violations(model, X[train], y[train])
-          for model in models for name, X in candidates.items()}
+    cv = {
+        (model, name): cross_validated_violations(model, X[train], y[train])
+        for model in models
+        for name, X in candidates.items()
+    }
     model, chosen = min(cv, key=cv.__getitem__)
     X = candidates[chosen]
     seeds = SEEDS[:1] if getattr(MODELS[model], "deterministic", False) else SEEDS  # 5 equal runs otherwise
-    violations, mae, score = median_run(y[test], lambda seed: _fit_predict(model, X[train], y[train], X[test], seed), seeds)
+    violations, mae, score = median_run(
+        y[test], lambda seed: _fit_predict(model, X[train], y[train], X[test], seed), seeds
+    )
     return Result("ours", epochs, mae, score, violations, chosen=f"{model}, {chosen}")

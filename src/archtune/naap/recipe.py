@@ -52,6 +52,13 @@ def train_with_recipe(
         for group in opt.param_groups:
             group["lr"] = learning_rate(epoch)
         losses = train_epoch(net, opt, images, labels, loader_gen, BATCH, index=train_idx)
-        log.append({"epoch": epoch + 1, "lr": learning_rate(epoch), "loss_mean": float(np.mean(losses)),
-                    "loss_median": float(np.median(losses)), "accuracy": accuracy(net, images, labels, test_idx)})
+        log.append(
+            {
+                "epoch": epoch + 1,
+                "lr": learning_rate(epoch),
+                "loss_mean": float(np.mean(losses)),
+                "loss_median": float(np.median(losses)),
+                "accuracy": accuracy(net, images, labels, test_idx),
+            }
+        )
     return log

@@ -79,8 +79,11 @@ class ConvLayer(nn.Module):
     def __init__(self, c_in: int, layer: Layer):
         super().__init__()
         k = layer["kernel_size"]
-        self.body = nn.Sequential(nn.Conv2d(c_in, layer["width"], k, layer["stride"], k // 2, bias=False),
-                                  nn.BatchNorm2d(layer["width"]), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, layer["width"], k, layer["stride"], k // 2, bias=False),
+            nn.BatchNorm2d(layer["width"]),
+            nn.ReLU(),
+        )
         self.residual = bool(layer["residual"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,8 +151,15 @@ def scheme_to_encoding(scheme: Sequence[Layer]) -> dict[str, int]:
 
 
 def encoding_to_scheme(encoding: dict[str, int]) -> tuple[Layer, ...]:
-    return tuple({"kernel_size": encoding[f"k{i}"], "width": encoding[f"w{i}"], "stride": encoding[f"s{i}"],
-                  "residual": bool(encoding[f"r{i}"])} for i in range(1, int(encoding["layers"]) + 1))
+    return tuple(
+        {
+            "kernel_size": encoding[f"k{i}"],
+            "width": encoding[f"w{i}"],
+            "stride": encoding[f"s{i}"],
+            "residual": bool(encoding[f"r{i}"]),
+        }
+        for i in range(1, int(encoding["layers"]) + 1)
+    )
 
 
 def encoding_to_net(encoding: dict[str, int]) -> nn.Module:

@@ -38,8 +38,15 @@ def _run(seed: int, budget: float, epochs: int, variant: str, workdir: Path) -> 
     schemes = generate_schemes()
     encodings = [scheme_to_encoding(schemes[i]) for i in search]
     row = {encoding_key(e): int(i) for e, i in zip(encodings, search, strict=True)}
-    space = create_search_space("naap-half", None, encodings, pretraining_data={
-        "params": table.scheme["NumParams"][search], "macs": table.scheme["NumMACs"][search]})
+    space = create_search_space(
+        "naap-half",
+        None,
+        encodings,
+        pretraining_data={
+            "params": table.scheme["NumParams"][search],
+            "macs": table.scheme["NumMACs"][search],
+        },
+    )
 
     def full_training(encoding: Any) -> float:
         return float(table.max_accuracy[row[encoding_key(encoding)]])
@@ -48,18 +55,29 @@ def _run(seed: int, budget: float, epochs: int, variant: str, workdir: Path) -> 
         i = row[encoding_key(encoding)]
         return [{m: float(table.epochs[m][i, e]) for m in EPOCH_METRICS} for e in range(epochs)]
 
-    kwargs: dict[str, Any] = {"hi_fi_eval": full_training, "hi_fi_cost": 90.0, "seed": seed, "progress": False,
-                              "strategy": "random" if variant == "random" else "bo"}
+    kwargs: dict[str, Any] = {
+        "hi_fi_eval": full_training,
+        "hi_fi_cost": 90.0,
+        "seed": seed,
+        "progress": False,
+        "strategy": "random" if variant == "random" else "bo",
+    }
     if variant == "bo + predicted fidelity":  # the predictor learns from the other half only
         X = np.column_stack([scheme_features(table), feature_matrix(table, epochs)[:, 6:]])
         scaler = preprocessing.StandardScaler().fit(X[learn])
         predictor = AveragedRegressor(seed).fit(scaler.transform(X[learn]), table.max_accuracy[learn])
 
         def features(encoding: Any, curve: list[dict[str, float]]) -> np.ndarray:
-            return scaler.transform(X[[row[encoding_key(encoding)]]])[0]  # the curve's values are these columns
+            return scaler.transform(X[[row[encoding_key(encoding)]]])[
+                0
+            ]  # the curve's values are these columns
 
-        kwargs.update(lo_fi_eval=PredictedFidelity(first_epochs, predictor, features), lo_fi_cost=float(epochs))
-    with SearchInstance("naap", workdir / f"{variant[:6].strip()}-{seed}.search", search_space=space, **kwargs) as s:
+        kwargs.update(
+            lo_fi_eval=PredictedFidelity(first_epochs, predictor, features), lo_fi_cost=float(epochs)
+        )
+    with SearchInstance(
+        "naap", workdir / f"{variant[:6].strip()}-{seed}.search", search_space=space, **kwargs
+    ) as s:
         s.run_search(eval_budget=budget)
         best = float(table.max_accuracy[search].max())
         spent = 0.0
@@ -70,8 +88,9 @@ def _run(seed: int, budget: float, epochs: int, variant: str, workdir: Path) -> 
     return None
 
 
-def run_naap_search_benchmark(seeds: int = 10, budget: float = 40.0, epochs: int = 9,
-                              out_dir: str | None = None) -> dict[str, Any]:
+def run_naap_search_benchmark(
+    seeds: int = 10, budget: float = 40.0, epochs: int = 9, out_dir: str | None = None
+) -> dict[str, Any]:
     """Every (variant, seed); prints and optionally writes a markdown table and JSON."""
     found: dict[str, list[float | None]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,17 +98,27 @@ def run_naap_search_benchmark(seeds: int = 10, budget: float = 40.0, epochs: int
             for seed in range(seeds):
                 found[variant].append(_run(seed, budget, epochs, variant, Path(tmp)))
             print(f"{variant}: {found[variant]}", flush=True)
-    lines = [f"NAAP-440 halves (220 architectures), full-training units until the half's best is found "
-             f"(budget {budget:g}, predicted fidelity from {epochs} epochs costs {epochs}/90)", "",
-             "| strategy | seeds | median units | p90 | found within budget |", "|---|---|---|---|---|"]
+    lines = [
+        f"NAAP-440 halves (220 architectures), full-training units until the half's best is found "
+        f"(budget {budget:g}, predicted fidelity from {epochs} epochs costs {epochs}/90)",
+        "",
+        "| strategy | seeds | median units | p90 | found within budget |",
+        "|---|---|---|---|---|",
+    ]
     summary = {}
     for variant, values in found.items():
         arr = np.array([np.inf if v is None else v for v in values])
         fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.1f}"  # noqa: E731
         median, p90 = float(np.median(arr)), float(np.percentile(arr, 90, method="higher"))
-        summary[variant] = {"median_units": median, "p90_units": p90, "share_found": float(np.isfinite(arr).mean()),
-                            "runs": values}
-        lines.append(f"| {variant} | {len(values)} | {fmt(median)} | {fmt(p90)} | {100 * np.isfinite(arr).mean():.0f}% |")
+        summary[variant] = {
+            "median_units": median,
+            "p90_units": p90,
+            "share_found": float(np.isfinite(arr).mean()),
+            "runs": values,
+        }
+        lines.append(
+            f"| {variant} | {len(values)} | {fmt(median)} | {fmt(p90)} | {100 * np.isfinite(arr).mean():.0f}% |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if out_dir is not None:

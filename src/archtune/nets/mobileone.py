@@ -55,9 +55,13 @@ class SqueezeExcite(nn.Module):
         return x * w
 
 
-def _conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int) -> nn.Sequential:
+def _conv_bn(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int
+) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
+        ),
         nn.BatchNorm2d(out_channels),
     )
 
@@ -81,8 +85,16 @@ class MobileOneBlock(nn.Module):
         (True, True)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
-                 use_se: bool = False, branches: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        use_se: bool = False,
+        branches: int = 1,
+    ) -> None:
         super().__init__()
         if branches < 1:
             raise ValueError(f"a MobileOne block needs at least one conv branch, got {branches}")
@@ -90,8 +102,9 @@ class MobileOneBlock(nn.Module):
         self.stride, self.groups = stride, groups
         self.se: nn.Module = SqueezeExcite(out_channels) if use_se else nn.Identity()
         self.skip = nn.BatchNorm2d(in_channels) if in_channels == out_channels and stride == 1 else None
-        self.convs = nn.ModuleList(_conv_bn(in_channels, out_channels, kernel_size, stride, groups)
-                                   for _ in range(branches))
+        self.convs = nn.ModuleList(
+            _conv_bn(in_channels, out_channels, kernel_size, stride, groups) for _ in range(branches)
+        )
         self.scale = _conv_bn(in_channels, out_channels, 1, stride, groups) if kernel_size > 1 else None
         self.fused_conv: nn.Conv2d | None = None
 
@@ -144,8 +157,9 @@ class MobileOneBlock(nn.Module):
             identity[channels, channels % per_group, k // 2, k // 2] = 1.0
             w, b = _fuse_bn(identity, self.skip)
             kernel, bias = kernel + w, bias + b
-        conv = nn.Conv2d(self.in_channels, self.out_channels, k, self.stride, k // 2, groups=self.groups, bias=True,
-                         **like)
+        conv = nn.Conv2d(
+            self.in_channels, self.out_channels, k, self.stride, k // 2, groups=self.groups, bias=True, **like
+        )
         conv.weight.copy_(kernel)
         conv.bias.copy_(bias)
         self.fused_conv = conv
@@ -165,9 +179,16 @@ class MobileOne(nn.Module):
             off by default, as in ml-mobileone; on, short trainings learn much faster.
     """
 
-    def __init__(self, depths: Sequence[int] = S0["depths"], width_multipliers: Sequence[float] = S0["width_multipliers"],
-                 use_se: bool = False, branches: int = 4, n_classes: int = 1000, in_channels: int = 3,
-                 zero_init: bool = False) -> None:
+    def __init__(
+        self,
+        depths: Sequence[int] = S0["depths"],
+        width_multipliers: Sequence[float] = S0["width_multipliers"],
+        use_se: bool = False,
+        branches: int = 4,
+        n_classes: int = 1000,
+        in_channels: int = 3,
+        zero_init: bool = False,
+    ) -> None:
         super().__init__()
         if len(depths) != 4 or len(width_multipliers) != 4:
             raise ValueError("MobileOne has 4 stages: give 4 depths and 4 width multipliers")
@@ -183,7 +204,11 @@ class MobileOne(nn.Module):
             for i in range(depth):
                 se = i >= depth - n_se
                 stride = 2 if i == 0 else 1
-                blocks.append(MobileOneBlock(channels, channels, 3, stride, groups=channels, use_se=se, branches=branches))
+                blocks.append(
+                    MobileOneBlock(
+                        channels, channels, 3, stride, groups=channels, use_se=se, branches=branches
+                    )
+                )
                 blocks.append(MobileOneBlock(channels, width, 1, 1, use_se=se, branches=branches))
                 channels = width
             stages.append(nn.Sequential(*blocks))

@@ -103,7 +103,9 @@ class Mlp(nn.Module):
 class SwiftFormerEncoder(nn.Module):
     """Mini-conv, then ``x + s1 * attention(x)`` and ``x + s2 * mlp(x)`` (layer scales start at 1e-5)."""
 
-    def __init__(self, dim: int, local: nn.Module, mlp_ratio: float = 4.0, layer_scale_init: float = 1e-5) -> None:
+    def __init__(
+        self, dim: int, local: nn.Module, mlp_ratio: float = 4.0, layer_scale_init: float = 1e-5
+    ) -> None:
         super().__init__()
         self.local = local
         self.attention = EfficientAdditiveAttention(dim)
@@ -143,23 +145,39 @@ class SwiftFormer(nn.Module):
         distillation: add the reference model's distillation head (averaged with the main head in eval).
     """
 
-    def __init__(self, depths: Sequence[int] = XS["depths"], widths: Sequence[int] = XS["widths"],
-                 conv_types: Sequence[str] = ("conv-enc",) * 4, attention_blocks: Sequence[int] = (1, 1, 1, 1),
-                 branches: int = 4, n_classes: int = 1000, in_channels: int = 3, mlp_ratio: float = 4.0,
-                 distillation: bool = False) -> None:
+    def __init__(
+        self,
+        depths: Sequence[int] = XS["depths"],
+        widths: Sequence[int] = XS["widths"],
+        conv_types: Sequence[str] = ("conv-enc",) * 4,
+        attention_blocks: Sequence[int] = (1, 1, 1, 1),
+        branches: int = 4,
+        n_classes: int = 1000,
+        in_channels: int = 3,
+        mlp_ratio: float = 4.0,
+        distillation: bool = False,
+    ) -> None:
         super().__init__()
         if not len(depths) == len(widths) == len(conv_types) == len(attention_blocks):
             raise ValueError("depths, widths, conv_types and attention_blocks need one entry per stage")
-        self.stem = nn.Sequential(*_conv_bn_relu(in_channels, widths[0] // 2), *_conv_bn_relu(widths[0] // 2, widths[0]))
+        self.stem = nn.Sequential(
+            *_conv_bn_relu(in_channels, widths[0] // 2), *_conv_bn_relu(widths[0] // 2, widths[0])
+        )
         layers: list[nn.Module] = []
-        for i, (depth, dim, kind, n_attn) in enumerate(zip(depths, widths, conv_types, attention_blocks, strict=True)):
+        for i, (depth, dim, kind, n_attn) in enumerate(
+            zip(depths, widths, conv_types, attention_blocks, strict=True)
+        ):
             if not 0 <= n_attn <= depth:
                 raise ValueError(f"stage {i + 1}: {n_attn} attention blocks in a stage of depth {depth}")
             if i > 0:  # downsampling embedding between stages
                 layers += [nn.Conv2d(widths[i - 1], dim, 3, 2, 1), nn.BatchNorm2d(dim)]
             for block in range(depth):
                 if block >= depth - n_attn:
-                    layers.append(SwiftFormerEncoder(dim, _conv_block(kind, dim, mlp_ratio, branches, mini=True), mlp_ratio))
+                    layers.append(
+                        SwiftFormerEncoder(
+                            dim, _conv_block(kind, dim, mlp_ratio, branches, mini=True), mlp_ratio
+                        )
+                    )
                 else:
                     layers.append(_conv_block(kind, dim, mlp_ratio, branches, mini=False))
         self.network = nn.Sequential(*layers)

@@ -93,8 +93,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut: nn.Module = nn.Identity()
         if project:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -108,12 +109,15 @@ class ExpandedNet(nn.Module):
         super().__init__()
         depths, widths = architecture
         _check(space, architecture)
-        self.stem = nn.Sequential(nn.Conv2d(space.in_channels, space.w0, 3, 1, 1, bias=False), nn.BatchNorm2d(space.w0),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(space.in_channels, space.w0, 3, 1, 1, bias=False), nn.BatchNorm2d(space.w0), nn.ReLU()
+        )
         blocks, channels = [], space.w0
         for stage, (depth, width) in enumerate(zip(depths, widths, strict=True)):
             for i in range(depth):
-                blocks.append(BasicBlock(channels, width, space.stride(stage) if i == 0 else 1, project=i == 0))
+                blocks.append(
+                    BasicBlock(channels, width, space.stride(stage) if i == 0 else 1, project=i == 0)
+                )
                 channels = width
         self.body = nn.Sequential(*blocks)
         self.head = nn.Linear(channels, space.n_classes)
@@ -127,7 +131,9 @@ def _check(space: ExpandedSpace, architecture: Architecture) -> None:
     if len(depths) != space.stages or len(widths) != space.stages:
         raise ValueError(f"an architecture has {space.stages} depths and {space.stages} widths")
     if not all(1 <= d <= space.d_max for d in depths) or not all(1 <= w <= space.w_max for w in widths):
-        raise ValueError(f"depths must be in 1..{space.d_max} and widths in 1..{space.w_max}, got {architecture}")
+        raise ValueError(
+            f"depths must be in 1..{space.d_max} and widths in 1..{space.w_max}, got {architecture}"
+        )
 
 
 def _conv(cin: torch.Tensor | float, cout: torch.Tensor | float, k: int, side: int) -> torch.Tensor | float:
@@ -142,7 +148,9 @@ def architecture_flops(space: ExpandedSpace, architecture: Architecture) -> int:
     channels = space.w0
     for stage, (d, w) in enumerate(zip(depths, widths, strict=True)):
         side = space.resolution(stage)
-        total += _conv(channels, w, 3, side) + _conv(w, w, 3, side) + _conv(channels, w, 1, side)  # first block
+        total += (
+            _conv(channels, w, 3, side) + _conv(w, w, 3, side) + _conv(channels, w, 1, side)
+        )  # first block
         total += (d - 1) * 2 * _conv(w, w, 3, side)
         channels = w
     return int(total + 2 * channels * space.n_classes)
@@ -159,13 +167,23 @@ def counted_flops(space: ExpandedSpace, architecture: Architecture) -> int:
 def chunk_moments(space: ExpandedSpace) -> dict[str, torch.Tensor]:
     """Per chunk, under the uniform distribution inside it: mean depth ``d``, mean width ``w`` and mean
     squared width ``w2``."""
-    depth = torch.tensor([float(sum(space.depth_range(c))) / space.depth_chunk for c in range(space.depth_chunks)],
-                         dtype=torch.float64)
-    widths = [torch.tensor(list(space.width_range(c)), dtype=torch.float64) for c in range(space.width_chunks)]
-    return {"d": depth, "w": torch.stack([w.mean() for w in widths]), "w2": torch.stack([(w * w).mean() for w in widths])}
+    depth = torch.tensor(
+        [float(sum(space.depth_range(c))) / space.depth_chunk for c in range(space.depth_chunks)],
+        dtype=torch.float64,
+    )
+    widths = [
+        torch.tensor(list(space.width_range(c)), dtype=torch.float64) for c in range(space.width_chunks)
+    ]
+    return {
+        "d": depth,
+        "w": torch.stack([w.mean() for w in widths]),
+        "w2": torch.stack([(w * w).mean() for w in widths]),
+    }
 
 
-def expected_flops(space: ExpandedSpace, depth_probs: torch.Tensor, width_probs: torch.Tensor) -> torch.Tensor:
+def expected_flops(
+    space: ExpandedSpace, depth_probs: torch.Tensor, width_probs: torch.Tensor
+) -> torch.Tensor:
     """Mean FLOPs of the architectures of a (soft) network space, differentiable in the probabilities.
 
     ``depth_probs`` (stages x depth chunks) and ``width_probs`` (stages x width chunks) weigh the chunks

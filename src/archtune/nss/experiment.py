@@ -45,9 +45,16 @@ def train_error(space: ExpandedSpace, arch, train, test, epochs: int, seed: int 
     return 100 * (1 - curve[-1]["eval_accuracy"])  # the last epoch's evaluation is the trained network's
 
 
-def run_nss_experiment(targets: list[float], space: ExpandedSpace = CPU_SPACE, config: NSSConfig | None = None,
-                       train_epochs: int = 3, repeats: int = 20, edf_samples: int = 1000, edf_trained: int = 6,
-                       out_dir: str | None = None) -> dict[str, Any]:
+def run_nss_experiment(
+    targets: list[float],
+    space: ExpandedSpace = CPU_SPACE,
+    config: NSSConfig | None = None,
+    train_epochs: int = 3,
+    repeats: int = 20,
+    edf_samples: int = 1000,
+    edf_trained: int = 6,
+    out_dir: str | None = None,
+) -> dict[str, Any]:
     """Table 1 rows for each target (FLOPs per image), with the EDF data."""
     config = config or NSSConfig(epochs=10)
     started = time.time()
@@ -58,10 +65,19 @@ def run_nss_experiment(targets: list[float], space: ExpandedSpace = CPU_SPACE, c
         result = run_nss(space, (train.images, train.labels), target, config)
         elite: NetworkSpace = result.elite
         gen = torch.Generator().manual_seed(config.seed + 1)
-        row: dict[str, Any] = {"target_flops": target, "elite_space": {"depth_chunks": list(elite.depth_chunks),
-                               "width_chunks": list(elite.width_chunks), "expected_flops": result.elite_flops},
-                               "nss_history": result.history}
-        samplers = {"elite": lambda g, elite=elite: elite.sample(space, g), "expanded": lambda g: sample_expanded(space, g)}
+        row: dict[str, Any] = {
+            "target_flops": target,
+            "elite_space": {
+                "depth_chunks": list(elite.depth_chunks),
+                "width_chunks": list(elite.width_chunks),
+                "expected_flops": result.elite_flops,
+            },
+            "nss_history": result.history,
+        }
+        samplers = {
+            "elite": lambda g, elite=elite: elite.sample(space, g),
+            "expanded": lambda g: sample_expanded(space, g),
+        }
         for name, sampler in samplers.items():
             counts, first = [], None
             for _ in range(repeats):
@@ -69,20 +85,40 @@ def run_nss_experiment(targets: list[float], space: ExpandedSpace = CPU_SPACE, c
                 counts.append(n)
                 first = first or arch
             flops = architecture_flops(space, first)
-            row[name] = {"samples_mean": statistics.fmean(counts), "samples_median": statistics.median(counts),
-                         "architecture": [list(first[0]), list(first[1])], "flops": flops,
-                         "deviation_pct": 100 * abs(flops / target - 1),
-                         "error_pct": train_error(space, first, train, test, train_epochs, config.seed)}
+            row[name] = {
+                "samples_mean": statistics.fmean(counts),
+                "samples_median": statistics.median(counts),
+                "architecture": [list(first[0]), list(first[1])],
+                "flops": flops,
+                "deviation_pct": 100 * abs(flops / target - 1),
+                "error_pct": train_error(space, first, train, test, train_epochs, config.seed),
+            }
             sampled = [sampler(gen) for _ in range(edf_samples)]
-            trained = [train_error(space, a, train, test, train_epochs, config.seed) for a in sampled[:edf_trained]]
-            edf[f"{name}@{target:.0f}"] = {"flops": [architecture_flops(space, a) for a in sampled], "errors": trained}
+            trained = [
+                train_error(space, a, train, test, train_epochs, config.seed) for a in sampled[:edf_trained]
+            ]
+            edf[f"{name}@{target:.0f}"] = {
+                "flops": [architecture_flops(space, a) for a in sampled],
+                "errors": trained,
+            }
         rows.append(row)
-        print(f"[nss] elite {elite}: {row['elite_space']['expected_flops'] / 1e6:.3f} MFLOPs expected; samples to +-10%: "
-              f"{row['elite']['samples_mean']:.1f} (elite) vs {row['expanded']['samples_mean']:.1f} (expanded)",
-              file=sys.stderr, flush=True)
-    summary = {"space": space.__dict__, "nss": result.config, "train_epochs": train_epochs, "repeats": repeats,
-               "rows": rows, "seconds": round(time.time() - started, 1),
-               "mean_samples": {k: statistics.fmean(r[k]["samples_mean"] for r in rows) for k in ("elite", "expanded")}}
+        print(
+            f"[nss] elite {elite}: {row['elite_space']['expected_flops'] / 1e6:.3f} MFLOPs expected; samples to +-10%: "
+            f"{row['elite']['samples_mean']:.1f} (elite) vs {row['expanded']['samples_mean']:.1f} (expanded)",
+            file=sys.stderr,
+            flush=True,
+        )
+    summary = {
+        "space": space.__dict__,
+        "nss": result.config,
+        "train_epochs": train_epochs,
+        "repeats": repeats,
+        "rows": rows,
+        "seconds": round(time.time() - started, 1),
+        "mean_samples": {
+            k: statistics.fmean(r[k]["samples_mean"] for r in rows) for k in ("elite", "expanded")
+        },
+    }
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -94,21 +130,31 @@ def run_nss_experiment(targets: list[float], space: ExpandedSpace = CPU_SPACE, c
 
 def to_markdown(summary: dict[str, Any]) -> str:
     s = summary["space"]
-    lines = [f"NSS at CPU scale: MNIST-5k {s['image_size']}x{s['image_size']}, d_max {s['d_max']}, w_max {s['w_max']}, "
-             f"chunks {s['depth_chunk']}/{s['width_chunk']}, {summary['nss']['epochs']} NSS epochs; NAS = uniform "
-             f"draws until +-10% of the target ({summary['repeats']} runs averaged); error after "
-             f"{summary['train_epochs']} epochs stand-alone", "",
-             "| target (MFLOPs) | Elite: FLOPs (dev.) | Elite: #samples | Elite: error % | Expanded: FLOPs (dev.) "
-             "| Expanded: #samples | Expanded: error % |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"NSS at CPU scale: MNIST-5k {s['image_size']}x{s['image_size']}, d_max {s['d_max']}, w_max {s['w_max']}, "
+        f"chunks {s['depth_chunk']}/{s['width_chunk']}, {summary['nss']['epochs']} NSS epochs; NAS = uniform "
+        f"draws until +-10% of the target ({summary['repeats']} runs averaged); error after "
+        f"{summary['train_epochs']} epochs stand-alone",
+        "",
+        "| target (MFLOPs) | Elite: FLOPs (dev.) | Elite: #samples | Elite: error % | Expanded: FLOPs (dev.) "
+        "| Expanded: #samples | Expanded: error % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in summary["rows"]:
         cells = [f"{r['target_flops'] / 1e6:.3f}"]
         for k in ("elite", "expanded"):
-            cells += [f"{r[k]['flops'] / 1e6:.3f} ({r[k]['deviation_pct']:.1f}%)", f"{r[k]['samples_mean']:.1f}",
-                      f"{r[k]['error_pct']:.2f}"]
+            cells += [
+                f"{r[k]['flops'] / 1e6:.3f} ({r[k]['deviation_pct']:.1f}%)",
+                f"{r[k]['samples_mean']:.1f}",
+                f"{r[k]['error_pct']:.2f}",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     m = summary["mean_samples"]
-    lines += ["", f"Mean samples to +-10%: Elite {m['elite']:.1f}, Expanded {m['expanded']:.1f} "
-              f"(ratio {m['expanded'] / m['elite']:.1f}x; the paper: 5 vs 43.2 on CIFAR-10)."]
+    lines += [
+        "",
+        f"Mean samples to +-10%: Elite {m['elite']:.1f}, Expanded {m['expanded']:.1f} "
+        f"(ratio {m['expanded'] / m['elite']:.1f}x; the paper: 5 vs 43.2 on CIFAR-10).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -123,8 +169,13 @@ def _plot_edf(edf: dict[str, Any], path: Path) -> None:
         for ax, values in zip(axes, (data["flops"], data["errors"]), strict=True):
             if values:
                 v = np.sort(np.asarray(values, dtype=float))
-                ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", label=name,
-                        linestyle="-" if name.startswith("elite") else "--")
+                ax.step(
+                    v,
+                    np.arange(1, len(v) + 1) / len(v),
+                    where="post",
+                    label=name,
+                    linestyle="-" if name.startswith("elite") else "--",
+                )
     axes[0].set_xlabel("FLOPs")
     axes[1].set_xlabel("test error (%)")
     for ax in axes:

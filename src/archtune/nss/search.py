@@ -65,15 +65,18 @@ class NetworkSpace:
         eye_w = torch.eye(space.width_chunks, dtype=torch.float64)
         return float(expected_flops(space, eye_d[list(self.depth_chunks)], eye_w[list(self.width_chunks)]))
 
-    def sample(self, space: ExpandedSpace, generator: torch.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def sample(
+        self, space: ExpandedSpace, generator: torch.Generator
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """An architecture drawn uniformly from this space."""
         depths = tuple(_draw(space.depth_range(c), generator) for c in self.depth_chunks)
         widths = tuple(_draw(space.width_range(c), generator) for c in self.width_chunks)
         return depths, widths
 
 
-def elite_search_space(space: ExpandedSpace, network_space: NetworkSpace, name: str = "elite",
-                       save_filename: str | None = None):
+def elite_search_space(
+    space: ExpandedSpace, network_space: NetworkSpace, name: str = "elite", save_filename: str | None = None
+):
     """The network space as a :class:`~archtune.space.search_space.SearchSpace` any strategy can search:
     encodings ``(d1, ..., dN, w1, ..., wN)``, each with its analytical FLOPs as zero-cost data (the
     ``flops`` column, usable in ``constraints=``).
@@ -88,11 +91,17 @@ def elite_search_space(space: ExpandedSpace, network_space: NetworkSpace, name: 
 
     archs = list(space_architectures(space, network_space.depth_chunks, network_space.width_chunks))
     encodings = [(*d, *w) for d, w in archs]
-    return create_search_space(name, save_filename, encodings,
-                               pretraining_data={"flops": [float(architecture_flops(space, a)) for a in archs]})
+    return create_search_space(
+        name,
+        save_filename,
+        encodings,
+        pretraining_data={"flops": [float(architecture_flops(space, a)) for a in archs]},
+    )
 
 
-def sample_expanded(space: ExpandedSpace, generator: torch.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def sample_expanded(
+    space: ExpandedSpace, generator: torch.Generator
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """An architecture drawn uniformly from the whole Expanded Search Space."""
     depths = tuple(1 + _randint(space.d_max, generator) for _ in range(space.stages))
     widths = tuple(1 + _randint(space.w_max, generator) for _ in range(space.stages))
@@ -125,8 +134,9 @@ def _gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator
     return torch.softmax((logits - torch.log(-torch.log(uniform))) / tau, dim=-1)
 
 
-def _mixture(space: ExpandedSpace, g_depth: torch.Tensor, g_width: torch.Tensor,
-             generator: torch.Generator) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _mixture(
+    space: ExpandedSpace, g_depth: torch.Tensor, g_width: torch.Tensor, generator: torch.Generator
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per stage, the g-weighted width masks and depth weights of one architecture drawn in each chunk."""
     masks, depths = [], []
     for stage in range(space.stages):
@@ -139,11 +149,16 @@ def _mixture(space: ExpandedSpace, g_depth: torch.Tensor, g_width: torch.Tensor,
 
 def _split_halves(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     order = torch.randperm(n, generator=generator)
-    return order[: n // 2], order[n // 2:]
+    return order[: n // 2], order[n // 2 :]
 
 
-def run_nss(space: ExpandedSpace, data: tuple[torch.Tensor, torch.Tensor], flops_target: float,
-            config: NSSConfig | None = None, progress: bool = True) -> NSSResult:
+def run_nss(
+    space: ExpandedSpace,
+    data: tuple[torch.Tensor, torch.Tensor],
+    flops_target: float,
+    config: NSSConfig | None = None,
+    progress: bool = True,
+) -> NSSResult:
     """Search the distribution over network spaces on ``data`` (images, labels), halves for weights and
     Theta; returns Theta, the Elite Space and a per-epoch history."""
     config = config or NSSConfig()
@@ -167,11 +182,12 @@ def run_nss(space: ExpandedSpace, data: tuple[torch.Tensor, torch.Tensor], flops
         t_order = theta_rows[torch.randperm(len(theta_rows), generator=gen)]
         task_losses, flops_losses = [], []
         for step in range(steps):
-            batch = w_order[step * config.batch_size:(step + 1) * config.batch_size]
+            batch = w_order[step * config.batch_size : (step + 1) * config.batch_size]
             if warm:
                 p = 1.0 - (epoch * steps + step) / (warmup_epochs * steps)
-                out = net.forward_architecture(images[batch], sample_expanded(space, gen), warmup_probability=p,
-                                               generator=gen)
+                out = net.forward_architecture(
+                    images[batch], sample_expanded(space, gen), warmup_probability=p, generator=gen
+                )
             else:
                 with torch.no_grad():
                     g_d, g_w = _gumbel_softmax(theta_d, tau, gen), _gumbel_softmax(theta_w, tau, gen)
@@ -183,9 +199,11 @@ def run_nss(space: ExpandedSpace, data: tuple[torch.Tensor, torch.Tensor], flops
             task_losses.append(float(loss.detach()))
             if warm:
                 continue
-            tbatch = t_order[(step * config.batch_size) % len(t_order):][: config.batch_size]
+            tbatch = t_order[(step * config.batch_size) % len(t_order) :][: config.batch_size]
             g_d, g_w = _gumbel_softmax(theta_d, tau, gen), _gumbel_softmax(theta_w, tau, gen)
-            task = nn.functional.cross_entropy(net(images[tbatch], *_mixture(space, g_d, g_w, gen)), labels[tbatch])
+            task = nn.functional.cross_entropy(
+                net(images[tbatch], *_mixture(space, g_d, g_w, gen)), labels[tbatch]
+            )
             flops_loss = config.flops_weight * torch.abs(expected_flops(space, g_d, g_w) / flops_target - 1)
             theta_opt.zero_grad(set_to_none=True)
             net.zero_grad(set_to_none=True)
@@ -193,24 +211,50 @@ def run_nss(space: ExpandedSpace, data: tuple[torch.Tensor, torch.Tensor], flops
             theta_opt.step()
             flops_losses.append(float(flops_loss.detach()))
         with torch.no_grad():
-            soft = expected_flops(space, torch.softmax(theta_d, -1).double(), torch.softmax(theta_w, -1).double())
-        row = {"epoch": epoch + 1, "tau": tau, "warmup": warm, "task_loss": sum(task_losses) / len(task_losses),
-               "flops_loss": sum(flops_losses) / len(flops_losses) if flops_losses else float("nan"),
-               "expected_flops": float(soft)}
+            soft = expected_flops(
+                space, torch.softmax(theta_d, -1).double(), torch.softmax(theta_w, -1).double()
+            )
+        row = {
+            "epoch": epoch + 1,
+            "tau": tau,
+            "warmup": warm,
+            "task_loss": sum(task_losses) / len(task_losses),
+            "flops_loss": sum(flops_losses) / len(flops_losses) if flops_losses else float("nan"),
+            "expected_flops": float(soft),
+        }
         history.append(row)
         if progress:
-            print(f"[nss] epoch {epoch + 1}/{config.epochs} tau {tau:.3f}{' warm-up' if warm else ''}: task loss "
-                  f"{row['task_loss']:.3f}, E[FLOPs] {row['expected_flops'] / 1e6:.3f}M (target "
-                  f"{flops_target / 1e6:.3f}M)", file=sys.stderr, flush=True)
+            print(
+                f"[nss] epoch {epoch + 1}/{config.epochs} tau {tau:.3f}{' warm-up' if warm else ''}: task loss "
+                f"{row['task_loss']:.3f}, E[FLOPs] {row['expected_flops'] / 1e6:.3f}M (target "
+                f"{flops_target / 1e6:.3f}M)",
+                file=sys.stderr,
+                flush=True,
+            )
     candidates = sample_spaces(theta_d.detach(), theta_w.detach(), config.n_candidates, gen)
-    rated = [{"depth_chunks": list(c.depth_chunks), "width_chunks": list(c.width_chunks),
-              "expected_flops": c.expected_flops(space)} for c in candidates]
+    rated = [
+        {
+            "depth_chunks": list(c.depth_chunks),
+            "width_chunks": list(c.width_chunks),
+            "expected_flops": c.expected_flops(space),
+        }
+        for c in candidates
+    ]
     best = min(range(len(candidates)), key=lambda i: abs(rated[i]["expected_flops"] - flops_target))
-    return NSSResult(theta_d.detach().tolist(), theta_w.detach().tolist(), candidates[best],
-                     rated[best]["expected_flops"], rated, history, {**asdict(config), "flops_target": flops_target})
+    return NSSResult(
+        theta_d.detach().tolist(),
+        theta_w.detach().tolist(),
+        candidates[best],
+        rated[best]["expected_flops"],
+        rated,
+        history,
+        {**asdict(config), "flops_target": flops_target},
+    )
 
 
-def sample_spaces(theta_d: torch.Tensor, theta_w: torch.Tensor, n: int, generator: torch.Generator) -> list[NetworkSpace]:
+def sample_spaces(
+    theta_d: torch.Tensor, theta_w: torch.Tensor, n: int, generator: torch.Generator
+) -> list[NetworkSpace]:
     """``n`` network spaces drawn from softmax(Theta), stage by stage."""
     out = []
     for _ in range(n):
@@ -220,8 +264,14 @@ def sample_spaces(theta_d: torch.Tensor, theta_w: torch.Tensor, n: int, generato
     return out
 
 
-def samples_until_within(space: ExpandedSpace, sampler, flops_target: float, generator: torch.Generator,
-                         tolerance: float = 0.1, limit: int = 100_000) -> tuple[int, tuple]:
+def samples_until_within(
+    space: ExpandedSpace,
+    sampler,
+    flops_target: float,
+    generator: torch.Generator,
+    tolerance: float = 0.1,
+    limit: int = 100_000,
+) -> tuple[int, tuple]:
     """How many architectures ``sampler(generator)`` draws until one is within +-``tolerance`` of the
     target FLOPs, and that architecture (``limit`` draws at most: then (limit, last drawn))."""
     for n in range(1, limit + 1):

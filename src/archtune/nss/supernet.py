@@ -44,13 +44,21 @@ class Supernet(nn.Module):
     def __init__(self, space: ExpandedSpace) -> None:
         super().__init__()
         self.space = space
-        self.stem = nn.Sequential(nn.Conv2d(space.in_channels, space.w0, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(space.w0), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(space.in_channels, space.w0, 3, 1, 1, bias=False), nn.BatchNorm2d(space.w0), nn.ReLU()
+        )
         self.stages = nn.ModuleList()
         channels = space.w0
         for stage in range(space.stages):
-            blocks = [BasicBlock(channels if i == 0 else space.w_max, space.w_max,
-                                 space.stride(stage) if i == 0 else 1, project=i == 0) for i in range(space.d_max)]
+            blocks = [
+                BasicBlock(
+                    channels if i == 0 else space.w_max,
+                    space.w_max,
+                    space.stride(stage) if i == 0 else 1,
+                    project=i == 0,
+                )
+                for i in range(space.d_max)
+            ]
             self.stages.append(nn.ModuleList(blocks))
             channels = space.w_max
         self.head = nn.Linear(space.w_max, space.n_classes)
@@ -65,8 +73,14 @@ class Supernet(nn.Module):
             shortcut = shortcut * m
         return torch.relu(out + shortcut)
 
-    def forward(self, x: torch.Tensor, masks: list[torch.Tensor], depths: list[torch.Tensor],
-                warmup_probability: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        masks: list[torch.Tensor],
+        depths: list[torch.Tensor],
+        warmup_probability: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """``masks[i]``: (w_max,) channel weights of stage i; ``depths[i]``: (d_max,) weights of its block
         outputs (one-hot: one depth; soft: a mixture). With a warm-up probability p, each other channel
         and each block past the deepest weighted one is also enabled with probability p."""
@@ -77,8 +91,11 @@ class Supernet(nn.Module):
                 extra = (torch.rand(mask.shape, generator=generator) < warmup_probability).to(mask)
                 mask = torch.maximum(mask, extra)
             last = int(torch.nonzero(weights).max()) + 1
-            run = [i < last or (warmup_probability > 0 and float(torch.rand(1, generator=generator)) < warmup_probability)
-                   for i in range(len(blocks))]
+            run = [
+                i < last
+                or (warmup_probability > 0 and float(torch.rand(1, generator=generator)) < warmup_probability)
+                for i in range(len(blocks))
+            ]
             out = 0.0
             for i, block in enumerate(blocks):
                 if not run[i]:
@@ -90,21 +107,33 @@ class Supernet(nn.Module):
             x = x if warmup_probability > 0 else out
         return self.head(x.mean(dim=(2, 3)) * masks[-1].view(1, -1))
 
-    def forward_architecture(self, x: torch.Tensor, architecture: Architecture, warmup_probability: float = 0.0,
-                             generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward_architecture(
+        self,
+        x: torch.Tensor,
+        architecture: Architecture,
+        warmup_probability: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """The supernet's output for one architecture (hard masks, one-hot depths), with warm-up as in
         :meth:`forward`."""
         _check(self.space, architecture)
         depths, widths = architecture
-        return self(x, [width_mask(w, self.space.w_max) for w in widths],
-                    [depth_weights(d, self.space.d_max) for d in depths], warmup_probability, generator)
+        return self(
+            x,
+            [width_mask(w, self.space.w_max) for w in widths],
+            [depth_weights(d, self.space.d_max) for d in depths],
+            warmup_probability,
+            generator,
+        )
 
     @torch.no_grad()
     def extract(self, architecture: Architecture) -> ExpandedNet:
         """A stand-alone network with this architecture and the supernet's shared weights (sliced)."""
         net = ExpandedNet(self.space, architecture)
         depths, widths = architecture
-        _copy_conv_bn(self.stem[0], self.stem[1], net.stem[0], net.stem[1], self.space.w0, self.space.in_channels)
+        _copy_conv_bn(
+            self.stem[0], self.stem[1], net.stem[0], net.stem[1], self.space.w0, self.space.in_channels
+        )
         target = iter(net.body)
         channels = self.space.w0
         for stage, (d, w) in enumerate(zip(depths, widths, strict=True)):
@@ -113,15 +142,23 @@ class Supernet(nn.Module):
                 _copy_conv_bn(source.conv1, source.bn1, block.conv1, block.bn1, w, channels)
                 _copy_conv_bn(source.conv2, source.bn2, block.conv2, block.bn2, w, w)
                 if i == 0:
-                    _copy_conv_bn(source.shortcut[0], source.shortcut[1], block.shortcut[0], block.shortcut[1], w, channels)
+                    _copy_conv_bn(
+                        source.shortcut[0],
+                        source.shortcut[1],
+                        block.shortcut[0],
+                        block.shortcut[1],
+                        w,
+                        channels,
+                    )
                 channels = w
         net.head.weight.copy_(self.head.weight[:, :channels])
         net.head.bias.copy_(self.head.bias)
         return net
 
 
-def _copy_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, to_conv: nn.Conv2d, to_bn: nn.BatchNorm2d, out: int,
-                  inp: int) -> None:
+def _copy_conv_bn(
+    conv: nn.Conv2d, bn: nn.BatchNorm2d, to_conv: nn.Conv2d, to_bn: nn.BatchNorm2d, out: int, inp: int
+) -> None:
     to_conv.weight.copy_(conv.weight[:out, :inp])
     for name in ("weight", "bias", "running_mean", "running_var"):
         getattr(to_bn, name).copy_(getattr(bn, name)[:out])

@@ -39,7 +39,9 @@ from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.evolution import RegularizedEvolution
 
 
-def _standalone_job(cell: tuple[str, ...], epochs: int, channels: int, cells_per_stage: int, seed: int) -> float:
+def _standalone_job(
+    cell: tuple[str, ...], epochs: int, channels: int, cells_per_stage: int, seed: int
+) -> float:
     """One stand-alone training in a worker process (which loads the data itself)."""
     torch.set_num_threads(1)
     return standalone_accuracy(cell, OneShotData.load(seed), epochs, channels, cells_per_stage, seed)
@@ -50,7 +52,9 @@ def _cell_space() -> SearchSpace:
     return create_search_space("nb201-cells", None, ALL_CELLS)
 
 
-def evolve_on_supernet(net: NB201Supernet, data: OneShotData, queries: int, seed: int) -> tuple[tuple[str, ...], float]:
+def evolve_on_supernet(
+    net: NB201Supernet, data: OneShotData, queries: int, seed: int
+) -> tuple[tuple[str, ...], float]:
     """Regularized evolution with supernet validation accuracy as the objective; the best (cell, rating)."""
     space = _cell_space()
     rea = RegularizedEvolution()
@@ -66,9 +70,19 @@ def evolve_on_supernet(net: NB201Supernet, data: OneShotData, queries: int, seed
     return best
 
 
-def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells_per_stage: int = 1,
-                epochs: int = 10, standalone_epochs: int = 10, queries: int = 200, seed: int = 0,
-                eps_inc: float = 0.1, out_dir: str | None = None, workers: int = 1) -> dict[str, Any]:
+def run_oneshot(
+    samplers: list[str],
+    n_cells: int = 24,
+    channels: int = 8,
+    cells_per_stage: int = 1,
+    epochs: int = 10,
+    standalone_epochs: int = 10,
+    queries: int = 200,
+    seed: int = 0,
+    eps_inc: float = 0.1,
+    out_dir: str | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Run the experiment for each sampler (``spos``, ``tnas``); print and optionally write a table.
 
     ``workers`` > 1 trains the stand-alone cells in that many processes at once.
@@ -79,7 +93,9 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
     cells = [ALL_CELLS[i] for i in rng.choice(len(ALL_CELLS), n_cells, replace=False)]
     cache_file = Path(out_dir) / "oneshot_standalone.cache.json" if out_dir else None
     settings = f"C={channels},N={cells_per_stage},epochs={standalone_epochs},seed={seed}"
-    cache: dict[str, float] = json.loads(cache_file.read_text()).get(settings, {}) if cache_file and cache_file.exists() else {}
+    cache: dict[str, float] = (
+        json.loads(cache_file.read_text()).get(settings, {}) if cache_file and cache_file.exists() else {}
+    )
 
     def key(cell: tuple[str, ...]) -> str:
         return "|".join(cell)
@@ -102,8 +118,10 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
     if workers > 1 and missing:  # the stand-alone trainings are independent: one process each
         # spawn, not fork: a forked child of a process that has run autograd cannot backpropagate
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = {pool.submit(_standalone_job, c, standalone_epochs, channels, cells_per_stage, seed): c
-                    for c in missing}
+            jobs = {
+                pool.submit(_standalone_job, c, standalone_epochs, channels, cells_per_stage, seed): c
+                for c in missing
+            }
             for job in as_completed(jobs):
                 record(jobs[job], job.result())
     truth = [alone(c) for c in cells]
@@ -115,24 +133,46 @@ def run_oneshot(samplers: list[str], n_cells: int = 24, channels: int = 8, cells
         torch.manual_seed(seed)  # the supernet's initial weights: not whatever the global generator holds now
         net = NB201Supernet(channels, cells_per_stage, in_channels=1)
         sampler = uniform_sampler if name == "spos" else TNASPathSampler(eps_inc=eps_inc, seed=seed)
-        train_supernet(net, data, epochs, sampler, seed=seed,
-                       on_epoch=lambda e, n=name: print(f"  {n} supernet epoch {e + 1}/{epochs}", flush=True))
+        train_supernet(
+            net,
+            data,
+            epochs,
+            sampler,
+            seed=seed,
+            on_epoch=lambda e, n=name: print(f"  {n} supernet epoch {e + 1}/{epochs}", flush=True),
+        )
         ratings = [supernet_accuracy(net, c, data) for c in cells]
         tau = float(kendalltau(ratings, truth).statistic)
         best_cell, best_rating = evolve_on_supernet(net, data, queries, seed)
         results[name] = {
-            "kendall_tau": tau, "best_cell": list(best_cell), "best_supernet_accuracy": best_rating,
-            "best_standalone_accuracy": alone(best_cell), "seconds": time.perf_counter() - start,
+            "kendall_tau": tau,
+            "best_cell": list(best_cell),
+            "best_supernet_accuracy": best_rating,
+            "best_standalone_accuracy": alone(best_cell),
+            "seconds": time.perf_counter() - start,
         }
-        print(f"{name}: Kendall tau {tau:.3f}; evolution's best {best_cell}: supernet {best_rating:.4f}, "
-              f"stand-alone {results[name]['best_standalone_accuracy']:.4f}", flush=True)
-    meta = {"n_cells": n_cells, "channels": channels, "cells_per_stage": cells_per_stage, "epochs": epochs,
-            "standalone_epochs": standalone_epochs, "queries": queries, "seed": seed, "eps_inc": eps_inc}
+        print(
+            f"{name}: Kendall tau {tau:.3f}; evolution's best {best_cell}: supernet {best_rating:.4f}, "
+            f"stand-alone {results[name]['best_standalone_accuracy']:.4f}",
+            flush=True,
+        )
+    meta = {
+        "n_cells": n_cells,
+        "channels": channels,
+        "cells_per_stage": cells_per_stage,
+        "epochs": epochs,
+        "standalone_epochs": standalone_epochs,
+        "queries": queries,
+        "seed": seed,
+        "eps_inc": eps_inc,
+    }
     md = to_markdown(results, meta, truth)
     print(md)
     if out_dir is not None:
         (Path(out_dir) / "tnas_oneshot.md").write_text(md)
-        (Path(out_dir) / "tnas_oneshot.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        (Path(out_dir) / "tnas_oneshot.json").write_text(
+            json.dumps({"meta": meta, "results": results}, indent=1)
+        )
     return results
 
 
@@ -149,6 +189,8 @@ def to_markdown(results: dict[str, Any], meta: dict[str, Any], truth: list[float
     ]
     for name, r in results.items():
         label = "SPOS (uniform)" if name == "spos" else f"TNAS (eps_inc {meta['eps_inc']:g})"
-        lines.append(f"| {label} | {r['kendall_tau']:.3f} | {r['best_supernet_accuracy']:.4f} | "
-                     f"{r['best_standalone_accuracy']:.4f} | {max(truth):.4f} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {label} | {r['kendall_tau']:.3f} | {r['best_supernet_accuracy']:.4f} | "
+            f"{r['best_standalone_accuracy']:.4f} | {max(truth):.4f} | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines) + "\n"

@@ -61,9 +61,13 @@ class MixedCell(nn.Module):
 class NB201Supernet(nn.Module):
     """NB201 network with a mixed cell in every cell position; ``forward(x, encoding)`` runs one path."""
 
-    def __init__(self, channels: int = 16, cells_per_stage: int = 5, in_channels: int = 3, num_classes: int = 10):
+    def __init__(
+        self, channels: int = 16, cells_per_stage: int = 5, in_channels: int = 3, num_classes: int = 10
+    ):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        )
         self.stages = nn.ModuleList()
         c = channels
         for stage in range(3):
@@ -73,8 +77,9 @@ class NB201Supernet(nn.Module):
                 c *= 2
             blocks.extend(MixedCell(c) for _ in range(cells_per_stage))
             self.stages.append(nn.ModuleList(blocks))
-        self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(c, num_classes))
+        self.head = nn.Sequential(
+            nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)
+        )
         _without_running_stats(self)
 
     def forward(self, x: torch.Tensor, encoding: Sequence[str]) -> torch.Tensor:
@@ -100,7 +105,7 @@ class NB201Supernet(nn.Module):
         def copy(prefix_from: str, prefix_to: str) -> None:
             for key, value in own.items():
                 if key.startswith(prefix_from + "."):
-                    state[prefix_to + key[len(prefix_from):]] = value
+                    state[prefix_to + key[len(prefix_from) :]] = value
 
         copy("stem.0", "0")
         copy("stem.1", "1")

@@ -88,8 +88,16 @@ def uniform_sampler(rng: np.random.Generator) -> Encoding:
     return ALL_CELLS[int(rng.integers(len(ALL_CELLS)))]
 
 
-def train_supernet(net: NB201Supernet, data: OneShotData, epochs: int, sampler: Sampler | Any, seed: int = 0,
-                   lr: float = 0.05, batch: int = 128, on_epoch: Callable[[int], None] | None = None) -> list[float]:
+def train_supernet(
+    net: NB201Supernet,
+    data: OneShotData,
+    epochs: int,
+    sampler: Sampler | Any,
+    seed: int = 0,
+    lr: float = 0.05,
+    batch: int = 128,
+    on_epoch: Callable[[int], None] | None = None,
+) -> list[float]:
     """Train ``net`` with one sampled path per minibatch; returns the mean loss per epoch.
 
     ``sampler`` is a function ``rng -> encoding`` or an object with ``draw(rng)`` and, optionally,
@@ -105,8 +113,16 @@ def train_supernet(net: NB201Supernet, data: OneShotData, epochs: int, sampler: 
 
     losses = []
     for epoch in range(epochs):
-        batch_losses = train_epoch(_Path(net, lambda: draw(rng)), optimiser, data.images, data.labels, generator, batch,
-                                   index=data.train, scheduler=schedule)
+        batch_losses = train_epoch(
+            _Path(net, lambda: draw(rng)),
+            optimiser,
+            data.images,
+            data.labels,
+            generator,
+            batch,
+            index=data.train,
+            scheduler=schedule,
+        )
         losses.append(float(np.mean(batch_losses)))
         if hasattr(sampler, "end_epoch"):
             sampler.end_epoch(net, data, epoch)
@@ -116,14 +132,26 @@ def train_supernet(net: NB201Supernet, data: OneShotData, epochs: int, sampler: 
 
 
 @torch.no_grad()
-def supernet_accuracy(net: NB201Supernet, encoding: Sequence[str], data: OneShotData, index: torch.Tensor | None = None) -> float:
+def supernet_accuracy(
+    net: NB201Supernet, encoding: Sequence[str], data: OneShotData, index: torch.Tensor | None = None
+) -> float:
     """Validation accuracy of one path (batch statistics: evaluated in chunks of 1,000)."""
 
-    return accuracy(_Path(net, lambda: tuple(encoding)), data.images, data.labels, data.val if index is None else index)
+    return accuracy(
+        _Path(net, lambda: tuple(encoding)), data.images, data.labels, data.val if index is None else index
+    )
 
 
-def standalone_accuracy(encoding: Sequence[str], data: OneShotData, epochs: int, channels: int, cells_per_stage: int,
-                        seed: int = 0, lr: float = 0.05, batch: int = 128) -> float:
+def standalone_accuracy(
+    encoding: Sequence[str],
+    data: OneShotData,
+    epochs: int,
+    channels: int,
+    cells_per_stage: int,
+    seed: int = 0,
+    lr: float = 0.05,
+    batch: int = 128,
+) -> float:
     """Test accuracy of the cell's own network trained alone on train + validation, same recipe as the supernet."""
     torch.manual_seed(seed)
     net = nb201_net(encoding, channels=channels, cells_per_stage=cells_per_stage, in_channels=1)
@@ -132,7 +160,9 @@ def standalone_accuracy(encoding: Sequence[str], data: OneShotData, epochs: int,
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs * -(-len(both) // batch))
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        train_epoch(net, optimiser, data.images, data.labels, generator, batch, index=both, scheduler=schedule)
+        train_epoch(
+            net, optimiser, data.images, data.labels, generator, batch, index=both, scheduler=schedule
+        )
     return accuracy(net, data.images, data.labels, data.test)
 
 
@@ -144,8 +174,16 @@ class TNASPathSampler:
     ``eps_inc`` (starting from ``eps_start``).
     """
 
-    def __init__(self, eps_inc: float = 0.1, eps_start: float = 0.0, pool: int = 50, top_k: int = 10,
-                 rate_on: int = 500, vae_epochs: int = 60, seed: int = 0):
+    def __init__(
+        self,
+        eps_inc: float = 0.1,
+        eps_start: float = 0.0,
+        pool: int = 50,
+        top_k: int = 10,
+        rate_on: int = 500,
+        vae_epochs: int = 60,
+        seed: int = 0,
+    ):
         from archtune.strategy.tnas import TNASSampler
 
         tokens = np.array([[OPS.index(op) for op in cell] for cell in ALL_CELLS])

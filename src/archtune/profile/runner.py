@@ -67,17 +67,31 @@ def profile_encodings(
         try:
             net = encoding_to_net(encodings[i])
             if not isinstance(net, torch.nn.Module):
-                return i, None, f"TypeError: encoding_to_net returned {type(net).__name__}, not a torch.nn.Module"
-            return i, profile_module(net, sample_input, latency_repeats=latency_repeats, metrics=chosen,
-                                     device=device), None
+                return (
+                    i,
+                    None,
+                    f"TypeError: encoding_to_net returned {type(net).__name__}, not a torch.nn.Module",
+                )
+            return (
+                i,
+                profile_module(
+                    net, sample_input, latency_repeats=latency_repeats, metrics=chosen, device=device
+                ),
+                None,
+            )
         except Exception as err:  # the user's builder: report and skip this encoding
             return i, None, f"{type(err).__name__}: {err}"
 
     threads = max(1, int(threads))
     torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one kernel thread per measurement: no oversubscription, the same at any `threads`
+    torch.set_num_threads(
+        1
+    )  # one kernel thread per measurement: no oversubscription, the same at any `threads`
     try:
-        with progress_bar("profiling", total=n, enabled=progress) as advance, ThreadPoolExecutor(threads) as pool:
+        with (
+            progress_bar("profiling", total=n, enabled=progress) as advance,
+            ThreadPoolExecutor(threads) as pool,
+        ):
             for i, result, error in pool.map(work, range(n)):
                 if error is not None:
                     errors[i] = error

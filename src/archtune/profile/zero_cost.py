@@ -74,7 +74,9 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_latency_ms(net: torch.nn.Module, sample_input: torch.Tensor, repeats: int = 5, warmup: int = 2) -> float:
+def measure_latency_ms(
+    net: torch.nn.Module, sample_input: torch.Tensor, repeats: int = 5, warmup: int = 2
+) -> float:
     """Median wall time of a forward pass in milliseconds on the input's device, after ``warmup`` untimed
     passes (which also let cuDNN and the allocator settle); a GPU is synchronised around each pass."""
     times = []
@@ -158,7 +160,10 @@ def device_lock(device: str) -> Any:
 
 
 def profile_module(
-    net: torch.nn.Module, sample_input: torch.Tensor, latency_repeats: int = 5, metrics: Sequence[str] = METRICS,
+    net: torch.nn.Module,
+    sample_input: torch.Tensor,
+    latency_repeats: int = 5,
+    metrics: Sequence[str] = METRICS,
     device: torch.device | str | None = None,
 ) -> dict[str, float]:
     """The zero-cost ``metrics`` (default: all of :data:`~archtune.profile.zero_cost.METRICS`) of ``net`` (in
@@ -174,8 +179,9 @@ def profile_module(
     return _profile(net, sample_input, latency_repeats, chosen)
 
 
-def _profile(net: torch.nn.Module, sample_input: torch.Tensor, latency_repeats: int,
-             chosen: tuple[str, ...]) -> dict[str, float]:
+def _profile(
+    net: torch.nn.Module, sample_input: torch.Tensor, latency_repeats: int, chosen: tuple[str, ...]
+) -> dict[str, float]:
     compute = {
         "params": lambda: float(count_parameters(net)),
         "flops": lambda: float(count_flops(net, sample_input)),

@@ -26,8 +26,14 @@ from typing import Any
 from archtune.errors import ConfigError
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 # What each plot draws, counted in its SVG: markers, box bodies, bars, line paths
@@ -78,18 +84,26 @@ def browser(width: int = 1400, height: int = 1000) -> Iterator[Any]:
     """
     executable = chromium_path()
     if executable is None:
-        raise ConfigError("no Chromium found: install it (apt-get install chromium) or set ARCHTUNE_CHROMIUM to its path")
+        raise ConfigError(
+            "no Chromium found: install it (apt-get install chromium) or set ARCHTUNE_CHROMIUM to its path"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise ConfigError('Playwright is not installed: pip install -e ".[dev]" (or pip install playwright); '
-                          "no browser download is needed") from None
+        raise ConfigError(
+            'Playwright is not installed: pip install -e ".[dev]" (or pip install playwright); '
+            "no browser download is needed"
+        ) from None
     profile = tempfile.mkdtemp(prefix="archtune-chromium-")
     try:
         with sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
-                profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": width, "height": height})
+                profile,
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": width, "height": height},
+            )
             try:
                 yield context
             finally:
@@ -98,7 +112,9 @@ def browser(width: int = 1400, height: int = 1000) -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_page(context: Any, url: str, allow: tuple[str, ...] = ("file://",), timeout_s: float = 60.0) -> tuple[Any, PageLog]:
+def open_page(
+    context: Any, url: str, allow: tuple[str, ...] = ("file://",), timeout_s: float = 60.0
+) -> tuple[Any, PageLog]:
     """Open ``url`` in a new tab and wait until the report has drawn (``body[data-ready="1"]``).
 
     Every request whose URL does not start with one of ``allow`` is blocked and recorded, so a page
@@ -127,8 +143,9 @@ def plot_marks(page: Any) -> dict[str, dict[str, int]]:
     return page.evaluate(PLOT_MARKS_JS)
 
 
-def screenshot(html_file: str | os.PathLike[str], png: str | os.PathLike[str], width: int = 1400,
-               full_page: bool = True) -> Path:
+def screenshot(
+    html_file: str | os.PathLike[str], png: str | os.PathLike[str], width: int = 1400, full_page: bool = True
+) -> Path:
     """Save a PNG of a report as Chromium draws it.
 
     Example::
@@ -157,5 +174,10 @@ def time_report_open(html_file: str | os.PathLike[str], repeats: int = 5) -> dic
             if log.errors:
                 raise ConfigError(f"the report {str(path)!r} raised JavaScript errors: {log.errors[:3]}")
             page.close()
-    return {"file": str(path), "bytes": path.stat().st_size, "warmup_s": round(times[0], 3),
-            "runs_s": [round(t, 3) for t in times[1:]], "median_s": round(statistics.median(times[1:]), 3)}
+    return {
+        "file": str(path),
+        "bytes": path.stat().st_size,
+        "warmup_s": round(times[0], 3),
+        "runs_s": [round(t, 3) for t in times[1:]],
+        "median_s": round(statistics.median(times[1:]), 3),
+    }

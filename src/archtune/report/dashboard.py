@@ -70,8 +70,13 @@ class Dashboard:
         ConfigError: when the port is taken or ``interval_s`` is not positive.
     """
 
-    def __init__(self, search_file: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
-                 interval_s: float = 2.0):
+    def __init__(
+        self,
+        search_file: str | os.PathLike[str],
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        interval_s: float = 2.0,
+    ):
         if not interval_s > 0:
             raise ConfigError(f"interval_s must be a positive number of seconds, got {interval_s!r}; e.g. 2")
         self.search_file = Path(search_file)
@@ -83,7 +88,9 @@ class Dashboard:
         try:
             self.server = ThreadingHTTPServer((host, port), self._handler())
         except OSError as err:
-            raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror}); give another --port (0 picks a free one)") from None
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({err.strerror}); give another --port (0 picks a free one)"
+            ) from None
         self.server.daemon_threads = True
 
     @property
@@ -121,14 +128,18 @@ class Dashboard:
                 self.wfile.write(body)
 
             def _json(self, status: int, value: Any) -> None:
-                self._send(status, json.dumps(value, allow_nan=False, default=str).encode(), "application/json")
+                self._send(
+                    status, json.dumps(value, allow_nan=False, default=str).encode(), "application/json"
+                )
 
             def do_GET(self) -> None:  # noqa: N802 - the base class's name
                 route = self.path.split("?", 1)[0]
                 try:
                     if route in ("/", "/index.html"):
                         version, payload = board.payload()
-                        page = _page(payload, {"interval_ms": int(board.interval_s * 1000), "version": version})
+                        page = _page(
+                            payload, {"interval_ms": int(board.interval_s * 1000), "version": version}
+                        )
                         self._send(HTTPStatus.OK, page.encode("utf-8"), "text/html; charset=utf-8")
                     elif route == "/api/state":
                         self._json(HTTPStatus.OK, search_version(board.search_file))
@@ -145,7 +156,9 @@ class Dashboard:
 
     def start(self) -> Dashboard:
         """Serve in a background thread (returns at once)."""
-        self._thread = threading.Thread(target=self.server.serve_forever, name="archtune-dashboard", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="archtune-dashboard", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -171,8 +184,9 @@ class Dashboard:
         self.stop()
 
 
-def serve_dashboard(search_file: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
-                    interval_s: float = 2.0) -> None:
+def serve_dashboard(
+    search_file: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080, interval_s: float = 2.0
+) -> None:
     """Serve the dashboard of ``search_file`` until interrupted (what ``archtune dashboard`` runs).
 
     Example::

@@ -132,7 +132,9 @@ class ReportData:
                 try:
                     self._space = load_search_space(candidate)
                 except SpaceFileError as err:
-                    self.notes.append(f"the space file could not be read ({err}): zero-cost metrics are not shown")
+                    self.notes.append(
+                        f"the space file could not be read ({err}): zero-cost metrics are not shown"
+                    )
                 return self._space
         self.notes.append(f"the space file {stored!r} is missing: zero-cost metrics are not shown")
         return None
@@ -172,9 +174,15 @@ def _objectives(meta: dict[str, str]) -> dict[str, str]:
     try:
         objectives = json.loads(text)
     except ValueError:
-        raise ConfigError(f"the search file's objectives setting is not JSON ({text[:80]!r}); "
-                          "write it as {\"value\": \"max\", ...}") from None
-    if not isinstance(objectives, dict) or not objectives or any(s not in ("max", "min") for s in objectives.values()):
+        raise ConfigError(
+            f"the search file's objectives setting is not JSON ({text[:80]!r}); "
+            'write it as {"value": "max", ...}'
+        ) from None
+    if (
+        not isinstance(objectives, dict)
+        or not objectives
+        or any(s not in ("max", "min") for s in objectives.values())
+    ):
         raise ConfigError(f"the search file's objectives must map names to 'max' or 'min', got {text[:80]!r}")
     return {str(k): str(v) for k, v in objectives.items()}
 

@@ -46,8 +46,13 @@ def _as_data(source: ReportData | str | os.PathLike[str]) -> ReportData:
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 420) -> go.Figure:
-    fig.update_layout(title=title, template=TEMPLATE, height=height, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                      legend={"orientation": "h", "y": -0.18})
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+    )
     fig.update_xaxes(title=x)
     fig.update_yaxes(title=y)
     return fig
@@ -93,13 +98,27 @@ def best_so_far_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure
         if not marks:
             continue
         found = True
-        fig.add_trace(go.Scatter(x=spent, y=np.asarray(ys), mode="lines", line={"shape": "hv", "color": colour, "dash": dash},
-                                 name=f"best {FIDELITY_NAMES[fidelity]}", hoverinfo="skip"))
-        fig.add_trace(go.Scatter(
-            x=spent[marks], y=np.asarray(ys)[marks], mode="markers", marker={"color": colour, "size": 8},
-            name=f"new best ({FIDELITY_NAMES[fidelity]})",
-            text=[f"trial {data.trials[i].number}: {_short(data.trials[i].key)}" for i in marks],
-            hovertemplate="%{text}<br>value %{y:.4g}<br>spent %{x:.3g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=spent,
+                y=np.asarray(ys),
+                mode="lines",
+                line={"shape": "hv", "color": colour, "dash": dash},
+                name=f"best {FIDELITY_NAMES[fidelity]}",
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=spent[marks],
+                y=np.asarray(ys)[marks],
+                mode="markers",
+                marker={"color": colour, "size": 8},
+                name=f"new best ({FIDELITY_NAMES[fidelity]})",
+                text=[f"trial {data.trials[i].number}: {_short(data.trials[i].key)}" for i in marks],
+                hovertemplate="%{text}<br>value %{y:.4g}<br>spent %{x:.3g}<extra></extra>",
+            )
+        )
     title = "Best value so far" + ("" if found else " (no result yet)")
     return _layout(fig, title, "budget spent (high-fidelity evaluations)", data.primary)
 
@@ -124,25 +143,45 @@ def trials_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure:
     fig = go.Figure()
     ok_values = [t.value for t in data.trials if t.ok and t.value is not None]
     for fidelity, colour in (("hi", HI_COLOUR), ("lo", LO_COLOUR)):
-        idx = [i for i, t in enumerate(data.trials) if t.ok and t.fidelity == fidelity and t.value is not None]
+        idx = [
+            i for i, t in enumerate(data.trials) if t.ok and t.fidelity == fidelity and t.value is not None
+        ]
         if not idx:
             continue
-        fig.add_trace(go.Scatter(
-            x=spent[idx], y=np.array([data.trials[i].value for i in idx], dtype=np.float64), mode="markers",
-            name=FIDELITY_NAMES[fidelity], marker={"color": colour, "size": 6, "opacity": 0.75},
-            text=[f"trial {data.trials[i].number}: {_short(data.trials[i].key)}" for i in idx],
-            hovertemplate="%{text}<br>value %{y:.4g}<br>spent %{x:.3g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=spent[idx],
+                y=np.array([data.trials[i].value for i in idx], dtype=np.float64),
+                mode="markers",
+                name=FIDELITY_NAMES[fidelity],
+                marker={"color": colour, "size": 6, "opacity": 0.75},
+                text=[f"trial {data.trials[i].number}: {_short(data.trials[i].key)}" for i in idx],
+                hovertemplate="%{text}<br>value %{y:.4g}<br>spent %{x:.3g}<extra></extra>",
+            )
+        )
     failed = [i for i, t in enumerate(data.trials) if not t.ok]
     if failed:
         floor = min(ok_values) if ok_values else 0.0
-        fig.add_trace(go.Scatter(
-            x=spent[failed], y=np.full(len(failed), floor, dtype=np.float64), mode="markers", name="failed",
-            marker={"color": FAILED_COLOUR, "symbol": "x", "size": 8},
-            text=[f"trial {data.trials[i].number} ({data.trials[i].fidelity}) failed: {_last_line(data.trials[i].error)}"
-                  for i in failed],
-            hovertemplate="%{text}<extra></extra>"))
-    return _layout(fig, f"Trials ({len(data.trials)}, {len(failed)} failed)",
-                   "budget spent when the trial finished (high-fidelity evaluations)", data.primary)
+        fig.add_trace(
+            go.Scatter(
+                x=spent[failed],
+                y=np.full(len(failed), floor, dtype=np.float64),
+                mode="markers",
+                name="failed",
+                marker={"color": FAILED_COLOUR, "symbol": "x", "size": 8},
+                text=[
+                    f"trial {data.trials[i].number} ({data.trials[i].fidelity}) failed: {_last_line(data.trials[i].error)}"
+                    for i in failed
+                ],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    return _layout(
+        fig,
+        f"Trials ({len(data.trials)}, {len(failed)} failed)",
+        "budget spent when the trial finished (high-fidelity evaluations)",
+        data.primary,
+    )
 
 
 def pareto_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure | None:
@@ -171,23 +210,49 @@ def pareto_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure | No
     for col, (a, b) in enumerate(pairs, start=1):
         legend = col == 1
         rest = complete & ~front
-        fig.add_trace(go.Scatter(x=values[rest, a], y=values[rest, b], mode="markers", name="dominated",
-                                 marker={"color": "#9e9e9e", "size": 6}, text=labels[rest], showlegend=legend,
-                                 hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>"), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=values[rest, a],
+                y=values[rest, b],
+                mode="markers",
+                name="dominated",
+                marker={"color": "#9e9e9e", "size": 6},
+                text=labels[rest],
+                showlegend=legend,
+                hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
         order = np.argsort(values[front, a], kind="stable")
-        fig.add_trace(go.Scatter(x=values[front, a][order], y=values[front, b][order], mode="markers+lines",
-                                 name="Pareto front", marker={"color": FRONT_COLOUR, "size": 9},
-                                 line={"color": FRONT_COLOUR, "shape": "hv" if len(names) == 2 else "linear"},
-                                 text=labels[front][order], showlegend=legend,
-                                 hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>"), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=values[front, a][order],
+                y=values[front, b][order],
+                mode="markers+lines",
+                name="Pareto front",
+                marker={"color": FRONT_COLOUR, "size": 9},
+                line={"color": FRONT_COLOUR, "shape": "hv" if len(names) == 2 else "linear"},
+                text=labels[front][order],
+                showlegend=legend,
+                hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title=f"{names[a]} ({data.objectives[names[a]]})", row=1, col=col)
         fig.update_yaxes(title=f"{names[b]} ({data.objectives[names[b]]})", row=1, col=col)
     missing = int((~complete).sum())
     title = f"Pareto front ({int(front.sum())} of {int(complete.sum())} high-fidelity results)"
     if missing:
         title += f"; {missing} lack an objective"
-    fig.update_layout(title=title, template=TEMPLATE, height=450, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                      legend={"orientation": "h", "y": -0.18})
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=450,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+    )
     return fig
 
 
@@ -199,9 +264,18 @@ def _curve(curve: Any) -> tuple[list[float], list[float], str] | None:
         return list(range(1, len(curve) + 1)), [float(v) for v in curve], "value"
     if not all(isinstance(row, dict) for row in curve):
         return None
-    key = next((k for k in ("eval_accuracy", "value", "accuracy") if all(is_number(r.get(k)) for r in curve)), None)
+    key = next(
+        (k for k in ("eval_accuracy", "value", "accuracy") if all(is_number(r.get(k)) for r in curve)), None
+    )
     if key is None:
-        key = next((k for k in curve[0] if k not in ("epoch", "lr", "seconds") and all(is_number(r.get(k)) for r in curve)), None)
+        key = next(
+            (
+                k
+                for k in curve[0]
+                if k not in ("epoch", "lr", "seconds") and all(is_number(r.get(k)) for r in curve)
+            ),
+            None,
+        )
     if key is None:
         return None
     xs = [float(r["epoch"]) if is_number(r.get("epoch")) else float(i + 1) for i, r in enumerate(curve)]
@@ -224,9 +298,18 @@ def learning_curves_figure(source: ReportData | str | os.PathLike[str]) -> go.Fi
     fig = go.Figure()
     for t, (xs, ys, _key) in sorted(shown, key=lambda tc: tc[0].number):
         colour = HI_COLOUR if t.fidelity == "hi" else LO_COLOUR
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=f"trial {t.number} ({t.fidelity})",
-                                 line={"color": colour, "width": 1.5}, marker={"size": 4}, opacity=0.7,
-                                 hovertemplate=f"trial {t.number}: {_short(t.key)}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                name=f"trial {t.number} ({t.fidelity})",
+                line={"color": colour, "width": 1.5},
+                marker={"size": 4},
+                opacity=0.7,
+                hovertemplate=f"trial {t.number}: {_short(t.key)}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>",
+            )
+        )
     label = shown[0][1][2]
     title = f"Learning curves ({len(shown)} of {len(found)} trials with a curve"
     title += ", the best shown)" if len(found) > len(shown) else ")"
@@ -261,8 +344,12 @@ def knob_effects_figure(source: ReportData | str | os.PathLike[str]) -> go.Figur
     knobs = data.knobs[:MAX_KNOBS]
     cols = min(3, len(knobs))
     rows = -(-len(knobs) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"knob {k}" for k in knobs],
-                        vertical_spacing=0.5 / rows if rows > 1 else 0.1)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"knob {k}" for k in knobs],
+        vertical_spacing=0.5 / rows if rows > 1 else 0.1,
+    )
     by_fidelity = {f: [i for i in idx if data.trials[i].fidelity == f] for f in ("hi", "lo")}
     by_fidelity = {f: v for f, v in by_fidelity.items() if v}
     for n, knob in enumerate(knobs):
@@ -276,22 +363,48 @@ def knob_effects_figure(source: ReportData | str | os.PathLike[str]) -> go.Figur
             raw = [knob_values(data.encodings[i]).get(knob) for i in members]
             ys = np.array([data.trials[i].value for i in members], dtype=np.float64)
             colour = HI_COLOUR if fidelity == "hi" else LO_COLOUR
-            common = {"name": FIDELITY_NAMES[fidelity], "legendgroup": fidelity, "showlegend": n == 0,
-                      "marker": {"color": colour, "size": 4}}
+            common = {
+                "name": FIDELITY_NAMES[fidelity],
+                "legendgroup": fidelity,
+                "showlegend": n == 0,
+                "marker": {"color": colour, "size": 4},
+            }
             if as_boxes:
-                fig.add_trace(go.Box(x=[str(v) for v in raw], y=ys,
-                                     boxpoints="all" if len(members) <= BOX_POINTS_LIMIT else "outliers",
-                                     jitter=0.4, pointpos=0, **common), row=row, col=col)
+                fig.add_trace(
+                    go.Box(
+                        x=[str(v) for v in raw],
+                        y=ys,
+                        boxpoints="all" if len(members) <= BOX_POINTS_LIMIT else "outliers",
+                        jitter=0.4,
+                        pointpos=0,
+                        **common,
+                    ),
+                    row=row,
+                    col=col,
+                )
             else:
-                fig.add_trace(go.Scatter(x=np.array(raw, dtype=np.float64), y=ys, mode="markers", **common),
-                              row=row, col=col)
+                fig.add_trace(
+                    go.Scatter(x=np.array(raw, dtype=np.float64), y=ys, mode="markers", **common),
+                    row=row,
+                    col=col,
+                )
         if as_boxes:
-            fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(v) for v in order],
-                             row=row, col=col)
+            fig.update_xaxes(
+                type="category",
+                categoryorder="array",
+                categoryarray=[str(v) for v in order],
+                row=row,
+                col=col,
+            )
         fig.update_yaxes(title=data.primary if col == 1 else None, row=row, col=col)
-    fig.update_layout(title="Objective against each knob", template=TEMPLATE, boxmode="group",
-                      height=320 * rows + 80, margin={"l": 60, "r": 20, "t": 70, "b": 40},
-                      legend={"orientation": "h", "y": -0.08 / rows})
+    fig.update_layout(
+        title="Objective against each knob",
+        template=TEMPLATE,
+        boxmode="group",
+        height=320 * rows + 80,
+        margin={"l": 60, "r": 20, "t": 70, "b": 40},
+        legend={"orientation": "h", "y": -0.08 / rows},
+    )
     return fig
 
 
@@ -303,14 +416,23 @@ def importance_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure 
     """
     data = _as_data(source)
     idx, which = _importance_trials(data)
-    result = knob_importance(_knob_rows(data, idx), [data.trials[i].value for i in idx],
-                             seed=int(data.meta.get("seed", "0")) if data.meta.get("seed", "0").lstrip("-").isdigit() else 0)
+    result = knob_importance(
+        _knob_rows(data, idx),
+        [data.trials[i].value for i in idx],
+        seed=int(data.meta.get("seed", "0")) if data.meta.get("seed", "0").lstrip("-").isdigit() else 0,
+    )
     if result is None:
         return None
     names = list(result.importances)[::-1]  # plotly draws horizontal bars bottom-up: largest on top
-    fig = go.Figure(go.Bar(x=[result.importances[k] for k in names], y=[f"knob {k}" for k in names],
-                           orientation="h", marker={"color": HI_COLOUR},
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=[result.importances[k] for k in names],
+            y=[f"knob {k}" for k in names],
+            orientation="h",
+            marker={"color": HI_COLOUR},
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
     title = f"Knob importance ({result.method}; {which}, out-of-bag R² {result.oob_r2:.2f})"
     return _layout(fig, title, "share of importance", "", height=max(260, 60 + 40 * len(names)))
 

@@ -41,7 +41,7 @@ from archtune.report.figures import FIGURES, _last_line
 MAX_ERROR_CHARS = 4000  # of a failed trial's traceback kept in the table (its end: where it failed)
 
 ABSENT = {
-    "curves": "No learning curves: no objective returned a \"curve\" (the image-classification evaluator does).",
+    "curves": 'No learning curves: no objective returned a "curve" (the image-classification evaluator does).',
     "effects": "No completed trial yet.",
     "importance": "Knob importance needs at least 8 completed trials and a knob that takes two values.",
 }
@@ -72,10 +72,17 @@ def _summary(data: ReportData) -> dict[str, Any]:
 def _settings(data: ReportData) -> list[list[str]]:
     meta = data.meta
     rows = [["search", data.name], ["file", str(data.path)]]
-    labels = [("strategy", "strategy"), ("seed", "seed"), ("hi_fi_cost", "high-fidelity cost"),
-              ("lo_fi_cost", "low-fidelity cost"), ("constraints", "constraints"), ("objectives", "objectives"),
-              ("space_file", "space file"), ("eval_budget", "budget (high-fidelity evaluations)"),
-              ("format", "file format")]
+    labels = [
+        ("strategy", "strategy"),
+        ("seed", "seed"),
+        ("hi_fi_cost", "high-fidelity cost"),
+        ("lo_fi_cost", "low-fidelity cost"),
+        ("constraints", "constraints"),
+        ("objectives", "objectives"),
+        ("space_file", "space file"),
+        ("eval_budget", "budget (high-fidelity evaluations)"),
+        ("format", "file format"),
+    ]
     for key, label in labels:
         if key in meta:
             value = meta[key]
@@ -85,16 +92,27 @@ def _settings(data: ReportData) -> list[list[str]]:
     size = data.space_size
     rows.append(["space size", "unknown" if size is None else f"{size:,} encodings"])
     rows.append(["knobs", ", ".join(data.knobs) or "none yet"])
-    rows.append(["budget spent", f"{sum(t.cost for t in data.trials) / data.hi_cost:.4g} high-fidelity evaluations"])
-    rows.append(["in flight", f"{len(data.pending)} evaluations" + (" (running, or stopped while they ran)"
-                                                                     if data.pending else "")])
+    rows.append(
+        ["budget spent", f"{sum(t.cost for t in data.trials) / data.hi_cost:.4g} high-fidelity evaluations"]
+    )
+    rows.append(
+        [
+            "in flight",
+            f"{len(data.pending)} evaluations"
+            + (" (running, or stopped while they ran)" if data.pending else ""),
+        ]
+    )
     return rows
 
 
 def _table(data: ReportData) -> dict[str, Any]:
     extra = [n for n in data.objectives if n != data.primary]
     columns = ["#", "fidelity", "status", data.primary, *extra, "cost", "seconds", "encoding", "error"]
-    others = data.objective_values(data.trials)[:, [list(data.objectives).index(n) for n in extra]] if extra else None
+    others = (
+        data.objective_values(data.trials)[:, [list(data.objectives).index(n) for n in extra]]
+        if extra
+        else None
+    )
     rows = []
     for i, t in enumerate(data.trials):
         error = None
@@ -168,8 +186,12 @@ def _page(payload: dict[str, Any], live: dict[str, Any] | None) -> str:
     text = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str)
     title = html.escape(f"archtune report: {payload['summary']['name']}")
     live_js = "null" if live is None else json.dumps(live)
-    parts = {"__TITLE__": title, "__LIVE__": live_js, "__PLOTLY_GZ__": _plotly_js_gz(),
-             "__PAYLOAD_GZ__": _gzip_b64(text.encode("utf-8"))}
+    parts = {
+        "__TITLE__": title,
+        "__LIVE__": live_js,
+        "__PLOTLY_GZ__": _plotly_js_gz(),
+        "__PAYLOAD_GZ__": _gzip_b64(text.encode("utf-8")),
+    }
     # one pass, so that nothing inserted (a search's name) is taken for a placeholder
     return re.sub("__(TITLE|LIVE|PLOTLY_GZ|PAYLOAD_GZ)__", lambda m: parts[m.group(0)], _TEMPLATE)
 
@@ -196,7 +218,9 @@ def write_report(search_file: str | os.PathLike[str], out: str | os.PathLike[str
         raise ConfigError(f"out={str(out)!r} is the search file itself; give another path, e.g. report.html")
     page = render_report(search_file)
     if not out.parent.is_dir():
-        raise ConfigError(f"the folder of out={str(out)!r} does not exist; create it first or give another path")
+        raise ConfigError(
+            f"the folder of out={str(out)!r} does not exist; create it first or give another path"
+        )
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)  # a reader (or a browser reloading) never sees half a report

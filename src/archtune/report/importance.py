@@ -50,7 +50,9 @@ def _column(values: Sequence[Any]) -> np.ndarray:
     return np.array([code[repr(v)] for v in values], dtype=np.float64)
 
 
-def knob_importance(knob_rows: Sequence[Mapping[str, Any]], values: Sequence[float], seed: int = 0) -> Importance | None:
+def knob_importance(
+    knob_rows: Sequence[Mapping[str, Any]], values: Sequence[float], seed: int = 0
+) -> Importance | None:
     """Rank the knobs by how much the objective depends on them.
 
     Args:
@@ -70,7 +72,9 @@ def knob_importance(knob_rows: Sequence[Mapping[str, Any]], values: Sequence[flo
 
     y = np.asarray(values, dtype=np.float64)
     if len(knob_rows) != len(y):
-        raise ConfigError(f"knob_rows has {len(knob_rows)} rows but values has {len(y)}; give one value per row")
+        raise ConfigError(
+            f"knob_rows has {len(knob_rows)} rows but values has {len(y)}; give one value per row"
+        )
     keep = np.isfinite(y)
     rows = [r for r, k in zip(knob_rows, keep, strict=True) if k]
     y = y[keep]
@@ -86,7 +90,9 @@ def knob_importance(knob_rows: Sequence[Mapping[str, Any]], values: Sequence[flo
         return None
     x = np.stack([columns[i] for i in varied], axis=1)
     names = [names[i] for i in varied]
-    forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=2, oob_score=True, random_state=seed, n_jobs=1)
+    forest = RandomForestRegressor(
+        n_estimators=100, min_samples_leaf=2, oob_score=True, random_state=seed, n_jobs=1
+    )
     forest.fit(x, y)
     result = permutation_importance(forest, x, y, n_repeats=5, random_state=seed, n_jobs=1)
     raw = np.clip(result.importances_mean, 0.0, None)

@@ -73,7 +73,9 @@ def plot_projection(search_file: str | Path, x: str, y: str, path: str | Path, r
     names, X, values, incumbent = projection_data(search_file)
     for knob in (x, y):
         if knob not in names:
-            raise ConfigError(f"{knob!r} is not a numeric knob of this search; numeric knobs: {', '.join(names)}")
+            raise ConfigError(
+                f"{knob!r} is not a numeric knob of this search; numeric knobs: {', '.join(names)}"
+            )
     if x == y:
         raise ConfigError("choose two different knobs for --x and --y")
     spline = PolyharmonicSpline().fit(X, values)

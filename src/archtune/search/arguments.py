@@ -46,7 +46,9 @@ def positive_number(value: Any, name: str, example: str = "1", allow_inf: bool =
         raise ConfigTypeError(f"{name} must be a number, got {_shown(value)}; pass e.g. {name}={example}")
     out = float(value)
     if math.isnan(out) or out <= 0 or (math.isinf(out) and not allow_inf):
-        raise ConfigError(f"{name} must be a positive finite number, got {value!r}; pass e.g. {name}={example}")
+        raise ConfigError(
+            f"{name} must be a positive finite number, got {value!r}; pass e.g. {name}={example}"
+        )
     return out
 
 
@@ -74,7 +76,9 @@ def seed_value(value: Any) -> int:
         if _is_number(value) and float(value).is_integer():
             value = int(value)
         else:
-            raise ConfigTypeError(f"seed must be a non-negative integer, got {_shown(value)}; pass e.g. seed=0")
+            raise ConfigTypeError(
+                f"seed must be a non-negative integer, got {_shown(value)}; pass e.g. seed=0"
+            )
     if not 0 <= int(value) <= _MAX_SEED:
         raise ConfigError(f"seed must be a non-negative integer, got {value!r}; pass e.g. seed=0")
     return int(value)
@@ -83,9 +87,9 @@ def seed_value(value: Any) -> int:
 def search_name(value: Any) -> str:
     """A search's name: a non-empty string."""
     if not isinstance(value, str):
-        raise ConfigTypeError(f"name must be a string, got {_shown(value)}; pass e.g. name=\"run1\"")
+        raise ConfigTypeError(f'name must be a string, got {_shown(value)}; pass e.g. name="run1"')
     if not value.strip():
-        raise ConfigError("name must be a non-empty string; pass e.g. name=\"run1\"")
+        raise ConfigError('name must be a non-empty string; pass e.g. name="run1"')
     return value
 
 

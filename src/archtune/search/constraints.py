@@ -31,7 +31,9 @@ def check_constraints(constraints: Mapping[str, float] | None) -> dict[str, floa
     if constraints is None:
         return {}
     if not isinstance(constraints, Mapping):
-        raise ConfigError(f"constraints must be a mapping {{metric: maximum}}, got {type(constraints).__name__}")
+        raise ConfigError(
+            f"constraints must be a mapping {{metric: maximum}}, got {type(constraints).__name__}"
+        )
     out = {}
     for name, limit in constraints.items():
         try:

@@ -57,9 +57,14 @@ class Dispatcher:
             :mod:`archtune.execute.trial_context`); the same for every re-send of one dispatch.
     """
 
-    def __init__(self, handle: ExecutorHandle, arguments: Callable[[Suggestion], tuple[Any, ...]], retries: int = 2,
-                 notify: Callable[[str], None] = lambda _message: None,
-                 context: Callable[[Dispatch], TrialContext | None] | None = None):
+    def __init__(
+        self,
+        handle: ExecutorHandle,
+        arguments: Callable[[Suggestion], tuple[Any, ...]],
+        retries: int = 2,
+        notify: Callable[[str], None] = lambda _message: None,
+        context: Callable[[Dispatch], TrialContext | None] | None = None,
+    ):
         self.handle = handle
         self.arguments = arguments
         self.context = context
@@ -85,7 +90,11 @@ class Dispatcher:
         :attr:`in_flight` is not empty.
         """
         waiter = getattr(self.handle.executor, "wait_first", None)  # a virtual clock picks the first itself
-        done = waiter(list(self.in_flight)) if waiter else wait(list(self.in_flight), return_when=FIRST_COMPLETED)[0]
+        done = (
+            waiter(list(self.in_flight))
+            if waiter
+            else wait(list(self.in_flight), return_when=FIRST_COMPLETED)[0]
+        )
         out = []
         for future in sorted(done, key=lambda f: self.in_flight[f].pending_id):  # a stable order for ties
             dispatch = self.in_flight.pop(future)

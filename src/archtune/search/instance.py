@@ -154,7 +154,7 @@ class SearchInstance:
         if not isinstance(save_filename, (str, os.PathLike)):
             raise ConfigTypeError(
                 f"save_filename must be a path (str or pathlib.Path), got {type(save_filename).__name__}; "
-                "pass e.g. save_filename=\"run1.search\""
+                'pass e.g. save_filename="run1.search"'
             )
         if hi_fi_eval is None or not callable(hi_fi_eval):
             raise ConfigError("hi_fi_eval must be a callable: encoding -> float or dict")
@@ -165,17 +165,25 @@ class SearchInstance:
             raise ConfigError("lo_fi_eval must be a callable")
         lo_cost = optional_positive_number(lo_fi_cost, "lo_fi_cost", "12")
         if lo_cost is not None and not lo_cost < hi_cost:
-            raise ConfigError(f"lo_fi_cost must be positive and below hi_fi_cost ({hi_cost:g}), got {lo_fi_cost!r}")
+            raise ConfigError(
+                f"lo_fi_cost must be positive and below hi_fi_cost ({hi_cost:g}), got {lo_fi_cost!r}"
+            )
         self.seed = seed_value(seed)
         self.time_limit = optional_positive_number(time_limit, "time_limit", "3600")
-        self.max_consecutive_failures = whole_number(max_consecutive_failures, "max_consecutive_failures", 1, "5")
+        self.max_consecutive_failures = whole_number(
+            max_consecutive_failures, "max_consecutive_failures", 1, "5"
+        )
         if objective_key is not None and (not isinstance(objective_key, str) or not objective_key):
-            raise ConfigError(f"objective_key must be a non-empty string, got {objective_key!r}; pass e.g. objective_key=\"value\"")
+            raise ConfigError(
+                f'objective_key must be a non-empty string, got {objective_key!r}; pass e.g. objective_key="value"'
+            )
         self.retries = whole_number(retries, "retries", 0, "2")
         self.cluster_options = check_executor(executor, cluster_options)
         self.executor = executor
         if resources is not None and not isinstance(resources, Mapping):
-            raise ConfigTypeError(f"resources must be a mapping such as {{\"GPU\": 1}}, got {type(resources).__name__}")
+            raise ConfigTypeError(
+                f'resources must be a mapping such as {{"GPU": 1}}, got {type(resources).__name__}'
+            )
         self.resources = dict(resources) if resources else None
         if not isinstance(extend_space, bool):
             raise ConfigTypeError(f"extend_space must be True or False, got {extend_space!r}")
@@ -186,7 +194,9 @@ class SearchInstance:
             )
         if isinstance(search_space_filename, SearchSpace):  # passed in the file name's place: take it as is
             if search_space is not None:
-                raise ConfigError("give one search space: a SearchSpace in search_space_filename's place and search_space")
+                raise ConfigError(
+                    "give one search space: a SearchSpace in search_space_filename's place and search_space"
+                )
             search_space, search_space_filename = search_space_filename, None
         if search_space is None:
             if search_space_filename is None:
@@ -216,10 +226,14 @@ class SearchInstance:
                 f"got {type(storage).__name__}"
             )
         if work_dir is not None and not isinstance(work_dir, (str, os.PathLike)):
-            raise ConfigTypeError(f"work_dir must be a path (str or pathlib.Path), got {type(work_dir).__name__}")
+            raise ConfigTypeError(
+                f"work_dir must be a path (str or pathlib.Path), got {type(work_dir).__name__}"
+            )
         continues = getattr(hi_fi_eval, "can_continue_from", None)
         reuse = lo_fi_eval is not None and callable(continues) and bool(continues(lo_fi_eval))
-        self.work = WorkDir(os.path.abspath(work_dir) if work_dir is not None else default_work_dir(save_filename), reuse)
+        self.work = WorkDir(
+            os.path.abspath(work_dir) if work_dir is not None else default_work_dir(save_filename), reuse
+        )
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         self.strategy.setup(
             SearchContext(
@@ -278,7 +292,9 @@ class SearchInstance:
             return
         stored.setdefault("constraints", "{}")  # files written before constraints existed had none
         if "objectives" not in stored:  # nor objectives: they maximised one value
-            stored["objectives"] = wanted["objectives"] if not self.goal.multi and self.goal.sign > 0 else "{}"
+            stored["objectives"] = (
+                wanted["objectives"] if not self.goal.multi and self.goal.sign > 0 else "{}"
+            )
         for key in ("seed", "hi_fi_cost", "lo_fi_cost", "strategy", "constraints", "objectives"):
             if stored.get(key) != wanted[key]:
                 raise ConfigError(
@@ -292,7 +308,9 @@ class SearchInstance:
         index = self.space.index.get(trial.key)
         if index is None:  # the space lost this encoding since; keep the trial, do not tell it
             return
-        value = None if not trial.ok or trial.value is None else self.goal.sign * trial.value  # strategies maximise
+        value = (
+            None if not trial.ok or trial.value is None else self.goal.sign * trial.value
+        )  # strategies maximise
         self.strategy.tell(Observation(index, trial.fidelity, value, trial.cost))
 
     # -- accounting ------------------------------------------------------------------------------
@@ -334,9 +352,13 @@ class SearchInstance:
                 stacklevel=2,
             )
         with open_executor(self.executor, n_workers, self.resources, self.cluster_options) as handle:
-            dispatcher = Dispatcher(handle, self._arguments, self.retries,
-                                    notify=lambda message: self.console.print(message, highlight=False),
-                                    context=self._trial_context)
+            dispatcher = Dispatcher(
+                handle,
+                self._arguments,
+                self.retries,
+                notify=lambda message: self.console.print(message, highlight=False),
+                context=self._trial_context,
+            )
             if hasattr(handle.executor, "on_placement"):  # Dask: record which worker runs each evaluation
                 handle.executor.on_placement = lambda future, worker: self._placed(dispatcher, future, worker)
             try:
@@ -376,7 +398,9 @@ class SearchInstance:
                         break
                     key = self.space.keys[suggestion.index]
                     # recorded before it is sent: a driver killed from here on re-dispatches it
-                    dispatcher.submit(Dispatch(suggestion, self.storage.add_pending(key, suggestion.fidelity)))
+                    dispatcher.submit(
+                        Dispatch(suggestion, self.storage.add_pending(key, suggestion.fidelity))
+                    )
             if not dispatcher.in_flight:
                 break
             broken = None
@@ -385,8 +409,12 @@ class SearchInstance:
                     broken = broken or (dispatch, outcome)
                     continue
                 trial = self._record(dispatch, outcome, running=len(dispatcher.in_flight))
-                if target is not None and trial.ok and trial.fidelity == self.fidelities[-1].name \
-                        and trial.value >= target:  # type: ignore[operator]
+                if (
+                    target is not None
+                    and trial.ok
+                    and trial.fidelity == self.fidelities[-1].name
+                    and trial.value >= target
+                ):  # type: ignore[operator]
                     return
                 failures = 0 if trial.ok else failures + 1
                 if failures >= self.max_consecutive_failures:
@@ -426,7 +454,9 @@ class SearchInstance:
             cost=self._charge(suggestion, outcome),
             status=COMPLETE if outcome.ok else FAILED,
             value=outcome.value,
-            metrics=self._with_known_objectives(suggestion.index, outcome.metrics) if outcome.ok else outcome.metrics,
+            metrics=self._with_known_objectives(suggestion.index, outcome.metrics)
+            if outcome.ok
+            else outcome.metrics,
             duration=outcome.duration,
             error=outcome.error,
         )
@@ -444,28 +474,40 @@ class SearchInstance:
     # -- the work directory ----------------------------------------------------------------------
     def _trial_context(self, dispatch: Dispatch) -> TrialContext:
         suggestion = dispatch.suggestion
-        return self.work.context(dispatch.pending_id, self.space.keys[suggestion.index], suggestion.fidelity,
-                                 self.fidelities[-1].name)
+        return self.work.context(
+            dispatch.pending_id,
+            self.space.keys[suggestion.index],
+            suggestion.fidelity,
+            self.fidelities[-1].name,
+        )
 
     def _planned_cost(self, suggestion: Suggestion) -> float:
         """What a dispatch will be charged: the remaining cost when it will continue a low fidelity's run."""
-        if len(self.fidelities) > 1 and self.work.can_continue(self.space.keys[suggestion.index], suggestion.fidelity,
-                                                                self.fidelities[-1].name):
+        if len(self.fidelities) > 1 and self.work.can_continue(
+            self.space.keys[suggestion.index], suggestion.fidelity, self.fidelities[-1].name
+        ):
             return self.fidelities[-1].cost - self.fidelities[0].cost
         return self._cost(suggestion.fidelity)
 
     def _charge(self, suggestion: Suggestion, outcome: Outcome) -> float:
         """The cost recorded for a finished evaluation: a high-fidelity one that says it continued the low
         fidelity's training (``continued_from_epoch``) is charged what the low fidelity had not paid."""
-        continued = outcome.ok and self.work.reuse and suggestion.fidelity == self.fidelities[-1].name \
-            and isinstance(outcome.metrics.get(CONTINUED_METRIC), (int, float)) and outcome.metrics[CONTINUED_METRIC] > 0
+        continued = (
+            outcome.ok
+            and self.work.reuse
+            and suggestion.fidelity == self.fidelities[-1].name
+            and isinstance(outcome.metrics.get(CONTINUED_METRIC), (int, float))
+            and outcome.metrics[CONTINUED_METRIC] > 0
+        )
         if continued:
             return self.fidelities[-1].cost - self.fidelities[0].cost
         return self._cost(suggestion.fidelity)
 
     def _model_keepers(self) -> set[int]:
         """Trials whose trained model is kept: the best high-fidelity one (the front's, with several objectives)."""
-        hits = [t for t in self._trials if t.ok and t.fidelity == self.fidelities[-1].name and t.value is not None]
+        hits = [
+            t for t in self._trials if t.ok and t.fidelity == self.fidelities[-1].name and t.value is not None
+        ]
         if not hits:
             return set()
         if not self.goal.multi:
@@ -490,8 +532,10 @@ class SearchInstance:
             ConfigError: on a multi-objective search: use :meth:`model_path` with the front's trials.
         """
         if self.goal.multi:
-            raise ConfigError("a search with several objectives has no single best model: use model_path(number) "
-                              "for the trials of pareto()")
+            raise ConfigError(
+                "a search with several objectives has no single best model: use model_path(number) "
+                "for the trials of pareto()"
+            )
         keep = self._model_keepers()
         return self.work.best_model(next(iter(keep))) if keep else None
 
@@ -618,10 +662,13 @@ def search_summary(save_filename: str | os.PathLike[str]) -> dict[str, Any]:
         "best": None if top is None else {"encoding": json.loads(top.key), "value": top.value},
         "n_trials": len(trials),
         # dispatched and unfinished: running now, or in flight when the search was stopped
-        "in_flight": [{"encoding": json.loads(p.key), "fidelity": p.fidelity, "worker": workers.get(p.id)}
-                      for p in in_flight],
+        "in_flight": [
+            {"encoding": json.loads(p.key), "fidelity": p.fidelity, "worker": workers.get(p.id)}
+            for p in in_flight
+        ],
         "objectives": senses,
         # multi-objective searches: the non-dominated high-fidelity results
         "pareto": [{"encoding": enc, "values": values} for enc, values in pareto_front(trials, senses)]
-        if len(senses) > 1 else None,
+        if len(senses) > 1
+        else None,
     }

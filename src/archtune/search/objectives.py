@@ -97,7 +97,9 @@ class Objectives:
             primary = returned[0]
         else:
             if objective_key not in senses:
-                raise ConfigError(f"objective_key {objective_key!r} is not one of the objectives {list(senses)}")
+                raise ConfigError(
+                    f"objective_key {objective_key!r} is not one of the objectives {list(senses)}"
+                )
             primary = objective_key
         others = [n for n in returned if n != primary]
         if others:
@@ -114,7 +116,10 @@ class Objectives:
 
     def known_matrix(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         """:meth:`known_values` as one (encodings, known objectives) matrix, maximised form (``"min"`` negated)."""
-        columns = [np.asarray(values[name]) * (1.0 if self.senses[name] == "max" else -1.0) for name in self.known_names]
+        columns = [
+            np.asarray(values[name]) * (1.0 if self.senses[name] == "max" else -1.0)
+            for name in self.known_names
+        ]
         n = len(next(iter(values.values()))) if values else 0
         return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
 

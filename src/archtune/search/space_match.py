@@ -64,7 +64,9 @@ def _examples(keys: Iterable[str], n: int = 3) -> str:
     return ", ".join(shown)
 
 
-def match_space(stored: Mapping[str, str], space: SearchSpace, extend_space: bool) -> Literal["new", "same", "extended"]:
+def match_space(
+    stored: Mapping[str, str], space: SearchSpace, extend_space: bool
+) -> Literal["new", "same", "extended"]:
     """Compare ``space`` with the space a search file was started on.
 
     Returns ``"new"`` when the file stores no fingerprint (a new search, or one written before
@@ -81,7 +83,9 @@ def match_space(stored: Mapping[str, str], space: SearchSpace, extend_space: boo
     try:
         old_keys = _unpack(stored[KEYS_KEY])
     except (KeyError, ValueError, zlib.error) as err:
-        raise ConfigError(f"the search file's record of its space is unreadable ({err}); use a new save_filename") from err
+        raise ConfigError(
+            f"the search file's record of its space is unreadable ({err}); use a new save_filename"
+        ) from err
     old, new = set(old_keys), set(space.keys)
     missing = [k for k in old_keys if k not in new]
     if missing:

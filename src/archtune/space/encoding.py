@@ -166,7 +166,9 @@ def _validate_one_by_one(encodings: list[Any]) -> tuple[list[Encoding], list[str
         kind, positions = _positions_of(encoding)
         names = [name for name, _ in positions]
         if kind != first_kind:
-            raise SpaceError(f"encoding {index} is a {kind} but encoding 0 is a {first_kind}: {_safe_repr(encoding)}")
+            raise SpaceError(
+                f"encoding {index} is a {kind} but encoding 0 is a {first_kind}: {_safe_repr(encoding)}"
+            )
         if names != first_names:
             shape = f"keys {names}" if kind == "dict" else f"length {len(names)}"
             first_shape = f"keys {first_names}" if kind == "dict" else f"length {len(first_names)}"
@@ -179,7 +181,9 @@ def _validate_one_by_one(encodings: list[Any]) -> tuple[list[Encoding], list[str
         for name, value in positions:
             problem = _describe_bad_value(value)
             if problem is not None:
-                raise SpaceError(f"encoding {index}, position {name!r} holds {problem}: {_safe_repr(encoding)}")
+                raise SpaceError(
+                    f"encoding {index}, position {name!r} holds {problem}: {_safe_repr(encoding)}"
+                )
         canonical: Encoding = tuple(encoding) if isinstance(encoding, list) else encoding
         key = encoding_key(canonical)
         if key in seen:
@@ -192,6 +196,7 @@ def _validate_one_by_one(encodings: list[Any]) -> tuple[list[Encoding], list[str
 
 def _plain_scalars(encoding: Any) -> Any:
     """The encoding with numpy scalars turned into the Python numbers they hold."""
+
     def plain(v: Any) -> Any:
         return v.item() if isinstance(v, np.generic) else v
 
@@ -203,7 +208,11 @@ def _plain_scalars(encoding: Any) -> Any:
 
 
 _PLAIN_TYPES = {int, float, str, bool, type(None)}
-_JSON_OF_TYPE: dict[type, Callable[[Any], str]] = {int: int.__repr__, float: float.__repr__, str: encode_basestring_ascii}
+_JSON_OF_TYPE: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    float: float.__repr__,
+    str: encode_basestring_ascii,
+}
 
 
 def _scalar_json(value: Scalar) -> str:

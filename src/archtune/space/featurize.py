@@ -36,7 +36,9 @@ class Featurizer:
     def __init__(self, plans: list[dict[str, Any]]):
         self.plans = plans
         self._lookup: list[dict[tuple[str, Any], int] | None] = [
-            {self._category_key(c): i for i, c in enumerate(p["categories"])} if p["kind"] == "onehot" else None
+            {self._category_key(c): i for i, c in enumerate(p["categories"])}
+            if p["kind"] == "onehot"
+            else None
             for p in plans
         ]
 
@@ -53,7 +55,9 @@ class Featurizer:
         for name, values in (columns if columns is not None else position_values(encodings)).items():
             if _is_numeric(values):
                 arr = np.asarray(values, dtype=np.float64)
-                plans.append({"position": name, "kind": "numeric", "low": float(arr.min()), "high": float(arr.max())})
+                plans.append(
+                    {"position": name, "kind": "numeric", "low": float(arr.min()), "high": float(arr.max())}
+                )
             else:
                 seen: dict[tuple[str, Any], Any] = {}
                 if len(set(map(type, values))) == 1:  # one type: equal values are the same category
@@ -69,7 +73,9 @@ class Featurizer:
     def n_features(self) -> int:
         return sum(1 if p["kind"] == "numeric" else len(p["categories"]) for p in self.plans)
 
-    def transform(self, encodings: Sequence[Encoding], columns: dict[str, list[Any]] | None = None) -> np.ndarray:
+    def transform(
+        self, encodings: Sequence[Encoding], columns: dict[str, list[Any]] | None = None
+    ) -> np.ndarray:
         """Feature matrix (float32, one row per encoding); ``columns`` as in :meth:`fit`."""
         n = len(encodings)
         out = np.zeros((n, self.n_features), dtype=np.float32)
@@ -109,7 +115,9 @@ class Featurizer:
         return self.plans
 
 
-def featurize(encodings: Sequence[Encoding], featurizer: Callable[[Sequence[Encoding]], Any] | None) -> np.ndarray:
+def featurize(
+    encodings: Sequence[Encoding], featurizer: Callable[[Sequence[Encoding]], Any] | None
+) -> np.ndarray:
     """Features of ``encodings`` with a custom featurizer (a callable on the list) or the automatic one.
 
     Example:

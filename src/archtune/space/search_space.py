@@ -50,8 +50,15 @@ from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
 FORMAT = "archtune.space/2"
 LEGACY_FORMATS = ("archtune.space/1",)  # read without a checksum check (the format had none)
 FIELDS = (
-    "name", "encodings", "builder", "featurizer_plans", "featurizer_path",
-    "custom_features", "metrics", "excluded", "surrogate",
+    "name",
+    "encodings",
+    "builder",
+    "featurizer_plans",
+    "featurizer_path",
+    "custom_features",
+    "metrics",
+    "excluded",
+    "surrogate",
 )
 _SURROGATE_FIELDS = ("config", "metric_names", "metric_norm", "n_features", "state")
 _MAX_DEPTH = 16  # a real payload nests 4 deep (payload > surrogate > state > tensor)
@@ -291,7 +298,9 @@ class SearchSpace:
         }
 
     # -- zero-cost data and pretraining ----------------------------------------------------------
-    def set_pretraining_data(self, table: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]]) -> None:
+    def set_pretraining_data(
+        self, table: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]]
+    ) -> None:
         """Give zero-cost metrics yourself (e.g. from another framework) instead of profiling.
 
         ``table`` is either columns aligned with :attr:`encodings` (``{"params": [...], "latency": [...]}``)
@@ -373,8 +382,12 @@ class SearchSpace:
             else:
                 chosen = np.arange(len(self))
             result = profile_encodings(
-                [self.encodings[i] for i in chosen], builder, sample_input, threads=threads,
-                progress=progress, latency_repeats=latency_repeats,
+                [self.encodings[i] for i in chosen],
+                builder,
+                sample_input,
+                threads=threads,
+                progress=progress,
+                latency_repeats=latency_repeats,
             )
             self.metrics = {}
             for name, values in result.metrics.items():
@@ -394,7 +407,9 @@ class SearchSpace:
             if len(failures) == len(chosen):
                 raise SpaceError(f"encoding_to_net failed for every profiled encoding; first: {first[1]}")
         names = sorted(self.metrics)
-        ensemble = DeepEnsemble(self.features.shape[1], names, ["hi"], surrogate or EnsembleConfig(), seed=seed)
+        ensemble = DeepEnsemble(
+            self.features.shape[1], names, ["hi"], surrogate or EnsembleConfig(), seed=seed
+        )
         ensemble.pretrain(self.features, self.metrics, seed=seed)
         self.surrogate = ensemble.pretrained_payload()
         if self.save_filename is not None:
@@ -413,7 +428,9 @@ class SearchSpace:
         if filename is None and self.save_filename is None:
             raise SpaceFileError("this space has no save_filename; pass one to save()")
         path = _target_path(filename if filename is not None else self.save_filename, argument)
-        featurizer_path = self._featurizer if isinstance(self._featurizer, str) else callable_path(self._featurizer)
+        featurizer_path = (
+            self._featurizer if isinstance(self._featurizer, str) else callable_path(self._featurizer)
+        )
         payload = {
             "format": FORMAT,
             "name": self.name,
@@ -422,7 +439,9 @@ class SearchSpace:
             "featurizer_plans": json.dumps(self.featurizer_plans),
             "featurizer_path": featurizer_path,
             "custom_features": torch.from_numpy(self.features) if self.featurizer_plans is None else None,
-            "metrics": {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in self.metrics.items()},
+            "metrics": {
+                k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in self.metrics.items()
+            },
             "excluded": json.dumps({str(k): v for k, v in self.excluded.items()}),
             "surrogate": self.surrogate,
         }
@@ -536,7 +555,9 @@ def load_search_space(
             archtune space, naming the file and what is wrong.
     """
     if not isinstance(filename, str | os.PathLike) or not str(filename):
-        raise SpaceFileError(f"filename must be the path of a space file (str or pathlib.Path); got {filename!r}")
+        raise SpaceFileError(
+            f"filename must be the path of a space file (str or pathlib.Path); got {filename!r}"
+        )
     path = Path(filename)
     where = f"space file {str(path)!r}"
     if not path.exists():
@@ -615,12 +636,21 @@ def _check_payload(payload: dict[str, Any], featurizer: Callable[..., Any] | Non
     custom = payload["custom_features"]
     if plans is not None:
         if custom is not None:
-            raise _Malformed("it holds both featurizer_plans and custom_features; a space has one or the other")
+            raise _Malformed(
+                "it holds both featurizer_plans and custom_features; a space has one or the other"
+            )
         features = _check_plans(plans, encodings)
     else:
         if not isinstance(custom, torch.Tensor):
-            raise _Malformed(f"it has no featurizer_plans, so 'custom_features' must be a tensor, not {_short(custom)}")
-        if custom.layout != torch.strided or custom.dtype != torch.float32 or custom.dim() != 2 or len(custom) != n:
+            raise _Malformed(
+                f"it has no featurizer_plans, so 'custom_features' must be a tensor, not {_short(custom)}"
+            )
+        if (
+            custom.layout != torch.strided
+            or custom.dtype != torch.float32
+            or custom.dim() != 2
+            or len(custom) != n
+        ):
             raise _Malformed(
                 f"'custom_features' must be a float32 matrix with one row per encoding ({n}); "
                 f"got a {custom.dtype} tensor of shape {tuple(custom.shape)}"
@@ -632,8 +662,12 @@ def _check_payload(payload: dict[str, Any], featurizer: Callable[..., Any] | Non
             features = featurize(encodings, featurizer)  # the user's own code, passed to this call
     for field in ("builder", "featurizer_path"):
         path = payload[field]
-        if path is not None and not (isinstance(path, str) and path.partition(":")[0] and path.partition(":")[2]):
-            raise _Malformed(f"{field!r} must be None or an import path 'module:function', not {_short(path)}")
+        if path is not None and not (
+            isinstance(path, str) and path.partition(":")[0] and path.partition(":")[2]
+        ):
+            raise _Malformed(
+                f"{field!r} must be None or an import path 'module:function', not {_short(path)}"
+            )
     return {
         "name": name,
         "encodings": encodings,
@@ -731,7 +765,9 @@ def _check_plans(plans: Any, encodings: list[Encoding]) -> np.ndarray:
             raise _Malformed(f"featurizer plan {i} must be {kind!r} for the values of position {name!r}")
         if kind == "numeric":
             bounds = [plan.get("low"), plan.get("high")]
-            if not all(isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds):
+            if not all(
+                isinstance(b, int | float) and not isinstance(b, bool) and math.isfinite(b) for b in bounds
+            ):
                 raise _Malformed(f"featurizer plan {i} needs finite numbers 'low' and 'high'")
             if float(bounds[0]) > float(bounds[1]):  # type: ignore[arg-type]  # checked numbers above
                 raise _Malformed(f"featurizer plan {i} has 'low' above 'high'")
@@ -748,7 +784,9 @@ def _check_plans(plans: Any, encodings: list[Encoding]) -> np.ndarray:
             features = Featurizer(plans).transform(encodings, columns)
     except (SpaceError, ValueError, TypeError, KeyError, OverflowError) as err:
         raise _Malformed(f"'featurizer_plans' do not fit the encodings ({_first_line(err)})") from None
-    if features.size and not (np.isfinite(features).all() and features.min() >= 0.0 and features.max() <= 1.0):
+    if features.size and not (
+        np.isfinite(features).all() and features.min() >= 0.0 and features.max() <= 1.0
+    ):
         raise _Malformed("'featurizer_plans' bounds do not cover the encodings' values")
     return features
 
@@ -760,8 +798,16 @@ def _check_metrics(metrics: Any, n: int) -> dict[str, np.ndarray]:
     for name, column in metrics.items():
         if not isinstance(name, str) or not name:
             raise _Malformed(f"'metrics' has a name that is not a non-empty string: {_short(name)}")
-        if not isinstance(column, torch.Tensor) or column.layout != torch.strided or not column.is_floating_point():
-            kind = f"a {column.dtype} tensor" if isinstance(column, torch.Tensor) else f"a {type(column).__name__}"
+        if (
+            not isinstance(column, torch.Tensor)
+            or column.layout != torch.strided
+            or not column.is_floating_point()
+        ):
+            kind = (
+                f"a {column.dtype} tensor"
+                if isinstance(column, torch.Tensor)
+                else f"a {type(column).__name__}"
+            )
             raise _Malformed(f"metric {name!r} must be a float tensor, not {kind}")
         if column.shape != (n,):
             raise _Malformed(f"metric {name!r} has shape {tuple(column.shape)}; the space has {n} encodings")
@@ -793,14 +839,20 @@ def _check_surrogate(surrogate: Any, n_features: int) -> dict[str, Any] | None:
         raise _Malformed(
             f"the surrogate was trained on {_short(surrogate['n_features'])} features; the space has {n_features}"
         )
-    if not isinstance(names, list) or not all(isinstance(m, str) for m in names) or len(set(names)) != len(names):
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(m, str) for m in names)
+        or len(set(names)) != len(names)
+    ):
         raise _Malformed("the surrogate's 'metric_names' must be a list of distinct strings")
     if not isinstance(norm, dict) or not all(
-        m in names and isinstance(v, dict) and all(isinstance(x, float) for x in v.values()) for m, v in norm.items()
+        m in names and isinstance(v, dict) and all(isinstance(x, float) for x in v.values())
+        for m, v in norm.items()
     ):
         raise _Malformed("the surrogate's 'metric_norm' must map its metric names to dicts of floats")
     if not isinstance(state, dict) or not all(
-        isinstance(t, torch.Tensor) and t.layout == torch.strided and t.is_floating_point() for t in state.values()
+        isinstance(t, torch.Tensor) and t.layout == torch.strided and t.is_floating_point()
+        for t in state.values()
     ):
         raise _Malformed("the surrogate's 'state' must map names to float tensors")
     if not isinstance(config, dict):

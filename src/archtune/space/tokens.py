@@ -33,14 +33,16 @@ def tokenize(features: np.ndarray, plans: list[dict[str, Any]] | None) -> tuple[
     for position, plan in enumerate(plans):
         if plan["kind"] == "onehot":
             width = len(plan["categories"])
-            columns.append(np.argmax(features[:, col:col + width], axis=1))
+            columns.append(np.argmax(features[:, col : col + width], axis=1))
             vocab.append(width)
             col += width
         else:
             values, inverse = np.unique(features[:, col], return_inverse=True)
             if len(values) > MAX_NUMERIC_CHOICES:
-                raise ConfigError(f"position {position} takes {len(values)} numeric values; a token model needs "
-                                  f"at most {MAX_NUMERIC_CHOICES} choices per position")
+                raise ConfigError(
+                    f"position {position} takes {len(values)} numeric values; a token model needs "
+                    f"at most {MAX_NUMERIC_CHOICES} choices per position"
+                )
             columns.append(inverse.reshape(-1))
             vocab.append(len(values))
             col += 1

@@ -49,8 +49,9 @@ def digits_cnn_space(save_filename: str | None = None) -> SearchSpace:
 
 
 @cache
-def train_and_evaluate(encoding: tuple[Any, ...], epochs: int, seed: int = 0, batch_size: int = 128,
-                       threads: int = TRAIN_THREADS) -> float:
+def train_and_evaluate(
+    encoding: tuple[Any, ...], epochs: int, seed: int = 0, batch_size: int = 128, threads: int = TRAIN_THREADS
+) -> float:
     """Train with AdamW for ``epochs`` epochs on ``threads`` torch threads; validation accuracy in %.
 
     Deterministic under ``seed`` and ``threads`` (and the torch build and CPU): the same call gives the

@@ -44,15 +44,25 @@ def _split(encoding: Sequence[Any]) -> tuple[tuple[int, ...], tuple[float, ...],
     return (int(d1), int(d2), int(d3), int(d4)), (m1, m2, m3, m4), se == "yes", int(branches)
 
 
-def encoding_to_model(encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3,
-                      zero_init: bool = False) -> nn.Module:
+def encoding_to_model(
+    encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3, zero_init: bool = False
+) -> nn.Module:
     """The train-time MobileOne of an encoding (fuse it with :func:`archtune.nets.mobileone.reparameterize`)."""
     depths, mults, se, branches = _split(encoding)
-    return MobileOne(depths, mults, use_se=se, branches=branches, n_classes=n_classes, in_channels=in_channels,
-                     zero_init=zero_init)
+    return MobileOne(
+        depths,
+        mults,
+        use_se=se,
+        branches=branches,
+        n_classes=n_classes,
+        in_channels=in_channels,
+        zero_init=zero_init,
+    )
 
 
-def encoding_to_model_zero_init(encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3) -> nn.Module:
+def encoding_to_model_zero_init(
+    encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3
+) -> nn.Module:
     """The same network, its skip blocks starting as the identity: the builder for short trainings
     (``config_to_model_file="archtune.spaces.mobileone:encoding_to_model_zero_init"``)."""
     return encoding_to_model(encoding, n_classes, in_channels, zero_init=True)
@@ -68,7 +78,9 @@ def _se_parameters(channels: np.ndarray) -> np.ndarray:
     return 2 * channels * hidden + hidden + channels
 
 
-def _inference_parameters(depths: Sequence[int], mults: np.ndarray, se: bool, n_classes: int = N_CLASSES) -> np.ndarray:
+def _inference_parameters(
+    depths: Sequence[int], mults: np.ndarray, se: bool, n_classes: int = N_CLASSES
+) -> np.ndarray:
     """Fused parameter counts for one depth tuple and many multiplier rows (``mults``: (n, 4)), computed
     from the layer shapes (checked against the built networks in the tests) so the space filters fast."""
     channels = np.minimum(64, (64 * mults[:, 0]).astype(np.int64))
@@ -104,10 +116,14 @@ def mobileone_encodings() -> tuple[tuple[Any, ...], ...]:
             for row in mults[(params >= lo) & (params <= hi)]:
                 m = [float(v) for v in row]
                 for branches in (1, 4):
-                    out.append((depths[0], m[0], depths[1], m[1], depths[2], m[2], depths[3], m[3], se, branches))
+                    out.append(
+                        (depths[0], m[0], depths[1], m[1], depths[2], m[2], depths[3], m[3], se, branches)
+                    )
     return tuple(out)
 
 
 def mobileone_space(save_filename: str | None = None) -> SearchSpace:
     """The filtered MobileOne-s0 space (74,894 encodings)."""
-    return create_search_space("mobileone", save_filename, list(mobileone_encodings()), encoding_to_net=encoding_to_net)
+    return create_search_space(
+        "mobileone", save_filename, list(mobileone_encodings()), encoding_to_net=encoding_to_net
+    )

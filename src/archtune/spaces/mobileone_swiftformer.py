@@ -36,13 +36,19 @@ def _attention_blocks(choice: str, depth: int) -> int:
     return {"none": 0, "last-1": 1, "last-2": 2, "all": depth}[choice]
 
 
-def encoding_to_model(encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3,
-                      branches: int = 4) -> nn.Module:
+def encoding_to_model(
+    encoding: Sequence[Any], n_classes: int = N_CLASSES, in_channels: int = 3, branches: int = 4
+) -> nn.Module:
     """The hybrid network of an encoding."""
     conv_types, attention = list(encoding[0::2]), list(encoding[1::2])
     blocks = [_attention_blocks(a, d) for a, d in zip(attention, XS["depths"], strict=True)]
-    return SwiftFormer(conv_types=conv_types, attention_blocks=blocks, branches=branches, n_classes=n_classes,
-                       in_channels=in_channels)
+    return SwiftFormer(
+        conv_types=conv_types,
+        attention_blocks=blocks,
+        branches=branches,
+        n_classes=n_classes,
+        in_channels=in_channels,
+    )
 
 
 def encoding_to_net(encoding: Sequence[Any]) -> nn.Module:
@@ -66,6 +72,6 @@ def mobileone_swiftformer_space(save_filename: str | None = None, branches: int 
     if branches not in (1, 4):
         raise ValueError(f"branches must be 1 or 4 (paper 000, section 4.2), got {branches}")
     builder = encoding_to_net if branches == 4 else encoding_to_net_1_branch
-    return create_search_space("mobileone_swiftformer", save_filename, hybrid_encodings(), encoding_to_net=builder)
-
-
+    return create_search_space(
+        "mobileone_swiftformer", save_filename, hybrid_encodings(), encoding_to_net=builder
+    )

@@ -19,5 +19,6 @@ def naap440_space(save_filename: str | None = None) -> SearchSpace:
     table = load_naap440()
     encodings = [scheme_to_encoding(s) for s in generate_schemes()]
     data = {"params": table.scheme["NumParams"], "macs": table.scheme["NumMACs"]}
-    return create_search_space("naap440", save_filename, encodings, encoding_to_net=encoding_to_net,
-                               pretraining_data=data)
+    return create_search_space(
+        "naap440", save_filename, encodings, encoding_to_net=encoding_to_net, pretraining_data=data
+    )

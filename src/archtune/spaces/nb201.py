@@ -12,7 +12,14 @@ from archtune.datasets.nb201 import load_nb201
 from archtune.space.search_space import SearchSpace, create_search_space
 
 #: the latency columns (of 27) a pretrained NB201 space carries as zero-cost data
-PRETRAINING_LATENCIES = ("lat_1080ti_1", "lat_eyeriss", "lat_fpga", "lat_gold_6226", "lat_pixel3", "lat_raspi4")
+PRETRAINING_LATENCIES = (
+    "lat_1080ti_1",
+    "lat_eyeriss",
+    "lat_fpga",
+    "lat_gold_6226",
+    "lat_pixel3",
+    "lat_raspi4",
+)
 
 
 def nb201_space(save_filename: str | None = None, pretraining: bool = True) -> SearchSpace:
@@ -25,4 +32,6 @@ def nb201_space(save_filename: str | None = None, pretraining: bool = True) -> S
 
     table = load_nb201()
     data = {c: table.column(c) for c in PRETRAINING_LATENCIES} if pretraining else None
-    return create_search_space("nb201", save_filename, table.encodings, encoding_to_net=nb201_net, pretraining_data=data)
+    return create_search_space(
+        "nb201", save_filename, table.encodings, encoding_to_net=nb201_net, pretraining_data=data
+    )

@@ -32,7 +32,9 @@ class ReLUConvBN(nn.Sequential):
     """ReLU, convolution without bias, batch norm: NB201's convolution operation."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int):
-        super().__init__(nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out))
+        super().__init__(
+            nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(c_out)
+        )
 
 
 def _operation(op: str, channels: int) -> nn.Module:
@@ -79,13 +81,21 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
-def nb201_net(encoding: Sequence[str], num_classes: int = 10, channels: int = STEM_CHANNELS,
-              cells_per_stage: int = CELLS_PER_STAGE, in_channels: int = 3) -> nn.Module:
+def nb201_net(
+    encoding: Sequence[str],
+    num_classes: int = 10,
+    channels: int = STEM_CHANNELS,
+    cells_per_stage: int = CELLS_PER_STAGE,
+    in_channels: int = 3,
+) -> nn.Module:
     """The whole network for one cell encoding (6 operation names), for ``in_channels``-channel images."""
     ops = tuple(encoding)
     if len(ops) != len(EDGES):
         raise ConfigError(f"an NB201 cell has {len(EDGES)} edges, got {len(ops)} operations: {ops!r}")
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+    ]
     c = channels
     for stage in range(3):
         if stage > 0:

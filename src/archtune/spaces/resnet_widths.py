@@ -35,12 +35,17 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.shortcut(x))
@@ -48,8 +53,11 @@ class BasicBlock(nn.Module):
 
 def resnet_widths_net(encoding: dict[str, int], num_classes: int = 10) -> nn.Module:
     """The network for ``{"c1": .., "g1": .., "g2": .., "g3": .., "g4": ..}`` on 1-channel images."""
-    layers: list[nn.Module] = [nn.Conv2d(1, encoding["c1"], 3, 2, 1, bias=False), nn.BatchNorm2d(encoding["c1"]),
-                               nn.ReLU()]
+    layers: list[nn.Module] = [
+        nn.Conv2d(1, encoding["c1"], 3, 2, 1, bias=False),
+        nn.BatchNorm2d(encoding["c1"]),
+        nn.ReLU(),
+    ]
     c = encoding["c1"]
     for k, group in enumerate(("g1", "g2", "g3", "g4")):
         layers.append(BasicBlock(c, encoding[group], stride=1 if k == 0 else 2))
@@ -60,8 +68,10 @@ def resnet_widths_net(encoding: dict[str, int], num_classes: int = 10) -> nn.Mod
 
 def resnet_widths_encodings() -> list[dict[str, int]]:
     """The 8^5 = 32,768 width combinations."""
-    return [dict(zip(KNOBS, combo, strict=True))
-            for combo in itertools.product(STEM_WIDTHS, GROUP_WIDTHS, GROUP_WIDTHS, GROUP_WIDTHS, GROUP_WIDTHS)]
+    return [
+        dict(zip(KNOBS, combo, strict=True))
+        for combo in itertools.product(STEM_WIDTHS, GROUP_WIDTHS, GROUP_WIDTHS, GROUP_WIDTHS, GROUP_WIDTHS)
+    ]
 
 
 def train_and_evaluate(encoding: dict[str, Any], epochs: int = 2, seed: int = 0, batch: int = 100) -> float:

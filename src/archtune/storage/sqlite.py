@@ -113,7 +113,9 @@ class SQLiteStorage(Storage):
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
         if self.path.is_dir():
-            raise StorageError(f"{str(self.path)!r} is a directory; give the path of a search file (e.g. run.search)")
+            raise StorageError(
+                f"{str(self.path)!r} is a directory; give the path of a search file (e.g. run.search)"
+            )
         if read_only:
             if not self.path.exists():
                 raise StorageError(f"no search file at {str(self.path)!r}")
@@ -254,8 +256,15 @@ class SQLiteStorage(Storage):
                 "INSERT INTO trials (number, encoding, fidelity, cost, status, value, metrics, duration, error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    trial.number, trial.key, trial.fidelity, trial.cost, trial.status, trial.value,
-                    encode_metrics(trial.metrics), trial.duration, trial.error,
+                    trial.number,
+                    trial.key,
+                    trial.fidelity,
+                    trial.cost,
+                    trial.status,
+                    trial.value,
+                    encode_metrics(trial.metrics),
+                    trial.duration,
+                    trial.error,
                 ),
             )
 
@@ -311,7 +320,19 @@ class SQLiteStorage(Storage):
                 metrics = json.loads(r[6])
             except (TypeError, ValueError):  # stored by hand or by an old version: keep the trial
                 metrics = {"_unreadable": str(r[6])[:1000]}
-            out.append(Trial(r[0], r[1], r[2], r[3], r[4], r[5], metrics if isinstance(metrics, dict) else {}, r[7], r[8]))
+            out.append(
+                Trial(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    metrics if isinstance(metrics, dict) else {},
+                    r[7],
+                    r[8],
+                )
+            )
         return out
 
     def get_meta(self) -> dict[str, str]:

@@ -15,7 +15,9 @@ from scipy.stats import norm
 ACQUISITIONS = ("ucb", "ei", "ts", "mean")
 
 
-def score(kind: str, members: np.ndarray, best: float | None, rng: np.random.Generator, beta: float = 1.0) -> np.ndarray:
+def score(
+    kind: str, members: np.ndarray, best: float | None, rng: np.random.Generator, beta: float = 1.0
+) -> np.ndarray:
     """Score candidates from per-member predictions ``members`` (shape (M, n)).
 
     ``ucb``: mean + beta * std. ``ei``: expected improvement over ``best`` under a Gaussian with the

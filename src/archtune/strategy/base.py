@@ -112,7 +112,9 @@ class Strategy(ABC):
         self.tried: dict[str, set[int]] = {f.name: set() for f in context.fidelities}
         self.spent: dict[str, float] = {f.name: 0.0 for f in context.fidelities}
         self.history: list[Observation] = []
-        self.searchable = context.searchable if context.searchable is not None else np.ones(context.n, dtype=bool)
+        self.searchable = (
+            context.searchable if context.searchable is not None else np.ones(context.n, dtype=bool)
+        )
 
     def tell(self, observation: Observation) -> None:
         """Record a finished evaluation (failed ones are never proposed again at that fidelity)."""
@@ -122,7 +124,9 @@ class Strategy(ABC):
         if observation.value is not None:
             self.values[observation.fidelity][observation.index] = observation.value
 
-    def ask(self, n: int = 1, pending: Sequence[Suggestion] = (), allowed: Sequence[str] | None = None) -> list[Suggestion]:
+    def ask(
+        self, n: int = 1, pending: Sequence[Suggestion] = (), allowed: Sequence[str] | None = None
+    ) -> list[Suggestion]:
         """Propose ``n`` evaluations, none already tried or pending at the same fidelity.
 
         Args:
@@ -144,7 +148,9 @@ class Strategy(ABC):
         return out
 
     @abstractmethod
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         """One suggestion (or None when nothing is left to try)."""
 
     # -- helpers for subclasses ------------------------------------------------------------------
@@ -156,7 +162,9 @@ class Strategy(ABC):
             mask[idx] = False
         return mask
 
-    def random_available(self, rng: np.random.Generator, fidelity: str, pending: Sequence[Suggestion]) -> int | None:
+    def random_available(
+        self, rng: np.random.Generator, fidelity: str, pending: Sequence[Suggestion]
+    ) -> int | None:
         candidates = np.flatnonzero(self.available(fidelity, pending))
         return int(rng.choice(candidates)) if len(candidates) else None
 

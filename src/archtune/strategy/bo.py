@@ -114,8 +114,12 @@ class BayesianOptimization(Strategy):
             raise ConfigError(f"stall_pick must be one of {STALL_PICKS}, got {stall_pick!r}")
         if not isinstance(stall_every, int) or stall_every < 1:
             raise ConfigError(f"stall_every must be a positive integer, got {stall_every!r}")
-        if confirm_top_every is not None and (not isinstance(confirm_top_every, int) or confirm_top_every < 1):
-            raise ConfigError(f"confirm_top_every must be a positive integer or None, got {confirm_top_every!r}")
+        if confirm_top_every is not None and (
+            not isinstance(confirm_top_every, int) or confirm_top_every < 1
+        ):
+            raise ConfigError(
+                f"confirm_top_every must be a positive integer or None, got {confirm_top_every!r}"
+            )
         self.acquisition = acquisition
         self.beta = beta
         self.n_init = n_init
@@ -142,11 +146,15 @@ class BayesianOptimization(Strategy):
         if self.pretraining is not None:
             overrides["pretraining"] = self.pretraining
         if context.pretrained is not None:
-            self.model = DeepEnsemble.from_pretrained(context.pretrained, names, seed=context.seed, **overrides)
+            self.model = DeepEnsemble.from_pretrained(
+                context.pretrained, names, seed=context.seed, **overrides
+            )
         else:
             config = EnsembleConfig(**overrides)
             metric_names = sorted(context.metrics)
-            self.model = DeepEnsemble(context.features.shape[1], metric_names, names, config, seed=context.seed)
+            self.model = DeepEnsemble(
+                context.features.shape[1], metric_names, names, config, seed=context.seed
+            )
             if metric_names:
                 self.model.pretrain(context.features, context.metrics, seed=context.seed)
         self._fitted_on = -1
@@ -190,10 +198,14 @@ class BayesianOptimization(Strategy):
                 fids.append(k)
         order = np.lexsort((np.asarray(idx), np.asarray(fids)))  # independent of dict order: replay-safe
         idx_a, ys_a, fids_a = np.asarray(idx)[order], np.asarray(ys)[order], np.asarray(fids)[order]
-        self.model.fit(self.ctx.features[idx_a], ys_a, fids_a, seed=self.ctx.seed * 100003 + len(self.history))
+        self.model.fit(
+            self.ctx.features[idx_a], ys_a, fids_a, seed=self.ctx.seed * 100003 + len(self.history)
+        )
         self._fitted_on = len(self.history)
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         first = self.choose_fidelity(pending, allowed)
         for fidelity in [first] + [f for f in allowed if f != first]:  # fall back when one is exhausted
             available = self.available(fidelity, pending)
@@ -205,8 +217,12 @@ class BayesianOptimization(Strategy):
         confirming = self.multi_fidelity and fidelity == self.ctx.top
         # uniform screening picks keep poor cells in the ensemble's data (screening only: it is cheap;
         # with one fidelity a uniform pick would cost a full evaluation)
-        exploring = (self.multi_fidelity and not confirming and self.explore_share > 0
-                     and rng.random() < self.explore_share)
+        exploring = (
+            self.multi_fidelity
+            and not confirming
+            and self.explore_share > 0
+            and rng.random() < self.explore_share
+        )
         # the tail options judge progress by one value: a multi-objective search (a front) goes without
         single_objective = self.ctx.known_objectives is None
         stalled = self.multi_fidelity and not confirming and single_objective and self._stalled()
@@ -225,8 +241,11 @@ class BayesianOptimization(Strategy):
             if (screened & available).any():
                 candidates = screened & available
                 n_confirmed = len(self.tried[self.ctx.top])
-                if (single_objective and self.confirm_top_every
-                        and n_confirmed % self.confirm_top_every == self.confirm_top_every - 1):
+                if (
+                    single_objective
+                    and self.confirm_top_every
+                    and n_confirmed % self.confirm_top_every == self.confirm_top_every - 1
+                ):
                     lo_values = self.values[self.ctx.fidelities[0].name]
                     top = max((i for i in lo_values if candidates[i]), key=lambda i: (lo_values[i], -i))
                     return Suggestion(int(top), fidelity)
@@ -236,11 +255,17 @@ class BayesianOptimization(Strategy):
         members = self.model.predict_members(self.ctx.features[cand_idx], head)
         best = max(self.values[fidelity].values()) if self.values[fidelity] else None
         busy = any(p.fidelity == fidelity for p in pending)
-        kind = "ts" if (busy and self.pending == "ts") or (stalled and self.stall_pick == "ts") else self.acquisition
+        kind = (
+            "ts"
+            if (busy and self.pending == "ts") or (stalled and self.stall_pick == "ts")
+            else self.acquisition
+        )
         scores = score(kind, members, best, rng, beta=self.beta)
         if self.ctx.known_objectives is not None:
             improvement = self._expected_hvi(members, cand_idx, fidelity)
-            if improvement.max() > 0:  # else nothing is expected to improve the front: the single-objective score
+            if (
+                improvement.max() > 0
+            ):  # else nothing is expected to improve the front: the single-objective score
                 scores = improvement
         return Suggestion(int(cand_idx[int(np.argmax(scores))]), fidelity)
 
@@ -275,7 +300,8 @@ class BayesianOptimization(Strategy):
         scale = learned if len(learned) else members.ravel()
         spread = float(np.ptp(scale)) + 1e-9
         searchable = known[self.searchable]
-        reference = np.array([float(scale.min()) - 0.1 * spread,
-                              searchable.min() - 0.1 * (float(np.ptp(searchable)) + 1e-9)])
+        reference = np.array(
+            [float(scale.min()) - 0.1 * spread, searchable.min() - 0.1 * (float(np.ptp(searchable)) + 1e-9)]
+        )
         front = points[non_dominated(points, ["max", "max"])]
         return expected_hvi_2d(members, known[cand_idx], front, reference)

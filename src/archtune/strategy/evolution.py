@@ -22,7 +22,9 @@ from archtune.strategy.base import Observation, Strategy, Suggestion
 T = TypeVar("T")
 
 
-def tournament_winner(rng: np.random.Generator, alive: Sequence[T], sample: int, value: Callable[[T], float]) -> T:
+def tournament_winner(
+    rng: np.random.Generator, alive: Sequence[T], sample: int, value: Callable[[T], float]
+) -> T:
     """The best by ``value`` of ``sample`` members drawn without replacement from ``alive`` (the
     population of aging evolution); shared so every evolution in archtune selects parents one way.
 
@@ -34,8 +36,14 @@ def tournament_winner(rng: np.random.Generator, alive: Sequence[T], sample: int,
     return max(contenders, key=value)
 
 
-def mutate_tournament_winner(rng: np.random.Generator, done: Sequence[Observation], population: int, sample: int,
-                             neighbors: Callable[[int], Sequence[int]] | None, available: np.ndarray) -> int | None:
+def mutate_tournament_winner(
+    rng: np.random.Generator,
+    done: Sequence[Observation],
+    population: int,
+    sample: int,
+    neighbors: Callable[[int], Sequence[int]] | None,
+    available: np.ndarray,
+) -> int | None:
     """An available one-mutation neighbour of the best of ``sample`` results drawn from the latest
     ``population`` ones (aging evolution's step); None before ``population`` results or without one."""
     if len(done) < population or neighbors is None:
@@ -56,13 +64,16 @@ class RegularizedEvolution(Strategy):
         self.population = population
         self.sample = sample
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         fidelity = self.top_fidelity(allowed)
         if fidelity is None:
             return None
         done = [o for o in self.history if o.fidelity == fidelity and o.value is not None]
-        child = mutate_tournament_winner(rng, done, self.population, self.sample, self.ctx.neighbors,
-                                         self.available(fidelity, pending))
+        child = mutate_tournament_winner(
+            rng, done, self.population, self.sample, self.ctx.neighbors, self.available(fidelity, pending)
+        )
         if child is not None:
             return Suggestion(child, fidelity)
         index = self.random_available(rng, fidelity, pending)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def expected_hvi_2d(samples: np.ndarray, known: np.ndarray, front: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def expected_hvi_2d(
+    samples: np.ndarray, known: np.ndarray, front: np.ndarray, reference: np.ndarray
+) -> np.ndarray:
     """Mean hypervolume improvement per candidate.
 
     Args:

@@ -46,16 +46,22 @@ class MultiObjectiveEvolution(Strategy):
         if context.neighbors is None:
             raise ConfigError("multi-objective evolution needs a space that lists each encoding's neighbours")
         super().setup(context)
-        self.known = context.known_objectives if context.known_objectives is not None else np.zeros((context.n, 0))
+        self.known = (
+            context.known_objectives if context.known_objectives is not None else np.zeros((context.n, 0))
+        )
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         fidelity = self.top_fidelity(allowed)
         if fidelity is None:
             return None
         available = self.available(fidelity, pending)
         if not available.any():
             return None
-        alive = [o for o in self.history if o.fidelity == fidelity and o.value is not None][-self.population:]
+        alive = [o for o in self.history if o.fidelity == fidelity and o.value is not None][
+            -self.population :
+        ]
         if len(alive) < self.n_init:
             return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
         picks = rng.choice(len(alive), size=min(self.sample, len(alive)), replace=False)

@@ -99,8 +99,10 @@ class ProductSpace:
         if set(encoding) != set(self.names):
             raise ConfigError(f"an encoding of this space has the knobs {self.names}, got {sorted(encoding)}")
         try:
-            return np.array([lookup[repr(encoding[name])] for name, lookup in zip(self.names, self._lookup, strict=True)],
-                            dtype=np.int64)
+            return np.array(
+                [lookup[repr(encoding[name])] for name, lookup in zip(self.names, self._lookup, strict=True)],
+                dtype=np.int64,
+            )
         except KeyError as err:
             raise ConfigError(f"option {err.args[0]} is not in this space") from None
 
@@ -133,11 +135,23 @@ class OpenSpaceBO:
             null); results already in it are replayed first (see the module doc).
     """
 
-    def __init__(self, space: ProductSpace, n_init: int = 10, n_vae: int = 500, n_uniform: int = 500,
-                 n_parents: int = 5, round_size: int = 10, top_k: int = 20, vae_epochs: int = 60,
-                 beta: float = 1.0, ensemble: EnsembleConfig | None = None, seed: int = 0,
-                 zero_cost: Callable[[dict[str, Any]], Mapping[str, float]] | None = None,
-                 pretrain_samples: int = 2000, history_file: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        space: ProductSpace,
+        n_init: int = 10,
+        n_vae: int = 500,
+        n_uniform: int = 500,
+        n_parents: int = 5,
+        round_size: int = 10,
+        top_k: int = 20,
+        vae_epochs: int = 60,
+        beta: float = 1.0,
+        ensemble: EnsembleConfig | None = None,
+        seed: int = 0,
+        zero_cost: Callable[[dict[str, Any]], Mapping[str, float]] | None = None,
+        pretrain_samples: int = 2000,
+        history_file: str | os.PathLike[str] | None = None,
+    ):
         if n_init < 1 or n_vae < 0 or n_uniform < 1 or n_parents < 0:
             raise ConfigError("OpenSpaceBO needs n_init >= 1, n_uniform >= 1, n_vae >= 0 and n_parents >= 0")
         if round_size < 1 or top_k < 1 or vae_epochs < 1:
@@ -222,8 +236,11 @@ class OpenSpaceBO:
                 names = sorted(measured[0])
             model = DeepEnsemble(sum(self.space.vocab_sizes), names, ["hi"], self.ensemble, seed=self.seed)
             if names:
-                model.pretrain(self.space.features(rows), {n: np.array([m[n] for m in measured]) for n in names},
-                               seed=self.seed)
+                model.pretrain(
+                    self.space.features(rows),
+                    {n: np.array([m[n] for m in measured]) for n in names},
+                    seed=self.seed,
+                )
             self._model = model
         return self._model
 
@@ -254,6 +271,8 @@ class OpenSpaceBO:
         if not keep and len(self._seen) >= self.space.size:
             raise ConfigError(f"every one of the space's {self.space.size} encodings has been evaluated")
         while not keep:  # every candidate was tried: widen with fresh uniform draws
-            rows = self.space.sample(np.random.default_rng([self.seed, len(self.history), len(rows)]), 4 * len(rows))
+            rows = self.space.sample(
+                np.random.default_rng([self.seed, len(self.history), len(rows)]), 4 * len(rows)
+            )
             keep = [row for row in rows if row.tobytes() not in self._seen]
         return np.stack(keep)

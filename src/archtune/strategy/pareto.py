@@ -27,7 +27,9 @@ def as_maximised(values: np.ndarray, senses: Sequence[str]) -> np.ndarray:
     """``values`` (rows = points, columns = objectives) with every ``"min"`` column negated."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(senses):
-        raise ConfigError(f"expected a (points, {len(senses)}) array of objective values, got shape {values.shape}")
+        raise ConfigError(
+            f"expected a (points, {len(senses)}) array of objective values, got shape {values.shape}"
+        )
     signs = np.array([1.0 if s == "max" else -1.0 for s in senses])
     for s in senses:
         if s not in SENSES:

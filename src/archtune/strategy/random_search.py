@@ -22,7 +22,9 @@ class RandomSearch(Strategy):
 
     name = "random"
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         fidelity = self.top_fidelity(allowed)
         if fidelity is None:
             return None

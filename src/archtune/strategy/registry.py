@@ -30,6 +30,12 @@ register_strategy = _REGISTRY.register
 make_strategy = _REGISTRY.make
 
 STRATEGIES.update(
-    {"bo": BayesianOptimization, "random": RandomSearch, "rea": RegularizedEvolution, "ls": LocalSearch,
-     "spline": SplineStrategy, "tnas": TNAS}
+    {
+        "bo": BayesianOptimization,
+        "random": RandomSearch,
+        "rea": RegularizedEvolution,
+        "ls": LocalSearch,
+        "spline": SplineStrategy,
+        "tnas": TNAS,
+    }
 )

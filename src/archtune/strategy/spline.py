@@ -74,8 +74,11 @@ class SplineStrategy(Strategy):
         if not numeric:
             raise ConfigError("the spline strategy needs at least one numeric knob with two or more values")
         self.X = np.asarray(context.features[:, numeric], dtype=np.float64)
-        combo_keys = np.stack([context.features[:, g].argmax(axis=1) for g in groups], axis=1) if groups else \
-            np.zeros((context.n, 1), dtype=np.int64)
+        combo_keys = (
+            np.stack([context.features[:, g].argmax(axis=1) for g in groups], axis=1)
+            if groups
+            else np.zeros((context.n, 1), dtype=np.int64)
+        )
         _, self.combo = np.unique(combo_keys, axis=0, return_inverse=True)
         self.combo = self.combo.reshape(-1)
         self.design = self._initial_design()
@@ -128,7 +131,9 @@ class SplineStrategy(Strategy):
         if predicted is not None:
             self.converged = abs(observation.value - predicted) <= self._epsilon()  # type: ignore[operator]
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         fidelity = self.top_fidelity(allowed)
         if fidelity is None or self.converged:
             return None

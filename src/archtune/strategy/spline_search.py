@@ -60,7 +60,9 @@ class NumericDimension:
         if not self.low < self.high:
             raise ConfigError(f"dimension {self.name!r}: low ({self.low}) must be below high ({self.high})")
         if self.integer and math.floor(self.high) < math.ceil(self.low) + 1:
-            raise ConfigError(f"dimension {self.name!r}: fewer than two integers in [{self.low}, {self.high}]")
+            raise ConfigError(
+                f"dimension {self.name!r}: fewer than two integers in [{self.low}, {self.high}]"
+            )
 
     def snap(self, values: np.ndarray) -> np.ndarray:
         """Nearest legal values (rounded for integer dimensions, clipped to the bounds)."""
@@ -211,10 +213,17 @@ class SplineSearch:
                 raise ConfigError(f"dimension {dim.name!r}: expand limits ({lo}, {hi}) must contain its box")
         self.expansions = 0
         self.categorical = {k: list(v) for k, v in (categorical or {}).items()}
-        self.combos = [dict(zip(self.categorical, c, strict=True)) for c in itertools.product(*self.categorical.values())]
+        self.combos = [
+            dict(zip(self.categorical, c, strict=True)) for c in itertools.product(*self.categorical.values())
+        ]
         self.epsilon = epsilon
         self.rng = np.random.default_rng(seed)
-        self.argmax_options: dict[str, Any] = {"samples": samples, "rounds": rounds, "shrink": shrink, "min_distance": min_distance}
+        self.argmax_options: dict[str, Any] = {
+            "samples": samples,
+            "rounds": rounds,
+            "shrink": shrink,
+            "min_distance": min_distance,
+        }
         self.support: list[list[np.ndarray]] = [[] for _ in self.combos]
         self.values: list[list[float]] = [[] for _ in self.combos]
         self.history: list[tuple[Point, float | None, float | None]] = []  # (point, measured, predicted)

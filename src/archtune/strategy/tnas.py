@@ -91,18 +91,34 @@ class TNAS(Strategy):
 
     name = "tnas"
 
-    def __init__(self, eps_start: float = 0.0, eps_inc: float = 0.1, round_size: int = 10, top_k: int = 10,
-                 epochs: int = 150, evolution: bool = True, population: int = 20, sample: int = 5,
-                 mutation_share: float = 0.5):
+    def __init__(
+        self,
+        eps_start: float = 0.0,
+        eps_inc: float = 0.1,
+        round_size: int = 10,
+        top_k: int = 10,
+        epochs: int = 150,
+        evolution: bool = True,
+        population: int = 20,
+        sample: int = 5,
+        mutation_share: float = 0.5,
+    ):
         if not 0 <= eps_start <= 1 or eps_inc < 0:
             raise ConfigError("eps_start must be in [0, 1] and eps_inc at least 0")
         if round_size < 1 or top_k < 1 or epochs < 1:
             raise ConfigError("round_size, top_k and epochs must be at least 1")
         if population < 1 or not 1 <= sample <= population or not 0 <= mutation_share <= 1:
-            raise ConfigError("evolution needs population >= 1, 1 <= sample <= population, mutation_share in [0, 1]")
+            raise ConfigError(
+                "evolution needs population >= 1, 1 <= sample <= population, mutation_share in [0, 1]"
+            )
         self.eps_start, self.eps_inc = eps_start, eps_inc
         self.round_size, self.top_k, self.epochs = round_size, top_k, epochs
-        self.evolution, self.population, self.sample, self.mutation_share = evolution, population, sample, mutation_share
+        self.evolution, self.population, self.sample, self.mutation_share = (
+            evolution,
+            population,
+            sample,
+            mutation_share,
+        )
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -131,16 +147,24 @@ class TNAS(Strategy):
             self.sampler.retrain([o.index for o in ranked[: self.top_k]], r)
         self._trained_round = r
 
-    def propose(self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]) -> Suggestion | None:
+    def propose(
+        self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
+    ) -> Suggestion | None:
         fidelity = self.top_fidelity(allowed)
         if fidelity is None:
             return None
         self._sync()
         available = self.available(fidelity, pending)
         done = [o for o in self.history if o.fidelity == fidelity and o.value is not None]
-        if self.evolution and len(done) >= self.population and self.ctx.neighbors is not None \
-                and rng.random() < self.mutation_share:
-            child = mutate_tournament_winner(rng, done, self.population, self.sample, self.ctx.neighbors, available)
+        if (
+            self.evolution
+            and len(done) >= self.population
+            and self.ctx.neighbors is not None
+            and rng.random() < self.mutation_share
+        ):
+            child = mutate_tournament_winner(
+                rng, done, self.population, self.sample, self.ctx.neighbors, available
+            )
             if child is not None:
                 self.sources["mutation"] += 1
                 return Suggestion(child, fidelity)
@@ -174,8 +198,9 @@ class VAECandidates:
         True
     """
 
-    def __init__(self, n_vae: int = 500, n_uniform: int = 500, round_size: int = 10, top_k: int = 20,
-                 epochs: int = 60):
+    def __init__(
+        self, n_vae: int = 500, n_uniform: int = 500, round_size: int = 10, top_k: int = 20, epochs: int = 60
+    ):
         if n_vae < 0 or n_uniform < 0 or n_vae + n_uniform < 1:
             raise ConfigError("VAECandidates needs n_vae + n_uniform >= 1")
         self.n_vae, self.n_uniform = n_vae, n_uniform
@@ -187,7 +212,9 @@ class VAECandidates:
         self.fidelities = [f.name for f in context.fidelities]  # cheapest first
         self._trained_round = 0
 
-    def mask(self, rng: np.random.Generator, available: np.ndarray, history: Sequence[Observation]) -> np.ndarray:
+    def mask(
+        self, rng: np.random.Generator, available: np.ndarray, history: Sequence[Observation]
+    ) -> np.ndarray:
         """Candidates to score: VAE draws and uniform draws among ``available``."""
         r = len(history) // self.round_size
         if r != self._trained_round:

@@ -58,7 +58,9 @@ class EnsembleConfig:
         return asdict(self)
 
 
-def _init_stack(members: int, fan_in: int, fan_out: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _init_stack(
+    members: int, fan_in: int, fan_out: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     bound = 1.0 / math.sqrt(fan_in)
     w = (torch.rand(members, fan_in, fan_out, generator=gen) * 2 - 1) * bound * math.sqrt(3.0)
     b = (torch.rand(members, 1, fan_out, generator=gen) * 2 - 1) * bound
@@ -169,7 +171,9 @@ class DeepEnsemble(torch.nn.Module):
         return losses
 
     # -- training on observations ----------------------------------------------------------------
-    def fit(self, features: np.ndarray, values: np.ndarray, fidelity_index: np.ndarray, seed: int = 0) -> None:
+    def fit(
+        self, features: np.ndarray, values: np.ndarray, fidelity_index: np.ndarray, seed: int = 0
+    ) -> None:
         """Train on observed objective values, starting from the pretrained weights every time (the
         initial ones when there was no pretraining).
 
@@ -211,7 +215,9 @@ class DeepEnsemble(torch.nn.Module):
         for start in range(0, len(features), chunk):
             x = torch.as_tensor(features[start : start + chunk], dtype=torch.float32)
             h = self.representation(x)
-            out = torch.baddbmm(self.fid_b[:, :, fidelity : fidelity + 1], h, self.fid_w[:, :, fidelity : fidelity + 1])
+            out = torch.baddbmm(
+                self.fid_b[:, :, fidelity : fidelity + 1], h, self.fid_w[:, :, fidelity : fidelity + 1]
+            )
             parts.append(out[..., 0])
         z = torch.cat(parts, dim=1).double().numpy()
         return z * self.y_std + self.y_mean

@@ -61,7 +61,9 @@ class PolyharmonicSpline:
             raise SplineError("the spline is not fitted yet")
         return (np.asarray(X, dtype=np.float64) - self.low) / (self.high - self.low)
 
-    def fit(self, X: np.ndarray | Sequence[Sequence[float]], y: np.ndarray | Sequence[float]) -> PolyharmonicSpline:
+    def fit(
+        self, X: np.ndarray | Sequence[Sequence[float]], y: np.ndarray | Sequence[float]
+    ) -> PolyharmonicSpline:
         """Solve for the spline through the support points ``X`` (n x d) with values ``y``."""
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -80,8 +82,10 @@ class PolyharmonicSpline:
             raise SplineError(f"the box must give {d} lows and {d} highs")
         flat = np.flatnonzero(self.high <= self.low)
         if flat.size:
-            raise SplineError(f"dimension {int(flat[0])} spans no range (low {self.low[flat[0]]:g} >= high "
-                              f"{self.high[flat[0]]:g}): every support point has the same value there")
+            raise SplineError(
+                f"dimension {int(flat[0])} spans no range (low {self.low[flat[0]]:g} >= high "
+                f"{self.high[flat[0]]:g}): every support point has the same value there"
+            )
         Z = self.scale(X)
         gaps = np.linalg.norm(Z[:, None, :] - Z[None, :, :], axis=-1)
         np.fill_diagonal(gaps, np.inf)
@@ -89,7 +93,9 @@ class PolyharmonicSpline:
         if gaps[i, j] <= self.min_distance:
             raise SplineError(f"support points {min(i, j)} and {max(i, j)} coincide: {X[i].tolist()}")
         if np.linalg.matrix_rank(np.hstack([np.ones((n, 1)), Z])) < d + 1:
-            raise SplineError("the support points lie in a lower-dimensional plane: the linear part is undetermined")
+            raise SplineError(
+                "the support points lie in a lower-dimensional plane: the linear part is undetermined"
+            )
         try:
             self._rbf = RBFInterpolator(Z, y, kernel="cubic", degree=1)
         except (np.linalg.LinAlgError, ValueError) as err:
@@ -98,8 +104,10 @@ class PolyharmonicSpline:
         spread = max(float(np.ptp(y)), 1e-12)
         if not residual <= self.tolerance * spread:
             self._rbf = None
-            raise SplineError(f"ill-conditioned support points: the solution misses them by {residual:.3g} "
-                              f"(allowed {self.tolerance * spread:.3g}); drop points that nearly coincide")
+            raise SplineError(
+                f"ill-conditioned support points: the solution misses them by {residual:.3g} "
+                f"(allowed {self.tolerance * spread:.3g}); drop points that nearly coincide"
+            )
         return self
 
     def predict(self, X: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:

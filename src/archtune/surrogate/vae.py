@@ -43,8 +43,16 @@ class ArchitectureVAE(nn.Module):
         seed: initial weights and training draws.
     """
 
-    def __init__(self, vocab_sizes: Sequence[int], d_model: int = 32, heads: int = 4, layers: int = 2,
-                 latent: int = 8, kl_weight: float = 0.1, seed: int = 0):
+    def __init__(
+        self,
+        vocab_sizes: Sequence[int],
+        d_model: int = 32,
+        heads: int = 4,
+        layers: int = 2,
+        latent: int = 8,
+        kl_weight: float = 0.1,
+        seed: int = 0,
+    ):
         super().__init__()
         if not vocab_sizes or min(vocab_sizes) < 1:
             raise ConfigError(f"every position needs at least one choice, got {list(vocab_sizes)}")
@@ -60,12 +68,13 @@ class ArchitectureVAE(nn.Module):
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long))
         legal = torch.zeros(positions, total, dtype=torch.bool)
         for p, (start, size) in enumerate(zip(offsets, self.vocab_sizes, strict=True)):
-            legal[p, start:start + size] = True
+            legal[p, start : start + size] = True
         self.register_buffer("illegal", ~legal)
 
         def stack() -> nn.TransformerEncoder:
-            layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=2 * d_model, dropout=0.0,
-                                               batch_first=True)
+            layer = nn.TransformerEncoderLayer(
+                d_model, heads, dim_feedforward=2 * d_model, dropout=0.0, batch_first=True
+            )
             return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
         self.token_embedding = nn.Embedding(total, d_model)
@@ -90,7 +99,9 @@ class ArchitectureVAE(nn.Module):
         logits = self.to_logits(self.decoder(h))
         return logits.masked_fill(self.illegal, float("-inf"))
 
-    def loss(self, tokens: torch.Tensor, generator: torch.Generator | None = None, warmup: float = 1.0) -> torch.Tensor:
+    def loss(
+        self, tokens: torch.Tensor, generator: torch.Generator | None = None, warmup: float = 1.0
+    ) -> torch.Tensor:
         """Negative ELBO per architecture: reconstruction cross-entropy + warmup * kl_weight * KL(q || N(0, I))."""
         mu, logvar = self.encode(tokens)
         noise = torch.randn(mu.shape, generator=generator)
@@ -119,7 +130,7 @@ class ArchitectureVAE(nn.Module):
             order = torch.randperm(len(data), generator=generator)
             total = 0.0
             for start in range(0, len(data), batch):
-                chunk = data[order[start:start + batch]]
+                chunk = data[order[start : start + batch]]
                 optimiser.zero_grad()
                 loss = self.loss(chunk, generator, warmup)
                 loss.backward()  # type: ignore[no-untyped-call]
@@ -149,5 +160,12 @@ class ArchitectureVAE(nn.Module):
 
     def _check(self, data: torch.Tensor) -> None:
         sizes = torch.as_tensor(self.vocab_sizes)
-        if data.ndim != 2 or data.shape[1] != len(self.vocab_sizes) or (data < 0).any() or (data >= sizes).any():
-            raise ConfigError(f"tokens must be (n, {len(self.vocab_sizes)}) choice indices below {self.vocab_sizes}")
+        if (
+            data.ndim != 2
+            or data.shape[1] != len(self.vocab_sizes)
+            or (data < 0).any()
+            or (data >= sizes).any()
+        ):
+            raise ConfigError(
+                f"tokens must be (n, {len(self.vocab_sizes)}) choice indices below {self.vocab_sizes}"
+            )
