@@ -1,7 +1,7 @@
 """Search a space too large to enumerate (10^9 encodings and more): the TNAS VAE proposes, the ensemble ranks.
 
 The other strategies score or index every encoding of an enumerated :class:`~archtune.space.search_space.SearchSpace`.
-A :class:`ProductSpace` is given by its knobs instead (name -> options, every combination legal), so its
+A :class:`~archtune.space.product.ProductSpace` is given by its knobs instead (name -> options, every combination legal), so its
 size is only a number. :class:`OpenSpaceBO` never lists it: at each step it scores a candidate set made of
 
 * ``n_vae`` draws from the TNAS VAE (paper 002), retrained every ``round_size`` results on the
@@ -35,87 +35,18 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from archtune.errors import ConfigError
+from archtune.space.product import ProductSpace
 from archtune.strategy.acquisition import score
 from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
 from archtune.surrogate.vae import ArchitectureVAE
-
-
-class ProductSpace:
-    """Every combination of the options of named knobs; encodings are dicts knob -> option.
-
-    Internally an encoding is a row of choice indices ("tokens"), one per knob in the given order.
-
-    Example:
-        >>> s = ProductSpace({"op": ("conv", "pool"), "width": (8, 16, 32)})
-        >>> s.size, s.decode(np.array([1, 2]))
-        (6, {'op': 'pool', 'width': 32})
-        >>> s.features(np.array([[1, 2]])).tolist()
-        [[0.0, 1.0, 0.0, 0.0, 1.0]]
-    """
-
-    def __init__(self, knobs: Mapping[str, Sequence[Any]]):
-        if not knobs:
-            raise ConfigError("a ProductSpace needs at least one knob")
-        self.names = list(knobs)
-        self.options = [tuple(options) for options in knobs.values()]
-        for name, options in zip(self.names, self.options, strict=True):
-            if not options:
-                raise ConfigError(f"knob {name!r} has no options")
-            if len(set(map(repr, options))) != len(options):
-                raise ConfigError(f"knob {name!r} lists an option twice: {options}")
-        self.vocab_sizes = [len(options) for options in self.options]
-        self._offsets = np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]]).astype(np.int64)
-        self._lookup = [{repr(o): i for i, o in enumerate(options)} for options in self.options]
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.vocab_sizes)
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` uniform draws, shape (n, knobs)."""
-        return np.stack([rng.integers(v, size=n, dtype=np.int64) for v in self.vocab_sizes], axis=1)
-
-    def features(self, tokens: np.ndarray) -> np.ndarray:
-        """One-hot rows (one block per knob), float32."""
-        tokens = np.atleast_2d(tokens)
-        out = np.zeros((len(tokens), sum(self.vocab_sizes)), dtype=np.float32)
-        np.put_along_axis(out, tokens + self._offsets, 1.0, axis=1)
-        return out
-
-    def decode(self, row: np.ndarray) -> dict[str, Any]:
-        return {name: options[int(t)] for name, options, t in zip(self.names, self.options, row, strict=True)}
-
-    def encode(self, encoding: Mapping[str, Any]) -> np.ndarray:
-        """Token row of an encoding dict; unknown knobs or options are refused."""
-        if set(encoding) != set(self.names):
-            raise ConfigError(f"an encoding of this space has the knobs {self.names}, got {sorted(encoding)}")
-        try:
-            return np.array(
-                [lookup[repr(encoding[name])] for name, lookup in zip(self.names, self._lookup, strict=True)],
-                dtype=np.int64,
-            )
-        except KeyError as err:
-            raise ConfigError(f"option {err.args[0]} is not in this space") from None
-
-    def mutations(self, row: np.ndarray) -> np.ndarray:
-        """Every encoding one knob away from ``row``."""
-        out = []
-        for k, v in enumerate(self.vocab_sizes):
-            for t in range(v):
-                if t != row[k]:
-                    child = row.copy()
-                    child[k] = t
-                    out.append(child)
-        return np.array(out, dtype=np.int64).reshape(-1, len(self.vocab_sizes))
 
 
 class OpenSpaceBO:
