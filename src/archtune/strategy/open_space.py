@@ -50,7 +50,7 @@ from archtune.surrogate.vae import ArchitectureVAE
 
 
 class OpenSpaceBO:
-    """Deep-ensemble BO over a :class:`ProductSpace` with VAE, uniform and mutation candidates (module doc).
+    """Deep-ensemble BO over a :class:`~archtune.space.product.ProductSpace` with VAE, uniform and mutation candidates (module doc).
 
     Args:
         space: the product space.
