@@ -621,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--dataset",
         default="cifar10",
-        help="cifar10, cifar100 or imagenet16; several comma-separated run one after another",
+        help="cifar10, cifar100 or imagenet16 (nb101 and nb301: cifar10 only); several comma-separated run one "
+        "after another",
     )
     bench.add_argument(
         "--strategies",
