@@ -10,7 +10,7 @@ python3 -m venv .venv
 # formatting: `ruff format src tests examples` fixes what this reports (.pre-commit-config.yaml runs it on commit)
 .venv/bin/ruff format --check src tests examples
 # type checks: strict for the core packages (pyproject.toml [tool.mypy] says which)
-.venv/bin/mypy src/archtune/strategy src/archtune/surrogate src/archtune/space src/archtune/storage
+.venv/bin/mypy src/archtune/strategy src/archtune/surrogate src/archtune/space src/archtune/storage src/archtune/search src/archtune/execute
 # the documentation site, warnings as errors: a broken page link, heading anchor or Python reference fails here
 # -E: a fresh build every time, so warnings of pages left unchanged since a failed build still count
 .venv/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html

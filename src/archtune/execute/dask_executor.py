@@ -96,7 +96,7 @@ class DaskExecutor(Executor):
         self._placed: dict[Future[Any], str | None] = {}
         self._no_workers_since: float | None = None
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:  # type: ignore[override]
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         task = self.client.submit(fn, *args, **kwargs, **self._options)
         future: Future[Any] = Future()
         self._tasks[future] = task

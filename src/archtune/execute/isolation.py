@@ -101,7 +101,11 @@ def die_with_parent(parent_pid: int, kill_group: bool = False) -> None:
         _set_parent_death_signal(signal.SIGTERM)
     else:
         _set_parent_death_signal(signal.SIGKILL)
-    die = _kill_own_group if kill_group else (lambda: os._exit(1))
+
+    def exit_alone() -> None:
+        os._exit(1)
+
+    die: Callable[[], None] = _kill_own_group if kill_group else exit_alone
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         die()
 
@@ -163,7 +167,10 @@ class _Child:
             left = deadline - time.monotonic()
             if self.inbox.poll(min(max(left, 0.0), 1.0)):
                 try:
-                    return pickle.loads(self.inbox.recv_bytes())  # IPC with our own child, never from disk
+                    message: tuple[str, Any] | None = pickle.loads(
+                        self.inbox.recv_bytes()
+                    )  # IPC with our own child, never from disk
+                    return message
                 except EOFError:
                     return "died", self.proc.wait()
             if self.proc.poll() is not None and not self.inbox.poll(0):

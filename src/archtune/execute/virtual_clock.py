@@ -39,7 +39,7 @@ class VirtualClockExecutor(Executor):
         self._order = itertools.count()  # ties broken by submission order: deterministic
         self._finishing: list[tuple[float, int, Future[Any], Any]] = []
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:  # type: ignore[override]
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         result = fn(*args, **kwargs)
         finish = self.now + max(0.0, float(self.duration(result)))
         future: Future[Any] = Future()
@@ -49,7 +49,7 @@ class VirtualClockExecutor(Executor):
     def wait_first(self, futures: Iterable[Future[Any]]) -> set[Future[Any]]:
         """Advance the clock to the first finish among ``futures`` and complete that one."""
         wanted = set(futures)
-        kept = []
+        kept: list[tuple[float, int, Future[Any], Any]] = []
         while self._finishing:
             finish, order, future, result = heapq.heappop(self._finishing)
             if future in wanted:

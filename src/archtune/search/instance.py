@@ -359,7 +359,9 @@ class SearchInstance:
                 notify=lambda message: self.console.print(message, highlight=False),
                 context=self._trial_context,
             )
-            if hasattr(handle.executor, "on_placement"):  # Dask: record which worker runs each evaluation
+            if handle.executor is not None and hasattr(
+                handle.executor, "on_placement"
+            ):  # Dask: the worker of each evaluation
                 handle.executor.on_placement = lambda future, worker: self._placed(dispatcher, future, worker)
             try:
                 self._loop(dispatcher, total, n_workers if handle.executor is not None else 1, target)
@@ -412,9 +414,10 @@ class SearchInstance:
                 if (
                     target is not None
                     and trial.ok
+                    and trial.value is not None  # a COMPLETE trial always has one
                     and trial.fidelity == self.fidelities[-1].name
                     and trial.value >= target
-                ):  # type: ignore[operator]
+                ):
                     return
                 failures = 0 if trial.ok else failures + 1
                 if failures >= self.max_consecutive_failures:

@@ -55,7 +55,7 @@ def space_meta(space: SearchSpace) -> dict[str, str]:
 
 
 def _examples(keys: Iterable[str], n: int = 3) -> str:
-    shown = []
+    shown: list[str] = []
     for key in keys:
         if len(shown) == n:
             shown.append("...")
