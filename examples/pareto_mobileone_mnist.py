@@ -148,7 +148,8 @@ def main() -> None:
             f"MobileOne space on MNIST-5k ({args.image_size}x{args.image_size}): accuracy against inference "
             f"parameters; lo-fi {LO_EPOCHS} epoch ({n_lo} evaluations), hi-fi {HI_EPOCHS} epochs "
             f"({len(trials)} trials), budget {args.budget:g} hi-fi units, seed {args.seed}, {result['seconds']:.0f} s. "
-            "Produced by `python examples/pareto_mobileone_mnist.py --out benchmarks/results/mobileone_pareto`.\n\n"
+            f"Produced by `python examples/pareto_mobileone_mnist.py --budget {args.budget:g} --image-size "
+            f"{args.image_size} --seed {args.seed} --out {args.out}`.\n\n"
             "| front point: encoding (d, m per stage, SE, branches) | inference params | accuracy (%) |\n|---|---|---|\n"
             + rows
             + f"| MobileOne-s0 (reference, same recipe) {tuple(S0_ENCODING)} | {baseline[SIZE]:.3f}M | {baseline['value']:.2f} |\n\n"
