@@ -81,7 +81,7 @@ def test_a_closed_storage_refuses_to_write(storage):
         storage.append(_trial(0))
 
 
-def _append_in_child(path, queue):
+def _open_in_child(path, queue):
     try:
         SQLiteStorage(path)
         queue.put("opened")
@@ -95,7 +95,7 @@ def test_a_persistent_storage_locks_out_a_second_writer_and_reads_without_the_lo
     writer.append(_trial(0))
     queue = multiprocessing.get_context("spawn").Queue()
     child = multiprocessing.get_context("spawn").Process(
-        target=_append_in_child, args=(tmp_path / "s.search", queue)
+        target=_open_in_child, args=(tmp_path / "s.search", queue)
     )
     child.start()
     child.join(120)

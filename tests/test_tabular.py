@@ -93,6 +93,8 @@ def test_without_snapping_a_peer_refuses_a_cell_the_table_does_not_list():
     cells = [("a", "x"), ("b", "y")]
     peer = PEERS["optuna-tpe"].make(encodings=cells)
     peer.setup(SearchContext(np.zeros((2, 1), np.float32), [Fidelity("hi", 1.0)], seed=0))
+    with pytest.raises(ConfigError, match="made without snap=True"):
+        peer.nearest(("a", "y"))
     with pytest.raises(ConfigError, match="not an encoding of the space"):
         for _ in range(30):  # random startup draws of 2 x 2 knobs: a missing cell comes within a few
             s = peer.ask(1)[0]

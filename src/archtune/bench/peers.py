@@ -133,9 +133,12 @@ class PeerStrategy(Strategy):
             raise ConfigError(f"peer {self.name!r} needs two fidelities (12 and 200 epochs)")
         self.choices = knob_choices(self._encodings)
         self._row = {e: i for i, e in enumerate(self._encodings)}
-        # each cell as choice numbers, one column per knob: the nearest cell is one vectorised comparison
-        self._codes = np.array(
-            [[c.index(v) for c, v in zip(self.choices, e, strict=True)] for e in self._encodings]
+        # with snap, each cell as choice numbers, one column per knob: the nearest cell is one vectorised
+        # comparison (a full listing such as NB201's never needs it, so its setup does not pay for it)
+        self._codes = (
+            np.array([[c.index(v) for c, v in zip(self.choices, e, strict=True)] for e in self._encodings])
+            if self.snap
+            else None
         )
         self._promote: tuple[int, Any] | None = None  # a screened cell the scheduler sends on to the top
         self._open: dict[tuple[str, int], list[Any]] = {}  # (fidelity, index) -> tokens awaiting tell
@@ -177,6 +180,10 @@ class PeerStrategy(Strategy):
     def nearest(self, values: Sequence[Any], taken: set[int] | frozenset[int] = frozenset()) -> int:
         """Index of the listed cell with the fewest knobs differing from ``values`` (the first on a tie),
         among the cells not in ``taken`` while there are any."""
+        if self._codes is None:
+            raise ConfigError(
+                f"peer {self.name!r} was made without snap=True: it has no nearest cell to offer"
+            )
         proposal = np.array([c.index(v) for c, v in zip(self.choices, values, strict=True)])
         distance = (self._codes != proposal).sum(axis=1)
         if len(taken) < len(distance):

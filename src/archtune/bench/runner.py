@@ -40,7 +40,7 @@ import torch
 
 from archtune.bench.peers import PEERS
 from archtune.bench.plot import best_at, plot_best_so_far
-from archtune.bench.tabular import TabularBenchmark, check_table, tabular_benchmark
+from archtune.bench.tabular import TABLES, TabularBenchmark, check_table, tabular_benchmark
 from archtune.bench.variants import variant
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
@@ -54,7 +54,7 @@ Constraint = tuple[str, float]  # (metric column, maximum allowed value)
 @functools.cache
 def _space(table: str = "nb201") -> SearchSpace:
     """The table's space, built once per process (not once per seed)."""
-    return create_search_space(table, None, tabular_benchmark(table, "cifar10").encodings)
+    return create_search_space(table, None, tabular_benchmark(table, TABLES[table][0]).encodings)
 
 
 def feasible_mask(bench: TabularBenchmark, constraint: Constraint | None) -> np.ndarray:
@@ -75,7 +75,7 @@ def feasible_mask(bench: TabularBenchmark, constraint: Constraint | None) -> np.
 def pretrain_payloads(modes: set[str], table: str = "nb201") -> dict[str, dict[str, Any]]:
     """One pretrained ensemble per pretraining mode, on the table's zero-cost columns (shared by every seed)."""
     space = _space(table)
-    columns = tabular_benchmark(table, "cifar10").pretraining  # the same for every dataset of a table
+    columns = tabular_benchmark(table, TABLES[table][0]).pretraining  # the same for every dataset of a table
     payloads = {}
     for mode in sorted(modes):
         ens = DeepEnsemble(
@@ -319,7 +319,9 @@ def run_benchmark(
                     f"strategy {v.name!r} is a two-fidelity peer; {table} has one fidelity: "
                     f"leave it out or use its one-fidelity form"
                 )
-            v.make()  # a peer whose extra is missing fails here too, naming the extra
+            # a peer whose extra is missing fails here too, naming the extra (given the table's cells, so
+            # that a sampled table's check does not load NB201's)
+            v.make(encodings=bench.encodings)
     feasible = feasible_mask(bench, constraint)
     optimum = float(bench.hi[feasible].max())
     meta = {

@@ -30,7 +30,7 @@ class MemoryStorage(Storage):
     persistent = False  # nothing survives the process (the storage conformance suite reads this)
 
     def __init__(self) -> None:
-        self._trials: list[Trial] = []
+        self._trials: dict[int, Trial] = {}  # by number: a repeated number is refused in O(1)
         self._pending: dict[int, Pending] = {}
         self._meta: dict[str, str] = {}
         self._next_pending = 1
@@ -42,14 +42,13 @@ class MemoryStorage(Storage):
 
     def append(self, trial: Trial, pending_id: int | None = None) -> None:
         self._open()
-        if any(t.number == trial.number for t in self._trials):
+        if trial.number in self._trials:
             raise StorageError(f"a trial number {trial.number} is already stored; stored trials never change")
         # the same JSON round trip as a file: what a search reads back does not depend on the storage
         stored = dataclasses.replace(trial, metrics=json.loads(encode_metrics(trial.metrics)))
         if pending_id is not None:  # the dispatch record goes in the same step as its result
             self._pending.pop(pending_id, None)
-        self._trials.append(stored)
-        self._trials.sort(key=lambda t: t.number)
+        self._trials[trial.number] = stored
 
     def add_pending(self, key: str, fidelity: str) -> int:
         self._open()
@@ -67,7 +66,7 @@ class MemoryStorage(Storage):
 
     def trials(self) -> list[Trial]:
         self._open()
-        return list(self._trials)  # a copy: the caller's list is not the store
+        return [self._trials[k] for k in sorted(self._trials)]  # completion order; a new list, not the store
 
     def get_meta(self) -> dict[str, str]:
         self._open()
