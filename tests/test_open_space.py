@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from archtune.bench.open_space_bench import ThreeCellObjective, run_seed, three_cell_space
-from archtune.errors import ConfigError
+from archtune.errors import ConfigError, SpaceError
 from archtune.strategy.open_space import OpenSpaceBO, ProductSpace
 
 
@@ -17,13 +17,14 @@ def test_product_space_encodes_decodes_and_refuses_bad_input():
     assert rows.shape == (50, 3) and (rows < np.array([3, 2, 3])).all() and (rows >= 0).all()
     for row in rows[:10]:
         assert (space.encode(space.decode(row)) == row).all()
-    features = space.features(rows)
-    assert features.shape == (50, 8) and (features.sum(axis=1) == 3).all()
+    features = space.features(rows)  # op one-hot, the numeric knobs one scaled number each
+    assert features.shape == (50, 5) and (features[:, :3].sum(axis=1) == 1).all()
+    assert sorted(set(features[:, 4].tolist())) == [0.0, 0.5, 1.0]  # k: 3, 5, 7
     mutations = space.mutations(np.array([0, 1, 2]))
     assert len(mutations) == 2 + 1 + 2 and ((mutations != np.array([0, 1, 2])).sum(axis=1) == 1).all()
-    with pytest.raises(ConfigError, match="not in this space"):
+    with pytest.raises(SpaceError, match="32 is not an option of knob 'width'"):
         space.encode({"op": "conv", "width": 32, "k": 3})
-    with pytest.raises(ConfigError, match="knobs"):
+    with pytest.raises(SpaceError, match="knobs"):
         space.encode({"op": "conv", "width": 8})
     with pytest.raises(ConfigError, match="twice"):
         ProductSpace({"op": ("conv", "conv")})
@@ -63,7 +64,7 @@ def test_open_space_bo_never_repeats_replays_exactly_and_reports_failures():
 
 def test_open_space_bo_beats_random_on_three_nb201_cells():
     """Same 40 evaluations per seed: BO's mean best is higher than random's on a 3.8e12-encoding space."""
-    bo = [run_seed("open-bo", seed, 40)["best_curve"][-1] for seed in range(2)]
+    bo = [run_seed("bo-novae", seed, 40)["best_curve"][-1] for seed in range(2)]
     rnd = [run_seed("random", seed, 40)["best_curve"][-1] for seed in range(2)]
     assert np.mean(bo) > np.mean(rnd) + 0.5, (bo, rnd)
 
@@ -90,7 +91,7 @@ def test_open_space_benchmark_command_writes_its_table(tmp_path, capsys):
         )
         == 0
     )
-    table = (tmp_path / "open_space.md").read_text()
+    table = (tmp_path / "open_space_instance.md").read_text()
     assert "| rea | 2 |" in table and "| random | 2 |" in table and "3.8e12" in table
     assert "mean regret @25" in capsys.readouterr().out
 

@@ -4,7 +4,8 @@ Each test runs once per name in :data:`archtune.strategy.registry.STRATEGIES`, s
 strategy is held to the contract without anyone adding it to a list here: distinct allowed suggestions,
 never a tried or pending one at that fidelity, an exhausted space answered with nothing, a failed
 evaluation never proposed again, replay of a history giving the same next ask, the same seed giving
-the same trajectory, with one fidelity and with two.
+the same trajectory, with one fidelity and with two; on both space forms, a listed space and a product
+space (knobs, never listed), where a strategy that cannot serve one must say so in one clear error.
 """
 
 from __future__ import annotations
@@ -12,30 +13,52 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from archtune.errors import ConfigError
+from archtune.space.product import ProductSpace
 from archtune.space.search_space import create_search_space
 from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy, Suggestion
 from archtune.strategy.registry import STRATEGIES, make_strategy
 
-NAMES = sorted(STRATEGIES)
 ONE = [Fidelity("hi", 1.0)]
 TWO = [Fidelity("lo", 0.1), Fidelity("hi", 1.0)]
+FORMS = ("listed", "product")
+#: every (strategy, space form) pair a strategy serves; the others are checked to refuse clearly
+CASES = [
+    pytest.param(name, form, id=f"{name}-{form}")
+    for name in sorted(STRATEGIES)
+    for form in FORMS
+    if form == "listed" or STRATEGIES[name].serves_product_spaces
+]
 
 
-def _space(widths=(8, 16, 24, 32), depths=(1, 2, 3, 4), kernels=(3, 5, 7)):
-    """Numeric knobs (the spline needs them), with neighbours for evolution and local search."""
+def _space(widths=(8, 16, 24, 32), depths=(1, 2, 3, 4), kernels=(3, 5, 7), form="listed"):
+    """Numeric knobs (the spline needs them), with neighbours for evolution and local search.
+
+    Both forms number the encodings alike (widths outermost, kernels innermost)."""
+    if form == "product":
+        return ProductSpace({"w": list(widths), "d": list(depths), "k": list(kernels)}, name="conformance")
     return create_search_space(
         "conformance", None, [(w, d, k) for w in widths for d in depths for k in kernels]
     )
 
 
 def _context(space, fidelities, seed=0):
+    if isinstance(space, ProductSpace):
+        return SearchContext(
+            np.zeros((0, space.n_features), np.float32),
+            fidelities,
+            seed=seed,
+            neighbors=space.neighbors,
+            product=space,
+        )
     return SearchContext(
         space.features, fidelities, seed=seed, neighbors=space.neighbors, feature_plans=space.featurizer_plans
     )
 
 
 def _value(space, index: int, fidelity: str) -> float:
-    w, d, k = space.encodings[index]
+    encoding = space.encodings[index]
+    w, d, k = (encoding["w"], encoding["d"], encoding["k"]) if isinstance(encoding, dict) else encoding
     exact = -(((w - 24) / 8) ** 2) - (d - 3) ** 2 - ((k - 5) / 2) ** 2
     return exact + (0.3 * np.sin(index) if fidelity == "lo" else 0.0)
 
@@ -60,10 +83,10 @@ def _drive(strategy: Strategy, space, steps: int, fail: set[int] = frozenset()) 
     return asked
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name, form", CASES)
 @pytest.mark.parametrize("fidelities", [ONE, TWO], ids=["one-fidelity", "two-fidelities"])
-def test_batch_of_suggestions_is_distinct_and_allowed(name, fidelities):
-    space = _space()
+def test_batch_of_suggestions_is_distinct_and_allowed(name, form, fidelities):
+    space = _space(form=form)
     strategy = _strategy(name, space, fidelities)
     _drive(strategy, space, 6)
     for allowed in ([f.name for f in fidelities], ["hi"]):
@@ -78,10 +101,10 @@ def test_batch_of_suggestions_is_distinct_and_allowed(name, fidelities):
     assert strategy.ask(3, allowed=[]) == []
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name, form", CASES)
 @pytest.mark.parametrize("fidelities", [ONE, TWO], ids=["one-fidelity", "two-fidelities"])
-def test_never_proposes_a_tried_or_pending_evaluation(name, fidelities):
-    space = _space()
+def test_never_proposes_a_tried_or_pending_evaluation(name, form, fidelities):
+    space = _space(form=form)
     strategy = _strategy(name, space, fidelities)
     done: set[tuple[int, str]] = set()
     for _ in range(20):
@@ -100,9 +123,9 @@ def test_never_proposes_a_tried_or_pending_evaluation(name, fidelities):
         done.add((s.index, s.fidelity))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_exhausted_space_answers_with_nothing_and_failures_are_not_retried(name):
-    space = _space(widths=(8, 16), depths=(1, 2), kernels=(3, 5))  # 8 encodings
+@pytest.mark.parametrize("name, form", CASES)
+def test_exhausted_space_answers_with_nothing_and_failures_are_not_retried(name, form):
+    space = _space(widths=(8, 16), depths=(1, 2), kernels=(3, 5), form=form)  # 8 encodings
     strategy = _strategy(name, space, ONE)
     failed = {0, 5}
     asked = _drive(strategy, space, 50, fail=failed)
@@ -112,10 +135,10 @@ def test_exhausted_space_answers_with_nothing_and_failures_are_not_retried(name)
     assert strategy.ask(2) == []
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name, form", CASES)
 @pytest.mark.parametrize("fidelities", [ONE, TWO], ids=["one-fidelity", "two-fidelities"])
-def test_replayed_history_gives_the_same_next_ask(name, fidelities):
-    space = _space()
+def test_replayed_history_gives_the_same_next_ask(name, form, fidelities):
+    space = _space(form=form)
     original = _strategy(name, space, fidelities, seed=3)
     _drive(original, space, 12, fail={7})
     replayed = _strategy(name, space, fidelities, seed=3)
@@ -124,9 +147,9 @@ def test_replayed_history_gives_the_same_next_ask(name, fidelities):
     assert replayed.ask(2) == original.ask(2)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_trajectory_and_another_seed_differs(name):
-    space = _space()
+@pytest.mark.parametrize("name, form", CASES)
+def test_same_seed_same_trajectory_and_another_seed_differs(name, form):
+    space = _space(form=form)
     first = _drive(_strategy(name, space, TWO, seed=1), space, 12)
     again = _drive(_strategy(name, space, TWO, seed=1), space, 12)
     assert first == again
@@ -134,6 +157,15 @@ def test_same_seed_same_trajectory_and_another_seed_differs(name):
         return
     others = [_drive(_strategy(name, space, TWO, seed=s), space, 12) for s in (2, 3)]
     assert any(o != first for o in others), f"{name} ignores its seed"
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in sorted(STRATEGIES) if not STRATEGIES[name].serves_product_spaces]
+)
+def test_a_strategy_that_cannot_serve_a_product_space_says_so_in_one_clear_error(name):
+    with pytest.raises(ConfigError, match=f"strategy {name!r} needs a listed space") as err:
+        _strategy(name, _space(form="product"), ONE)
+    assert "\n" not in str(err.value)
 
 
 def test_every_registered_strategy_class_is_exported_by_archtune_strategy():

@@ -632,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
         "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
         "first k seeds of that one "
         "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
-        "open-bo,open-bo-novae,open-bo-nopre,rea,random for open-space)",
+        "bo,bo-novae,bo-nopre,bo-mf,rea,random for open-space, each through SearchInstance)",
     )
     bench.add_argument(
         "--constraint",

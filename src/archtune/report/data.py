@@ -157,7 +157,9 @@ class ReportData:
                     continue
                 if column is None:
                     space = self.space()
-                    column = space.metrics.get(name) if space is not None else None
+                    # a knobs space measured a sample only: its metrics are not indexed by encoding
+                    listed = space is not None and getattr(space, "listed", True)
+                    column = space.metrics.get(name) if listed else None
                     if column is None:
                         column = np.array([])
                 if len(column):

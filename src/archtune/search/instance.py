@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from archtune.errors import (
@@ -54,6 +55,7 @@ from archtune.search.objectives import Objectives, pareto_front
 from archtune.search.space_match import match_space, space_meta
 from archtune.search.workdir import WorkDir, default_work_dir
 from archtune.space.encoding import decode_key, encoding_key
+from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace, load_search_space
 from archtune.storage.base import COMPLETE, FAILED, Storage, Trial
 from archtune.storage.sqlite import SQLiteStorage, read_snapshot
@@ -135,7 +137,7 @@ class SearchInstance:
         lo_fi_cost: float | None = None,
         seed: int = 0,
         strategy: str | Strategy = "bo",
-        search_space: SearchSpace | None = None,
+        search_space: SearchSpace | ProductSpace | None = None,
         time_limit: float | None = None,
         max_consecutive_failures: int = 5,
         objective_key: str | None = None,
@@ -192,7 +194,7 @@ class SearchInstance:
                 f"strategy must be a registered name ({', '.join(sorted(STRATEGIES))}) or a Strategy object, "
                 f"got {type(strategy).__name__} {strategy!r}"
             )
-        if isinstance(search_space_filename, SearchSpace):  # passed in the file name's place: take it as is
+        if isinstance(search_space_filename, SearchSpace | ProductSpace):  # in the file name's place: as is
             if search_space is not None:
                 raise ConfigError(
                     "give one search space: a SearchSpace in search_space_filename's place and search_space"
@@ -206,14 +208,28 @@ class SearchInstance:
                     f"search_space_filename must be a path or a SearchSpace, got {type(search_space_filename).__name__}"
                 )
             search_space = load_search_space(search_space_filename)
-        elif not isinstance(search_space, SearchSpace):
-            raise ConfigTypeError(f"search_space must be a SearchSpace, got {type(search_space).__name__}")
-        self.space = search_space
+        elif not isinstance(search_space, SearchSpace | ProductSpace):
+            raise ConfigTypeError(
+                f"search_space must be a SearchSpace or a ProductSpace, got {type(search_space).__name__}"
+            )
+        self.space: SearchSpace | ProductSpace = search_space
         self.goal = Objectives.parse(objectives, self.space, objective_key)
         self.objective_key = self.goal.primary
-        self._known = self.goal.known_values(self.space)  # zero-cost objectives, user's units
         self.constraints = check_constraints(constraints)
-        searchable = self.space.searchable & feasible_mask(self.space, self.constraints)
+        product = self.space if isinstance(self.space, ProductSpace) else None
+        listed = self.space if isinstance(self.space, SearchSpace) else None
+        searchable: np.ndarray | None = None
+        if listed is None:
+            if self.goal.known_names or self.constraints:
+                raise ConfigError(
+                    f"{'constraints' if self.constraints else 'a zero-cost objective'} on a knobs space is not "
+                    "supported yet (its zero-cost metrics are measured for a sample only): return the metric "
+                    "from your objective, or leave infeasible combinations out with feasible= in create_search_space"
+                )
+            self._known: dict[str, np.ndarray] = {}
+        else:
+            self._known = self.goal.known_values(listed)  # zero-cost objectives, user's units
+            searchable = listed.searchable & feasible_mask(listed, self.constraints)
         self.console = Console(stderr=True, quiet=not progress)
         self.objectives: dict[str, Callable[[Any], Any]] = {"hi": hi_fi_eval}
         self.fidelities = [Fidelity("hi", hi_cost)]
@@ -237,15 +253,19 @@ class SearchInstance:
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         self.strategy.setup(
             SearchContext(
-                features=self.space.features,
+                features=listed.features
+                if listed is not None
+                else np.zeros((0, product.n_features if product is not None else 0), np.float32),
                 fidelities=self.fidelities,
                 seed=self.seed,
                 searchable=searchable,
                 metrics=self.space.metrics,
                 pretrained=self.space.surrogate,
                 neighbors=self.space.neighbors,
-                feature_plans=self.space.featurizer_plans,
+                feature_plans=listed.featurizer_plans if listed is not None else None,
                 known_objectives=self.goal.known_matrix(self._known) if self.goal.multi else None,
+                product=product,
+                metric_indices=product.metric_indices if product is not None else None,
             )
         )
         # everything is checked: only now is the file opened (and created when missing)

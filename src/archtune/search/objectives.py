@@ -29,6 +29,7 @@ import numpy as np
 from archtune.errors import ConfigError, ConfigTypeError
 from archtune.search.constraints import zero_cost_values
 from archtune.space.encoding import decode_key
+from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
 from archtune.storage.base import Trial
 from archtune.strategy.pareto import non_dominated
@@ -64,7 +65,9 @@ class Objectives:
         return json.dumps(self.senses)
 
     @classmethod
-    def parse(cls, objectives: Any, space: SearchSpace, objective_key: str | None) -> Objectives:
+    def parse(
+        cls, objectives: Any, space: SearchSpace | ProductSpace, objective_key: str | None
+    ) -> Objectives:
         """Check ``objectives=`` against the space; ``objective_key`` None means "the first returned one".
 
         Raises:

@@ -31,10 +31,12 @@ from typing import Literal
 
 from archtune.errors import ConfigError
 from archtune.space.encoding import decode_key
+from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
 
 FINGERPRINT_KEY = "space_fingerprint"
 KEYS_KEY = "space_keys"
+KNOBS_KEY = "space_knobs"  # a product space's knobs (its encodings are not listed)
 
 
 def _pack(keys: Iterable[str]) -> str:
@@ -46,8 +48,13 @@ def _unpack(text: str) -> list[str]:
     return raw.split("\n") if raw else []
 
 
-def space_meta(space: SearchSpace) -> dict[str, str]:
+def space_meta(space: SearchSpace | ProductSpace) -> dict[str, str]:
     """What a search file stores of its space."""
+    if isinstance(space, ProductSpace):
+        return {
+            FINGERPRINT_KEY: json.dumps(space.fingerprint(), sort_keys=True),
+            KNOBS_KEY: json.dumps(space.specs),
+        }
     return {
         FINGERPRINT_KEY: json.dumps(space.fingerprint(), sort_keys=True),
         KEYS_KEY: _pack(space.keys),
@@ -64,8 +71,39 @@ def _examples(keys: Iterable[str], n: int = 3) -> str:
     return ", ".join(shown)
 
 
+def _match_knobs(stored: Mapping[str, str], space: ProductSpace, extend_space: bool) -> Literal["extended"]:
+    """A product space against the one a search file was started on: extended (every old option still
+    there, knobs in the same order) is accepted with ``extend_space``; anything else is refused."""
+    if KNOBS_KEY not in stored:
+        raise ConfigError(
+            "this search file was started on a listed space (create_search_space with encodings=...), not on "
+            "knobs; give the space it was started with, or use a new save_filename"
+        )
+    old = {k["name"]: k["options"] for k in json.loads(stored[KNOBS_KEY])}
+    new = {k["name"]: k["options"] for k in space.specs}
+    if list(old) != list(new):
+        raise ConfigError(
+            f"this search file was started on the knobs {list(old)}, not {list(new)}; give the space it was "
+            "started with, or use a new save_filename"
+        )
+    for name, options in old.items():
+        keys = {json.dumps(v) for v in new[name]}
+        lost = [v for v in options if json.dumps(v) not in keys]
+        if lost:
+            raise ConfigError(
+                f"knob {name!r} lost the option(s) {lost} this search file was started with; give the space "
+                "it was started with, or use a new save_filename"
+            )
+    if not extend_space:
+        raise ConfigError(
+            "the knobs have options this search file was not started with; pass extend_space=True to go on over "
+            "the extended space (every stored trial is kept), or use a new save_filename"
+        )
+    return "extended"
+
+
 def match_space(
-    stored: Mapping[str, str], space: SearchSpace, extend_space: bool
+    stored: Mapping[str, str], space: SearchSpace | ProductSpace, extend_space: bool
 ) -> Literal["new", "same", "extended"]:
     """Compare ``space`` with the space a search file was started on.
 
@@ -80,6 +118,13 @@ def match_space(
     fingerprint = space.fingerprint()
     if json.loads(stored[FINGERPRINT_KEY]) == json.loads(json.dumps(fingerprint, sort_keys=True)):
         return "same"
+    if isinstance(space, ProductSpace):
+        return _match_knobs(stored, space, extend_space)
+    if KNOBS_KEY in stored:
+        raise ConfigError(
+            "this search file was started on a knobs space, not on a list of encodings; give the space it was "
+            "started with, or use a new save_filename"
+        )
     try:
         old_keys = _unpack(stored[KEYS_KEY])
     except (KeyError, ValueError, zlib.error) as err:

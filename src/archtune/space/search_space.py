@@ -30,7 +30,7 @@ import struct
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from archtune.space.encoding import (
 )
 from archtune.space.featurize import Featurizer, _is_numeric, featurize
 from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
+
+if TYPE_CHECKING:
+    from archtune.space.product import ProductSpace
 
 FORMAT = "archtune.space/2"
 LEGACY_FORMATS = ("archtune.space/1",)  # read without a checksum check (the format had none)
@@ -149,6 +152,9 @@ class SearchSpace:
         builder_trusted: whether a builder given as an import path may be imported; False for a
             path read from a file that the user has not trusted (see :func:`load_search_space`).
     """
+
+    #: the form, as ``SearchInstance`` and the strategies ask: every encoding is listed
+    listed = True
 
     def __init__(
         self,
@@ -483,6 +489,7 @@ def _target_path(filename: Any, argument: str) -> Path:
     return path
 
 
+@overload
 def create_search_space(
     name: str,
     save_filename: str | os.PathLike[str] | None,
@@ -490,13 +497,44 @@ def create_search_space(
     encoding_to_net: Callable[[Any], torch.nn.Module] | None = None,
     featurizer: Callable[[Sequence[Encoding]], Any] | None = None,
     pretraining_data: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]] | None = None,
-) -> SearchSpace:
-    """Create (and, with a ``save_filename``, save) a search space from a list of encodings.
+) -> SearchSpace: ...
+
+
+@overload
+def create_search_space(
+    name: str,
+    save_filename: str | os.PathLike[str] | None,
+    encodings: None = None,
+    encoding_to_net: Callable[[Any], torch.nn.Module] | None = None,
+    featurizer: None = None,
+    pretraining_data: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    knobs: Mapping[str, Any],
+    feasible: Callable[[dict[str, Any]], bool] | None = None,
+) -> ProductSpace: ...
+
+
+def create_search_space(
+    name: str,
+    save_filename: str | os.PathLike[str] | None,
+    encodings: Sequence[Any] | None = None,
+    encoding_to_net: Callable[[Any], torch.nn.Module] | None = None,
+    featurizer: Callable[[Sequence[Encoding]], Any] | None = None,
+    pretraining_data: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]] | None = None,
+    knobs: Mapping[str, Any] | None = None,
+    feasible: Callable[[dict[str, Any]], bool] | None = None,
+) -> SearchSpace | ProductSpace:
+    """Create (and, with a ``save_filename``, save) a search space from a list of encodings or from knobs.
 
     Args:
         name: a name for the space.
         save_filename: where the space file goes (None: keep it in memory only).
         encodings: tuples of numbers/strings, dicts of them, or strings; all of one shape, no duplicates.
+        knobs: instead of ``encodings``, knob name -> choices (a list, a ``range``, or a numeric range
+            ``{"low", "high", "step" | "num", "log"}``): a :class:`~archtune.space.product.ProductSpace`
+            of every combination, never listed (10^12 encodings cost nothing); its encodings are dicts.
+        feasible: with ``knobs``, encoding -> bool, False for combinations that cannot be built (saved
+            as an import path, so define it at the top level of a module).
         encoding_to_net: encoding -> ``torch.nn.Module``, used by :meth:`SearchSpace.preprocess`.
             Saved as an import path when it has one; otherwise pass it again to :func:`load_search_space`.
         featurizer: optional callable mapping the list of encodings to a 2-D feature array; by default
@@ -511,11 +549,39 @@ def create_search_space(
         >>> ss = create_search_space("demo", None, encodings=[{"depth": d, "act": a} for d in (2, 4) for a in ("relu", "gelu")])
         >>> ss.features.tolist()[1]  # act one-hot (relu, gelu in order of appearance), depth scaled
         [0.0, 1.0, 0.0]
+        >>> big = create_search_space("big", None, knobs={f"layer{i}": ["conv3", "conv5", "skip", "mbconv"] for i in range(20)})
+        >>> big.size, big.encodings[0]["layer19"]
+        (1099511627776, 'conv3')
     """
     if not isinstance(name, str) or not name:
         raise SpaceError(f"name must be a non-empty string naming the search space; got {name!r}")
     if save_filename is not None:
         _target_path(save_filename, "save_filename")  # fail now, not after featurizing a big space
+    if encodings is not None and knobs is not None:
+        raise SpaceError("give encodings (a list) or knobs (knob name -> choices), not both")
+    if encodings is None and knobs is None:
+        raise SpaceError(
+            "encodings must be a list of encodings, got NoneType; or give knobs instead: "
+            'create_search_space("s", "s.space", knobs={"depth": [1, 2, 3], "block": ["conv", "mbconv"]})'
+        )
+    if knobs is not None:
+        from archtune.space.product import ProductSpace
+
+        if featurizer is not None:
+            raise SpaceError(
+                "featurizer is for a list of encodings; a knobs space featurizes its knobs itself"
+            )
+        product = ProductSpace(knobs, name, save_filename, encoding_to_net, feasible)
+        if pretraining_data is not None:
+            product.set_pretraining_data(pretraining_data)
+        if save_filename is not None:
+            product.save()
+        return product
+    if feasible is not None:
+        raise SpaceError(
+            "feasible is for a knobs space; leave the infeasible encodings out of the list instead"
+        )
+    assert encodings is not None  # exactly one of the two, checked above
     with gc_paused():
         canonical, keys = validate_encodings(encodings)
         if featurizer is None:
@@ -538,7 +604,8 @@ def load_search_space(
     encoding_to_net: Callable[[Any], torch.nn.Module] | None = None,
     featurizer: Callable[[Sequence[Encoding]], Any] | None = None,
     trust_builder: bool = False,
-) -> SearchSpace:
+    feasible: Callable[[dict[str, Any]], bool] | None = None,
+) -> SearchSpace | ProductSpace:
     """Open a space file (no code runs: tensors and JSON only), checking its checksum and every field.
 
     Args:
@@ -547,8 +614,14 @@ def load_search_space(
             used only if it is the builder of a built-in space or ``trust_builder`` is True.
         featurizer: the custom featurizer, for a space created with one; without it the stored features
             are used. A featurizer import path stored in the file is never imported.
-        trust_builder: import the builder path the file names when networks are built. Importing runs
-            code, so set it only for files you wrote or trust.
+        trust_builder: import the builder path the file names when networks are built (and, for a
+            knobs space, its feasibility function). Importing runs code, so set it only for files you
+            wrote or trust.
+        feasible: for a knobs space whose file names a feasibility function: the function to use.
+
+    Returns:
+        a :class:`SearchSpace`, or a :class:`~archtune.space.product.ProductSpace` for a file written
+        from knobs.
 
     Raises:
         SpaceFileError: when the file is missing, damaged (checksum mismatch), malformed or not an
@@ -577,6 +650,13 @@ def load_search_space(
             f"{where} is not an archtune space file (format {FORMAT} or {', '.join(LEGACY_FORMATS)}; "
             f"found {_short(found)}); give a file written by create_search_space"
         )
+    if payload.get("form") == "product":
+        from archtune.space.product_file import product_space_from_payload
+
+        try:
+            return product_space_from_payload(payload, path, encoding_to_net, feasible, trust_builder)
+        except _Malformed as err:
+            raise SpaceFileError(f"{where} is damaged or malformed: {err}; {_DAMAGED_FIX}") from None
     try:
         fields = _check_payload(payload, featurizer)
     except _Malformed as err:

@@ -21,11 +21,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from archtune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from archtune.space.product import ProductSpace
+
+#: a product space at most this large is enumerated when uniform draws find no free encoding
+ENUMERATE_BELOW = 2**20
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,11 @@ class SearchContext:
         known_objectives: for a multi-objective search, the objectives known for every encoding before
             any training (zero-cost ones), shape (encodings, k), maximised form; None for one objective.
             The values told are the learned objective, maximised form too.
+        product: the space when it is a :class:`~archtune.space.product.ProductSpace` (never listed):
+            then ``features`` is empty, rows come from :meth:`features_of`, and ``searchable`` is None
+            (the space says which encodings are allowed).
+        metric_indices: the encodings ``metrics`` describe (a product space's profiled sample); None:
+            one value per encoding of the space.
     """
 
     features: np.ndarray
@@ -81,10 +92,28 @@ class SearchContext:
     neighbors: Callable[[int], Sequence[int]] | None = None
     feature_plans: list[dict[str, Any]] | None = None
     known_objectives: np.ndarray | None = None
+    product: ProductSpace | None = None
+    metric_indices: np.ndarray | None = None
 
     @property
     def n(self) -> int:
-        return len(self.features)
+        return self.product.size if self.product is not None else len(self.features)
+
+    @property
+    def n_features(self) -> int:
+        return self.product.n_features if self.product is not None else int(self.features.shape[1])
+
+    def features_of(self, indices: np.ndarray) -> np.ndarray:
+        """Feature rows of encoding indices (computed on demand for a product space)."""
+        if self.product is not None:
+            return self.product.features_of(indices)
+        return self.features[indices]
+
+    def metric_features(self) -> np.ndarray:
+        """Feature rows of the encodings ``metrics`` describe (for pretraining)."""
+        if self.metric_indices is None:
+            return self.features
+        return self.features_of(self.metric_indices)
 
     @property
     def top(self) -> str:
@@ -98,12 +127,49 @@ class SearchContext:
         raise ConfigError(f"unknown fidelity {fidelity!r}")
 
 
+class OpenAvailable:
+    """The encodings of a product space that may still be proposed at one fidelity: a mask never built.
+
+    ``available[i]`` and ``available.any()`` read like the enumerated form's boolean mask;
+    :meth:`draw` gives distinct uniform draws among them (rejection sampling, and an exact listing of
+    the free ones for a space of at most ``ENUMERATE_BELOW`` encodings when draws find none).
+    """
+
+    def __init__(self, space: ProductSpace, busy: set[int]):
+        self.space = space
+        self.busy = busy
+
+    def __getitem__(self, index: Any) -> bool:
+        i = int(index)
+        return i not in self.busy and self.space.allowed(i)
+
+    def any(self) -> bool:
+        return len(self.busy) < self.space.size and bool(len(self.draw(np.random.default_rng(0), 1)))
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Up to ``n`` distinct free encodings, uniformly drawn (fewer only when the space has fewer)."""
+        out: dict[int, None] = {}
+        for _ in range(32):
+            for i in self.space.draw(rng, max(64, 2 * n)).tolist():
+                if i not in out and self[i]:
+                    out[i] = None
+                    if len(out) == n:
+                        return np.fromiter(out, dtype=np.int64, count=n)
+        if self.space.size <= ENUMERATE_BELOW:  # a nearly exhausted small space: list what is left
+            free = [i for i in range(self.space.size) if i not in out and self[i]]
+            take = rng.permutation(len(free))[: n - len(out)]
+            out.update({free[k]: None for k in take})
+        return np.fromiter(out, dtype=np.int64, count=len(out))
+
+
 class Strategy(ABC):
     """Base class: keeps the observations; subclasses implement :meth:`propose`."""
 
     name = "strategy"
     #: False for a strategy that is deterministic by design (the seed changes nothing it does)
     uses_seed = True
+    #: whether the strategy searches a :class:`~archtune.space.product.ProductSpace` (never listed)
+    serves_product_spaces = True
 
     def setup(self, context: SearchContext) -> None:
         """Attach the strategy to a search. Called once, before any ask or tell."""
@@ -112,9 +178,17 @@ class Strategy(ABC):
         self.tried: dict[str, set[int]] = {f.name: set() for f in context.fidelities}
         self.spent: dict[str, float] = {f.name: 0.0 for f in context.fidelities}
         self.history: list[Observation] = []
-        self.searchable = (
-            context.searchable if context.searchable is not None else np.ones(context.n, dtype=bool)
-        )
+        if context.product is not None:
+            if not self.serves_product_spaces:
+                raise ConfigError(
+                    f"strategy {self.name!r} needs a listed space (create_search_space with encodings=...); "
+                    "a knobs space is searched by bo, random, rea, ls or tnas"
+                )
+            self.searchable = np.ones(0, dtype=bool)  # unused: the product space says what is allowed
+        else:
+            self.searchable = (
+                context.searchable if context.searchable is not None else np.ones(context.n, dtype=bool)
+            )
 
     def tell(self, observation: Observation) -> None:
         """Record a finished evaluation (failed ones are never proposed again at that fidelity)."""
@@ -154,19 +228,37 @@ class Strategy(ABC):
         """One suggestion (or None when nothing is left to try)."""
 
     # -- helpers for subclasses ------------------------------------------------------------------
-    def available(self, fidelity: str, pending: Sequence[Suggestion]) -> np.ndarray:
-        """Mask of encodings not yet tried or pending at ``fidelity``."""
+    def available(self, fidelity: str, pending: Sequence[Suggestion]) -> Any:
+        """Mask of encodings not yet tried or pending at ``fidelity``: a boolean array for a listed
+        space, an :class:`OpenAvailable` (indexable the same way) for a product space."""
+        if self.ctx.product is not None:
+            busy = set(self.tried[fidelity]) | {p.index for p in pending if p.fidelity == fidelity}
+            return OpenAvailable(self.ctx.product, busy)
         mask = self.searchable.copy()
         idx = list(self.tried[fidelity]) + [p.index for p in pending if p.fidelity == fidelity]
         if idx:
             mask[idx] = False
         return mask
 
+    def is_allowed(self, index: int) -> bool:
+        """Whether encoding ``index`` may ever be proposed (searchable, or allowed by the product space)."""
+        if self.ctx.product is not None:
+            return self.ctx.product.allowed(index)
+        return bool(self.searchable[index])
+
+    @staticmethod
+    def pick_uniform(rng: np.random.Generator, available: Any) -> int | None:
+        """A uniform draw among ``available`` (either form), or None when it is empty."""
+        if isinstance(available, OpenAvailable):
+            drawn = available.draw(rng, 1)
+            return int(drawn[0]) if len(drawn) else None
+        candidates = np.flatnonzero(available)
+        return int(rng.choice(candidates)) if len(candidates) else None
+
     def random_available(
         self, rng: np.random.Generator, fidelity: str, pending: Sequence[Suggestion]
     ) -> int | None:
-        candidates = np.flatnonzero(self.available(fidelity, pending))
-        return int(rng.choice(candidates)) if len(candidates) else None
+        return self.pick_uniform(rng, self.available(fidelity, pending))
 
     def top_fidelity(self, allowed: Sequence[str]) -> str | None:
         return self.ctx.top if self.ctx.top in allowed else None

@@ -6,6 +6,11 @@ spaces), not a random subset. With two fidelities the strategy spends a share of
 high-fidelity confirmations chosen by the high-fidelity head among the screened encodings: the
 screening finds the good region cheaply, the confirmations pay full price only for the best of it.
 
+On a :class:`~archtune.space.product.ProductSpace` (never listed, 10^12 encodings and more) a step
+scores a pool instead of the space: uniform draws among the untried encodings and the one-knob
+mutations of the best results so far (``pool_uniform``, ``pool_parents``), so its cost does not grow
+with the space; everything else (fidelities, confirmations, the tail options) is the same.
+
 Example:
     >>> import numpy as np
     >>> from archtune.strategy.base import Fidelity, Observation, SearchContext
@@ -72,6 +77,11 @@ class BayesianOptimization(Strategy):
             evidence the head may not yet weigh enough (seen on NAS-Bench-201: the best 12-epoch cell
             screened, then left unconfirmed for 30 units). Default 2. None: never. Single-objective
             searches only.
+        pool_uniform, pool_parents: on a product space (never listed), the candidates each step scores
+            in place of the whole space: ``pool_uniform`` uniform draws among the untried encodings and
+            every one-knob mutation of the ``pool_parents`` best results (see :meth:`_pool`), plus the
+            draws of ``candidates`` when it is :class:`~archtune.strategy.tnas.VAECandidates` (its
+            ``n_vae`` VAE draws; its ``n_uniform`` is not used there).
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
             ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
             rest; ``"ts"`` also scores by Thompson sampling (one ensemble member per slot) while any
@@ -97,6 +107,8 @@ class BayesianOptimization(Strategy):
         stall_pick: str = "uniform",
         stall_every: int = 2,
         confirm_top_every: int | None = 2,
+        pool_uniform: int = 1000,
+        pool_parents: int = 5,
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -133,6 +145,12 @@ class BayesianOptimization(Strategy):
         self.stall_pick = stall_pick
         self.stall_every = stall_every
         self.confirm_top_every = confirm_top_every
+        if not isinstance(pool_uniform, int) or pool_uniform < 1:
+            raise ConfigError(f"pool_uniform must be a positive integer, got {pool_uniform!r}")
+        if not isinstance(pool_parents, int) or pool_parents < 0:
+            raise ConfigError(f"pool_parents must be a non-negative integer, got {pool_parents!r}")
+        self.pool_uniform = pool_uniform
+        self.pool_parents = pool_parents
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -152,13 +170,16 @@ class BayesianOptimization(Strategy):
         else:
             config = EnsembleConfig(**overrides)
             metric_names = sorted(context.metrics)
-            self.model = DeepEnsemble(
-                context.features.shape[1], metric_names, names, config, seed=context.seed
-            )
+            self.model = DeepEnsemble(context.n_features, metric_names, names, config, seed=context.seed)
             if metric_names:
-                self.model.pretrain(context.features, context.metrics, seed=context.seed)
+                self.model.pretrain(context.metric_features(), context.metrics, seed=context.seed)
         self._fitted_on = -1
         if self.candidates is not None:
+            if context.product is not None and not hasattr(self.candidates, "draws"):
+                raise ConfigError(
+                    f"BO's candidates= generator {type(self.candidates).__name__} works on a listed space only; "
+                    "on a knobs space give VAECandidates, or none (uniform draws and mutations of the best)"
+                )
             self.candidates.setup(context)
         known = context.known_objectives
         if known is not None and known.shape[1] != 1:
@@ -199,7 +220,7 @@ class BayesianOptimization(Strategy):
         order = np.lexsort((np.asarray(idx), np.asarray(fids)))  # independent of dict order: replay-safe
         idx_a, ys_a, fids_a = np.asarray(idx)[order], np.asarray(ys)[order], np.asarray(fids)[order]
         self.model.fit(
-            self.ctx.features[idx_a], ys_a, fids_a, seed=self.ctx.seed * 100003 + len(self.history)
+            self.ctx.features_of(idx_a), ys_a, fids_a, seed=self.ctx.seed * 100003 + len(self.history)
         )
         self._fitted_on = len(self.history)
 
@@ -229,30 +250,34 @@ class BayesianOptimization(Strategy):
         if stalled and self.stall_pick == "uniform":
             exploring = True
         if n_ok < (self.n_init or 0) or exploring:
-            return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
-        candidates = available
-        if self.candidates is not None and not confirming:
-            generated = self.candidates.mask(rng, available, self.history)
-            if generated.any():
-                candidates = generated
+            return Suggestion(self.pick_uniform(rng, available), fidelity)  # type: ignore[arg-type]
+        cand_idx: np.ndarray | None = None
         if confirming:
-            screened = np.zeros_like(available)
-            screened[list(self.values[self.ctx.fidelities[0].name])] = True
-            if (screened & available).any():
-                candidates = screened & available
+            lo_values = self.values[self.ctx.fidelities[0].name]
+            screened = sorted(i for i in lo_values if available[i])  # ascending, as a mask's indices
+            if screened:
+                cand_idx = np.array(screened, dtype=np.int64)
                 n_confirmed = len(self.tried[self.ctx.top])
                 if (
                     single_objective
                     and self.confirm_top_every
                     and n_confirmed % self.confirm_top_every == self.confirm_top_every - 1
                 ):
-                    lo_values = self.values[self.ctx.fidelities[0].name]
-                    top = max((i for i in lo_values if candidates[i]), key=lambda i: (lo_values[i], -i))
+                    top = max(screened, key=lambda i: (lo_values[i], -i))
                     return Suggestion(int(top), fidelity)
+        if cand_idx is None:
+            if self.ctx.product is not None:
+                cand_idx = self._pool(rng, available, fidelity)
+            else:
+                candidates = available
+                if self.candidates is not None and not confirming:
+                    generated = self.candidates.mask(rng, available, self.history)
+                    if generated.any():
+                        candidates = generated
+                cand_idx = np.flatnonzero(candidates)
         self._refit()
-        cand_idx = np.flatnonzero(candidates)
         head = [f.name for f in self.ctx.fidelities].index(fidelity)
-        members = self.model.predict_members(self.ctx.features[cand_idx], head)
+        members = self.model.predict_members(self.ctx.features_of(cand_idx), head)
         best = max(self.values[fidelity].values()) if self.values[fidelity] else None
         busy = any(p.fidelity == fidelity for p in pending)
         kind = (
@@ -268,6 +293,22 @@ class BayesianOptimization(Strategy):
             ):  # else nothing is expected to improve the front: the single-objective score
                 scores = improvement
         return Suggestion(int(cand_idx[int(np.argmax(scores))]), fidelity)
+
+    def _pool(self, rng: np.random.Generator, available: Any, fidelity: str) -> np.ndarray:
+        """Candidates in a product space (never listed): ``pool_uniform`` uniform draws among the free
+        encodings and every free one-knob mutation of the ``pool_parents`` best results at ``fidelity``
+        (of any fidelity before the first there). Its size, and so a step's cost, does not grow with
+        the space."""
+        values = self.values[fidelity] or {i: v for vs in self.values.values() for i, v in vs.items()}
+        parents = sorted(values, key=lambda i: (-values[i], i))[: self.pool_parents]
+        parts = [available.draw(rng, self.pool_uniform)]
+        if self.candidates is not None:  # e.g. the TNAS VAE's draws (VAECandidates.draws)
+            parts.append(self.candidates.draws(rng, available, self.history))
+        neighbors = self.ctx.neighbors
+        if neighbors is not None:
+            for parent in parents:
+                parts.append(np.array([j for j in neighbors(parent) if available[j]], dtype=np.int64))
+        return np.unique(np.concatenate(parts))
 
     def _stalled(self) -> bool:
         """Whether the screening has gone ``stall_patience`` screens without a better low-fidelity value

@@ -55,7 +55,7 @@ class LocalSearch(Strategy):
     def _neighbours(self, index: int) -> set[int]:
         if index not in self._neighbour_sets:
             # only searchable neighbours count: a constrained-out one can never be evaluated
-            self._neighbour_sets[index] = {j for j in self.ctx.neighbors(index) if self.searchable[j]}  # type: ignore[misc]
+            self._neighbour_sets[index] = {j for j in self.ctx.neighbors(index) if self.is_allowed(j)}  # type: ignore[misc]
         return self._neighbour_sets[index]
 
     def _value(self, index: int | None) -> float:

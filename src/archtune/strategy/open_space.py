@@ -165,7 +165,7 @@ class OpenSpaceBO:
                 rows = self.space.sample(np.random.default_rng([self.seed, 2**31]), self.pretrain_samples)
                 measured = [dict(self.zero_cost(self.space.decode(row))) for row in rows]
                 names = sorted(measured[0])
-            model = DeepEnsemble(sum(self.space.vocab_sizes), names, ["hi"], self.ensemble, seed=self.seed)
+            model = DeepEnsemble(self.space.n_features, names, ["hi"], self.ensemble, seed=self.seed)
             if names:
                 model.pretrain(
                     self.space.features(rows),

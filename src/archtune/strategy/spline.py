@@ -50,6 +50,7 @@ class SplineStrategy(Strategy):
     name = "spline"
 
     uses_seed = False  # paper 004: a fixed initial design and the exact argmax of the spline
+    serves_product_spaces = False  # its combinations and unit box come from a listed space
 
     def __init__(self, epsilon: float | None = None, min_distance: float = 0.02):
         if epsilon is not None and not epsilon > 0:

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,43 +37,67 @@ from archtune.strategy.base import Observation, SearchContext, Strategy, Suggest
 from archtune.strategy.evolution import mutate_tournament_winner
 from archtune.surrogate.vae import ArchitectureVAE
 
+if TYPE_CHECKING:
+    from archtune.space.product import ProductSpace
+
 VAE_DRAWS = 64  # VAE samples tried per proposal before falling back to a uniform draw
 
 
 class TNASSampler:
-    """Gamma_t over the encodings of a space, given as token rows (see ``archtune.space.tokens.tokenize``)."""
+    """Gamma_t over the encodings of a space, given as token rows (see ``archtune.space.tokens.tokenize``),
+    or over a product space's token rows (``product``), computed on demand."""
 
-    def __init__(self, tokens: np.ndarray, vocab_sizes: list[int], epochs: int = 150, seed: int = 0):
+    def __init__(
+        self,
+        tokens: np.ndarray | None,
+        vocab_sizes: list[int],
+        epochs: int = 150,
+        seed: int = 0,
+        product: ProductSpace | None = None,
+    ):
         self.tokens = tokens
         self.vocab_sizes = vocab_sizes
         self.epochs = epochs
         self.seed = seed
-        self.row_of = {tuple(int(t) for t in row): i for i, row in enumerate(tokens)}
+        self.product = product
+        self.row_of = (
+            {tuple(int(t) for t in row): i for i, row in enumerate(tokens)} if tokens is not None else {}
+        )
         self.vae: ArchitectureVAE | None = None
+
+    def index_of_row(self, row: np.ndarray) -> int | None:
+        """The encoding a token row stands for, or None when the space has no such encoding."""
+        if self.product is not None:
+            return int(self.product.index_of_tokens(row)[0])
+        return self.row_of.get(tuple(int(t) for t in row))
 
     def retrain(self, best: Sequence[int], round_number: int) -> None:
         """Train a fresh VAE on the encodings ``best`` (indices); seeded by the round: replay-safe."""
         self.vae = ArchitectureVAE(self.vocab_sizes, seed=self.seed * 7919 + round_number)
-        self.vae.fit(self.tokens[np.asarray(best)], epochs=self.epochs)
+        rows = (
+            self.product.tokens_of(np.asarray(best))
+            if self.product is not None
+            else self.tokens[np.asarray(best)]  # type: ignore[index]
+        )
+        self.vae.fit(rows, epochs=self.epochs)
 
-    def draw_vae(self, rng: np.random.Generator, available: np.ndarray) -> int | None:
+    def draw_vae(self, rng: np.random.Generator, available: Any) -> int | None:
         """An available encoding decoded by the VAE, or None when none of ``VAE_DRAWS`` samples is one."""
         if self.vae is None:
             return None
         for row in self.vae.sample(VAE_DRAWS, rng):
-            index = self.row_of.get(tuple(int(t) for t in row))
+            index = self.index_of_row(row)
             if index is not None and available[index]:  # legal in this space, and not tried yet
                 return index
         return None
 
-    def draw(self, rng: np.random.Generator, available: np.ndarray, epsilon: float) -> tuple[int | None, str]:
+    def draw(self, rng: np.random.Generator, available: Any, epsilon: float) -> tuple[int | None, str]:
         """One draw from Gamma_t; also says where it came from (``"vae"`` or ``"uniform"``)."""
         if rng.random() < epsilon:
             index = self.draw_vae(rng, available)
             if index is not None:
                 return index, "vae"
-        candidates = np.flatnonzero(available)
-        return (int(rng.choice(candidates)) if len(candidates) else None), "uniform"
+        return Strategy.pick_uniform(rng, available), "uniform"
 
 
 class TNAS(Strategy):
@@ -122,8 +147,13 @@ class TNAS(Strategy):
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
-        tokens, vocab = tokenize(context.features, context.feature_plans)
-        self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
+        if context.product is not None:
+            self.sampler = TNASSampler(
+                None, context.product.vocab_sizes, self.epochs, context.seed, context.product
+            )
+        else:
+            tokens, vocab = tokenize(context.features, context.feature_plans)
+            self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
         self._trained_round = 0
         self.sources: dict[str, int] = {"vae": 0, "uniform": 0, "mutation": 0}
 
@@ -207,15 +237,18 @@ class VAECandidates:
         self.round_size, self.top_k, self.epochs = round_size, top_k, epochs
 
     def setup(self, context: SearchContext) -> None:
-        tokens, vocab = tokenize(context.features, context.feature_plans)
-        self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
+        if context.product is not None:
+            self.sampler = TNASSampler(
+                None, context.product.vocab_sizes, self.epochs, context.seed, context.product
+            )
+        else:
+            tokens, vocab = tokenize(context.features, context.feature_plans)
+            self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
         self.fidelities = [f.name for f in context.fidelities]  # cheapest first
         self._trained_round = 0
 
-    def mask(
-        self, rng: np.random.Generator, available: np.ndarray, history: Sequence[Observation]
-    ) -> np.ndarray:
-        """Candidates to score: VAE draws and uniform draws among ``available``."""
+    def _sync(self, history: Sequence[Observation]) -> None:
+        """Retrain the VAE when a round has completed, on that round's history only (replay-safe)."""
         r = len(history) // self.round_size
         if r != self._trained_round:
             seen = [o for o in history[: r * self.round_size] if o.value is not None]
@@ -225,6 +258,21 @@ class VAECandidates:
                 ranked = sorted(scored, key=lambda o: (-o.value, o.index))  # type: ignore[operator]
                 self.sampler.retrain([o.index for o in ranked[: self.top_k]], r)
             self._trained_round = r
+
+    def draws(self, rng: np.random.Generator, available: Any, history: Sequence[Observation]) -> np.ndarray:
+        """The free encodings among ``n_vae`` VAE draws (none before the first round): a product space's
+        candidates, beside the uniform draws and mutations BO adds itself."""
+        self._sync(history)
+        if self.sampler.vae is None or not self.n_vae:
+            return np.zeros(0, dtype=np.int64)
+        hits = [self.sampler.index_of_row(row) for row in self.sampler.vae.sample(self.n_vae, rng)]
+        return np.array(sorted({h for h in hits if h is not None and available[h]}), dtype=np.int64)
+
+    def mask(
+        self, rng: np.random.Generator, available: np.ndarray, history: Sequence[Observation]
+    ) -> np.ndarray:
+        """Candidates to score: VAE draws and uniform draws among ``available``."""
+        self._sync(history)
         chosen = np.zeros_like(available)
         if self.sampler.vae is not None and self.n_vae:
             rows = self.sampler.vae.sample(self.n_vae, rng)
