@@ -37,7 +37,7 @@ nitpick_ignore_regex = [
         r"py:(class|obj|exc)",
         r"(Any|Callable|Mapping|Sequence|Iterator|Iterable|Literal|Path|PathLike|Future|Executor|T|"
         r"ValueError|TypeError|KeyError|RuntimeError|UserWarning|Exception|int|float|str|bool|None|"
-        r"ndarray|Tensor|Module|Figure|Client|LocalCluster|optional|callable|ABC)",
+        r"ndarray|Tensor|Module|Figure|Client|LocalCluster|optional|callable|ABC|Encoding)",
     ),
     (r"py:class", r"archtune(\.\w+)*\.T"),  # type variables (TypeVar("T")) in signatures
     (r"py:class", r"(list\[)?dict\[str"),  # napoleon splits "dict[str, float]" in an attribute's type

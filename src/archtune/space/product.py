@@ -49,7 +49,7 @@ from archtune.space.encoding import decode_key, encoding_key
 
 __all__ = ["MAX_SIZE", "ProductSpace", "parse_knobs"]
 
-#: the largest product space: indices are int64 numbers
+#: The largest product space (its indices are int64 numbers).
 MAX_SIZE = 2**62
 _MAX_GRID = 100_000  # options of one knob; more is not a choice among tokens
 
@@ -508,7 +508,7 @@ class ProductSpace:
 
     # -- the file --------------------------------------------------------------------------------
     def save(self, filename: str | os.PathLike[str] | None = None) -> Path:
-        """Write the space file (the format of :meth:`SearchSpace.save`, with ``form`` "product")."""
+        """Write the space file (the format of :meth:`~archtune.space.search_space.SearchSpace.save`, with ``form`` "product")."""
         from archtune.space.product_file import save_product_space
 
         return save_product_space(self, filename)

@@ -495,7 +495,7 @@ def create_search_space(
     save_filename: str | os.PathLike[str] | None,
     encodings: Sequence[Any],
     encoding_to_net: Callable[[Any], torch.nn.Module] | None = None,
-    featurizer: Callable[[Sequence[Encoding]], Any] | None = None,
+    featurizer: Callable[[Sequence[Any]], Any] | None = None,
     pretraining_data: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]] | None = None,
 ) -> SearchSpace: ...
 
@@ -519,7 +519,7 @@ def create_search_space(
     save_filename: str | os.PathLike[str] | None,
     encodings: Sequence[Any] | None = None,
     encoding_to_net: Callable[[Any], torch.nn.Module] | None = None,
-    featurizer: Callable[[Sequence[Encoding]], Any] | None = None,
+    featurizer: Callable[[Sequence[Any]], Any] | None = None,
     pretraining_data: Mapping[str, Sequence[float]] | Sequence[Mapping[str, Any]] | None = None,
     knobs: Mapping[str, Any] | None = None,
     feasible: Callable[[dict[str, Any]], bool] | None = None,

@@ -79,7 +79,7 @@ class BayesianOptimization(Strategy):
             searches only.
         pool_uniform, pool_parents: on a product space (never listed), the candidates each step scores
             in place of the whole space: ``pool_uniform`` uniform draws among the untried encodings and
-            every one-knob mutation of the ``pool_parents`` best results (see :meth:`_pool`), plus the
+            every one-knob mutation of the ``pool_parents`` best results (see ``_pool``), plus the
             draws of ``candidates`` when it is :class:`~archtune.strategy.tnas.VAECandidates` (its
             ``n_vae`` VAE draws; its ``n_uniform`` is not used there).
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
