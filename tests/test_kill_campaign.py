@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import time
 import pytest
 
 from archtune import create_search_space
+from search_files import stored_trials
 
 DRIVER = """
 import json, os, signal, sys, time
@@ -39,16 +39,6 @@ if __name__ == "__main__":
 """
 
 
-def _trials(path):
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return conn.execute(
-                "SELECT number, encoding, fidelity, status, value FROM trials ORDER BY number"
-            ).fetchall()
-    except sqlite3.Error:
-        return None  # not created yet, or busy mid-write: ask again
-
-
 def _campaign(tmp_path, executor, kills, budget, kill_worker):
     tmp_path.mkdir()
     space = tmp_path / "line.space"
@@ -69,13 +59,15 @@ def _campaign(tmp_path, executor, kills, budget, kill_worker):
             start_new_session=True,
         )
         if attempt < kills:
-            stored = len(_trials(search) or [])
+            stored = len(stored_trials(search) or [])
             wait_for = stored + rng.randint(
                 1, 3
             )  # a random moment: after 1-3 more trials, plus a random delay
             deadline = time.monotonic() + 240
             while (
-                proc.poll() is None and time.monotonic() < deadline and len(_trials(search) or []) < wait_for
+                proc.poll() is None
+                and time.monotonic() < deadline
+                and len(stored_trials(search) or []) < wait_for
             ):
                 time.sleep(0.02)
             time.sleep(rng.uniform(0, 0.15))
@@ -83,7 +75,7 @@ def _campaign(tmp_path, executor, kills, budget, kill_worker):
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed += 1
         proc.wait(timeout=300)
-        now = _trials(search) or []
+        now = stored_trials(search) or []
         assert now[: len(seen)] == seen, "a committed trial was lost or changed"
         seen = now
         if proc.returncode == 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from archtune import SearchInstance, create_search_space, load_search_space
 from archtune.errors import ConfigError, SpaceError, SpaceFileError, UntrustedBuilderError
 from archtune.space.product import ProductSpace
 from archtune.storage.memory import MemoryStorage
+from search_files import stored_trials
 
 #: 4^20 * 8 = 8.8e12 encodings; the optimum alternates conv5/mbconv and takes the widest width
 KNOBS = {
@@ -160,16 +160,6 @@ if __name__ == "__main__":
 """
 
 
-def _stored(path):
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return conn.execute(
-                "SELECT number, encoding, fidelity, status, value FROM trials ORDER BY number"
-            ).fetchall()
-    except sqlite3.Error:
-        return None
-
-
 @pytest.mark.timeout(600)
 def test_a_search_on_a_10_to_the_12_space_killed_three_times_resumes_to_the_uninterrupted_history(tmp_path):
     create_search_space("big", tmp_path / "big.space", knobs=KNOBS)
@@ -191,18 +181,18 @@ def test_a_search_on_a_10_to_the_12_space_killed_three_times_resumes_to_the_unin
             while (
                 proc.poll() is None
                 and time.monotonic() < deadline
-                and len(_stored(tmp_path / "cut.search") or []) < wait_for
+                and len(stored_trials(tmp_path / "cut.search") or []) < wait_for
             ):
                 time.sleep(0.01)
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 kills += 1
         proc.wait(timeout=300)
-        now = _stored(tmp_path / "cut.search") or []
+        now = stored_trials(tmp_path / "cut.search") or []
         assert now[: len(seen)] == seen, "a committed trial was lost or changed"
         seen = now
     assert kills == 3 and proc.returncode == 0
-    assert seen == _stored(tmp_path / "whole.search")
+    assert seen == stored_trials(tmp_path / "whole.search")
 
 
 def test_a_process_pool_runs_a_product_space_search_with_two_workers(tmp_path):

@@ -251,11 +251,15 @@ class SearchInstance:
             os.path.abspath(work_dir) if work_dir is not None else default_work_dir(save_filename), reuse
         )
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
+        # a product space has no feature matrix: strategies featurize its encodings on demand
+        features = (
+            self.space.features
+            if isinstance(self.space, SearchSpace)
+            else np.zeros((0, self.space.n_features), np.float32)
+        )
         self.strategy.setup(
             SearchContext(
-                features=listed.features
-                if listed is not None
-                else np.zeros((0, product.n_features if product is not None else 0), np.float32),
+                features=features,
                 fidelities=self.fidelities,
                 seed=self.seed,
                 searchable=searchable,

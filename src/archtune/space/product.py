@@ -368,18 +368,23 @@ class ProductSpace:
         return [int(i) for i in self.index_of_tokens(self.mutations(self.tokens_of(np.array([index]))[0]))]
 
     # -- what may be searched --------------------------------------------------------------------
+    def _imported(self, path: str, what: str, argument: str) -> Any:
+        """``path`` imported, when the file's import paths are trusted (importing runs its author's code)."""
+        if not self.trusted:
+            raise UntrustedBuilderError(
+                f"space file {str(self.save_filename)!r} names the {what} {path!r}, which archtune does not import "
+                "from a file on its own (importing runs code); load it with load_search_space(path, "
+                f"trust_builder=True) if you trust the file, or pass {argument}=..."
+            )
+        return resolve_path(path)
+
     @property
     def feasible(self) -> Callable[[dict[str, Any]], bool] | None:
         """The feasibility predicate; a stored import path is imported here, on first use (see ``trusted``)."""
-        if isinstance(self._feasible, str):
-            if not self.trusted:
-                raise UntrustedBuilderError(
-                    f"space file {str(self.save_filename)!r} names the feasibility function {self._feasible!r}, which "
-                    "archtune does not import from a file on its own (importing runs code); load it with "
-                    "load_search_space(path, trust_builder=True) if you trust the file, or pass feasible=..."
-                )
-            self._feasible = resolve_path(self._feasible)
-        return self._feasible
+        feasible = self._feasible
+        if isinstance(feasible, str):
+            feasible = self._feasible = self._imported(feasible, "feasibility function", "feasible")
+        return feasible
 
     def allowed(self, index: int) -> bool:
         """Whether encoding ``index`` may be proposed: feasible and not excluded."""
@@ -398,15 +403,11 @@ class ProductSpace:
     # -- the builder -----------------------------------------------------------------------------
     @property
     def encoding_to_net(self) -> Callable[[Any], torch.nn.Module] | None:
-        if isinstance(self._builder, str):
-            if not self.trusted:
-                raise UntrustedBuilderError(
-                    f"space file {str(self.save_filename)!r} names the network builder {self._builder!r}, which archtune "
-                    "does not import from a file on its own; load it with load_search_space(path, trust_builder=True) "
-                    "if you trust the file, or pass encoding_to_net=..."
-                )
-            self._builder = resolve_path(self._builder)
-        return self._builder
+        """The network builder; a stored import path is imported here, on first use (see ``trusted``)."""
+        builder = self._builder
+        if isinstance(builder, str):
+            builder = self._builder = self._imported(builder, "network builder", "encoding_to_net")
+        return builder
 
     # -- zero-cost data --------------------------------------------------------------------------
     def set_pretraining_data(self, table: Any) -> None:
@@ -469,7 +470,7 @@ class ProductSpace:
         the whole space: the pretrained surrogate predicts the metrics of the encodings not profiled.
         """
         from archtune.profile.runner import profile_encodings
-        from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
+        from archtune.space.search_space import pretrained_surrogate
 
         if pretraining_data is not None:
             self.set_pretraining_data(pretraining_data)
@@ -498,10 +499,9 @@ class ProductSpace:
                 )
             self.metric_indices = chosen
             self.metrics = {k: np.asarray(v, dtype=np.float64) for k, v in result.metrics.items()}
-        names = sorted(self.metrics)
-        ensemble = DeepEnsemble(self.n_features, names, ["hi"], surrogate or EnsembleConfig(), seed=seed)
-        ensemble.pretrain(self.features_of(self.metric_indices), self.metrics, seed=seed)
-        self.surrogate = ensemble.pretrained_payload()
+        self.surrogate = pretrained_surrogate(
+            self.features_of(self.metric_indices), self.metrics, surrogate, seed
+        )
         if self.save_filename is not None:
             self.save()
         return self

@@ -36,6 +36,7 @@ from archtune.space.search_space import (
     _short,
     _target_path,
     payload_checksum,
+    write_space_file,
 )
 
 FORM = "product"
@@ -78,18 +79,7 @@ def save_product_space(space: ProductSpace, filename: str | os.PathLike[str] | N
         "excluded": json.dumps({str(k): v for k, v in space.excluded.items()}),
         "surrogate": space.surrogate,
     }
-    payload["checksum"] = payload_checksum(payload)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise SpaceFileError(
-            f"cannot write the space file {argument}={str(path)!r}: {err.strerror or err}; "
-            "give a writable file path in an existing folder"
-        ) from err
-    return path
+    return write_space_file(payload, path, argument)
 
 
 def product_space_from_payload(

@@ -412,12 +412,7 @@ class SearchSpace:
                 )
             if len(failures) == len(chosen):
                 raise SpaceError(f"encoding_to_net failed for every profiled encoding; first: {first[1]}")
-        names = sorted(self.metrics)
-        ensemble = DeepEnsemble(
-            self.features.shape[1], names, ["hi"], surrogate or EnsembleConfig(), seed=seed
-        )
-        ensemble.pretrain(self.features, self.metrics, seed=seed)
-        self.surrogate = ensemble.pretrained_payload()
+        self.surrogate = pretrained_surrogate(self.features, self.metrics, surrogate, seed)
         if self.save_filename is not None:
             self.save()
         return self
@@ -451,21 +446,41 @@ class SearchSpace:
             "excluded": json.dumps({str(k): v for k, v in self.excluded.items()}),
             "surrogate": self.surrogate,
         }
-        try:
-            payload["checksum"] = payload_checksum(payload)
-        except _Malformed as err:
-            raise SpaceFileError(f"cannot save the space to {str(path)!r}: {err}") from None
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise SpaceFileError(
-                f"cannot write the space file {argument}={str(path)!r}: {err.strerror or err}; "
-                f"give a writable file path in an existing folder"
-            ) from err
-        return path
+        return write_space_file(payload, path, argument)
+
+
+def write_space_file(payload: dict[str, Any], path: Path, argument: str) -> Path:
+    """Add the checksum to ``payload`` and write it to ``path`` atomically (a temporary file renamed over
+    the target); both space forms save through here.
+
+    Raises:
+        SpaceFileError: a value no space file holds, or the file cannot be written, naming ``argument``.
+    """
+    try:
+        payload["checksum"] = payload_checksum(payload)
+    except _Malformed as err:
+        raise SpaceFileError(f"cannot save the space to {str(path)!r}: {err}") from None
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise SpaceFileError(
+            f"cannot write the space file {argument}={str(path)!r}: {err.strerror or err}; "
+            f"give a writable file path in an existing folder"
+        ) from err
+    return path
+
+
+def pretrained_surrogate(
+    features: np.ndarray, metrics: dict[str, np.ndarray], config: EnsembleConfig | None, seed: int
+) -> dict[str, Any]:
+    """The payload of an ensemble pretrained on ``metrics`` of the encodings whose rows are ``features``
+    (what both space forms store after :meth:`SearchSpace.preprocess`)."""
+    ensemble = DeepEnsemble(features.shape[1], sorted(metrics), ["hi"], config or EnsembleConfig(), seed=seed)
+    ensemble.pretrain(features, metrics, seed=seed)
+    return ensemble.pretrained_payload()
 
 
 def _target_path(filename: Any, argument: str) -> Path:

@@ -231,11 +231,10 @@ class Strategy(ABC):
     def available(self, fidelity: str, pending: Sequence[Suggestion]) -> Any:
         """Mask of encodings not yet tried or pending at ``fidelity``: a boolean array for a listed
         space, an :class:`OpenAvailable` (indexable the same way) for a product space."""
-        if self.ctx.product is not None:
-            busy = set(self.tried[fidelity]) | {p.index for p in pending if p.fidelity == fidelity}
-            return OpenAvailable(self.ctx.product, busy)
-        mask = self.searchable.copy()
         idx = list(self.tried[fidelity]) + [p.index for p in pending if p.fidelity == fidelity]
+        if self.ctx.product is not None:
+            return OpenAvailable(self.ctx.product, set(idx))
+        mask = self.searchable.copy()
         if idx:
             mask[idx] = False
         return mask

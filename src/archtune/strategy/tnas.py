@@ -65,6 +65,14 @@ class TNASSampler:
         )
         self.vae: ArchitectureVAE | None = None
 
+    @classmethod
+    def for_context(cls, context: SearchContext, epochs: int) -> TNASSampler:
+        """The sampler over a search's space: its tokenized features, or a product space's own tokens."""
+        if context.product is not None:
+            return cls(None, context.product.vocab_sizes, epochs, context.seed, context.product)
+        tokens, vocab = tokenize(context.features, context.feature_plans)
+        return cls(tokens, vocab, epochs, context.seed)
+
     def index_of_row(self, row: np.ndarray) -> int | None:
         """The encoding a token row stands for, or None when the space has no such encoding."""
         if self.product is not None:
@@ -147,13 +155,7 @@ class TNAS(Strategy):
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
-        if context.product is not None:
-            self.sampler = TNASSampler(
-                None, context.product.vocab_sizes, self.epochs, context.seed, context.product
-            )
-        else:
-            tokens, vocab = tokenize(context.features, context.feature_plans)
-            self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
+        self.sampler = TNASSampler.for_context(context, self.epochs)
         self._trained_round = 0
         self.sources: dict[str, int] = {"vae": 0, "uniform": 0, "mutation": 0}
 
@@ -237,13 +239,7 @@ class VAECandidates:
         self.round_size, self.top_k, self.epochs = round_size, top_k, epochs
 
     def setup(self, context: SearchContext) -> None:
-        if context.product is not None:
-            self.sampler = TNASSampler(
-                None, context.product.vocab_sizes, self.epochs, context.seed, context.product
-            )
-        else:
-            tokens, vocab = tokenize(context.features, context.feature_plans)
-            self.sampler = TNASSampler(tokens, vocab, self.epochs, context.seed)
+        self.sampler = TNASSampler.for_context(context, self.epochs)
         self.fidelities = [f.name for f in context.fidelities]  # cheapest first
         self._trained_round = 0
 
