@@ -1,4 +1,4 @@
-"""Search without enumeration: ProductSpace and OpenSpaceBO (the VAE proposes, the ensemble ranks)."""
+"""Search without enumeration: ProductSpace, and BO on it with VAE draws (the VAE proposes, the ensemble ranks)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import pytest
 
 from archtune.bench.open_space_bench import ThreeCellObjective, run_seed, three_cell_space
 from archtune.errors import ConfigError, SpaceError
-from archtune.strategy.open_space import OpenSpaceBO, ProductSpace
+from archtune.space.product import ProductSpace
+from archtune.strategy.base import Fidelity, Observation, SearchContext
+from archtune.strategy.bo import BayesianOptimization
+from archtune.strategy.tnas import VAECandidates
 
 
 def test_product_space_encodes_decodes_and_refuses_bad_input():
@@ -37,29 +40,36 @@ def test_the_three_cell_space_is_too_large_to_list_and_its_optimum_is_the_cells_
     assert objective.optimum == pytest.approx(np.mean(list(best.values())), abs=1e-3)
 
 
-def test_open_space_bo_never_repeats_replays_exactly_and_reports_failures():
+def _vae_bo(space, seed=3):
+    bo = BayesianOptimization(
+        n_init=5, candidates=VAECandidates(n_vae=64, n_uniform=0, round_size=5, epochs=10), pool_uniform=64
+    )
+    bo.setup(SearchContext(np.zeros((0, space.n_features), np.float32), [Fidelity("hi", 1.0)], seed=seed,
+                           neighbors=space.neighbors, product=space))  # fmt: skip
+    return bo
+
+
+def test_bo_with_vae_draws_never_repeats_replays_exactly_and_skips_failures():
     space = ProductSpace(
         {f"k{i}": tuple(range(4)) for i in range(6)}
     )  # 4096 encodings: small enough to check
     target = np.array([3, 1, 2, 0, 3, 1])
-
-    def objective(encoding):
-        return float((space.encode(encoding) == target).sum())
-
-    search = OpenSpaceBO(space, n_init=5, n_vae=64, n_uniform=64, vae_epochs=10, round_size=5, seed=3)
-    asked = []
+    search = _vae_bo(space)
     for step in range(25):
-        encoding = search.ask()
-        asked.append(tuple(space.encode(encoding)))
-        search.tell(encoding, None if step == 7 else objective(encoding))  # one failed evaluation
+        (s,) = search.ask(1)
+        value = None if step == 7 else float((space.tokens_of(np.array([s.index]))[0] == target).sum())
+        search.tell(Observation(s.index, "hi", value, 1.0))  # one failed evaluation
+    asked = [o.index for o in search.history]
     assert len(set(asked)) == len(asked)
-
-    replay = OpenSpaceBO(space, n_init=5, n_vae=64, n_uniform=64, vae_epochs=10, round_size=5, seed=3)
-    for encoding, (_, value) in zip(asked, search.history, strict=True):
-        replay.tell(space.decode(np.array(encoding)), value)
-    assert replay.ask() == search.ask()
+    replay = _vae_bo(space)
+    for observation in search.history:
+        replay.tell(observation)
+    assert replay.ask(1) == search.ask(1)
     # the additive target itself within 25 of 4096 evaluations (a random search: 25/4096 = 0.6%)
-    assert search.best() == ({f"k{i}": int(t) for i, t in enumerate(target)}, 6.0)
+    best = max(search.values["hi"], key=search.values["hi"].get)
+    assert (
+        search.values["hi"][best] == 6.0 and space.tokens_of(np.array([best]))[0].tolist() == target.tolist()
+    )
 
 
 def test_open_space_bo_beats_random_on_three_nb201_cells():
@@ -96,45 +106,34 @@ def test_open_space_benchmark_command_writes_its_table(tmp_path, capsys):
     assert "mean regret @25" in capsys.readouterr().out
 
 
-def test_open_space_bo_resumes_from_its_history_file_exactly(tmp_path):
-    space = ProductSpace({f"k{i}": ("a", "b", "c") for i in range(5)})
+def test_bo_on_a_product_space_pretrains_on_the_zero_cost_metrics_of_a_sample():
+    from archtune.surrogate.ensemble import DeepEnsemble
 
-    def objective(encoding):
-        return float(sum(v == "b" for v in encoding.values()) + (encoding["k0"] == "c"))
-
-    def run(steps, path, search=None):
-        search = search or OpenSpaceBO(
-            space, n_init=4, n_vae=32, n_uniform=32, vae_epochs=5, round_size=4, seed=1, history_file=path
-        )
-        for _ in range(steps):
-            encoding = search.ask()
-            search.tell(encoding, objective(encoding))
-        return search
-
-    whole = run(14, tmp_path / "whole.jsonl")
-    run(9, tmp_path / "cut.jsonl")  # killed after 9 results ...
-    with (tmp_path / "cut.jsonl").open("a") as fh:
-        fh.write('{"encoding": {"k0": "a"')  # ... while writing the 10th
-    run(2, tmp_path / "cut.jsonl")  # resumed, killed again cleanly ...
-    resumed = run(3, tmp_path / "cut.jsonl")  # ... and resumed once more
-    assert len(resumed.history) == 14
-    assert [(list(r), v) for r, v in resumed.history] == [(list(r), v) for r, v in whole.history]
-
-
-def test_open_space_bo_pretrains_on_the_zero_cost_metrics_of_sampled_encodings():
     space = ProductSpace({f"w{i}": (8, 16, 32, 64) for i in range(8)})  # 65,536 encodings
-    calls = []
+    sample = space.draw(np.random.default_rng(0), 500)
+    params = lambda e: float(sum(v * v for v in e.values()))  # noqa: E731
+    space.preprocess(
+        pretraining_data=[
+            {"encoding": space.encodings[i], "params": params(space.encodings[i])} for i in sample
+        ]
+    )
+    assert len(space.metric_indices) == len(set(sample.tolist())) and space.surrogate is not None
+    model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
+    rows = space.draw(np.random.default_rng(9), 200)
+    truth = [params(space.encodings[i]) for i in rows]
+    assert np.corrcoef(truth, model.predict_metric(space.features_of(rows), "params"))[0, 1] > 0.9
 
-    def zero_cost(encoding):
-        calls.append(encoding)
-        return {"params": float(sum(v * v for v in encoding.values()))}
 
-    search = OpenSpaceBO(space, n_init=2, pretrain_samples=500, zero_cost=zero_cost, seed=0)
-    rows = space.sample(np.random.default_rng(9), 200)
-    truth = [sum(v * v for v in space.decode(r).values()) for r in rows]
-    predicted = search._surrogate().predict_metric(space.features(rows), "params")  # as pretrained
-    assert np.corrcoef(truth, predicted)[0, 1] > 0.9
-    for _ in range(3):
-        encoding = search.ask()
-        search.tell(encoding, 1.0)
-    assert len(calls) == 500  # measured once, for the pretraining sample only
+def test_product_step_benchmark_command_times_every_space_and_writes_its_table(tmp_path, capsys):
+    import json
+
+    from archtune.cli import main
+
+    assert main(["bench", "product-step", "--seeds", "1", "--budget", "8", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "product_step.json").read_text())
+    assert list(result["spaces"]) == ["1e4", "1e12", "1e12-wide"]
+    for row in result["spaces"].values():  # 8 evaluations, 3 of them the initial design's
+        assert row["steps"] == 5 and row["median_step_s"] > 0 and np.isfinite(row["ratio_to_1e4"])
+    assert result["spaces"]["1e12"]["encodings"] == 1e12 and result["spaces"]["1e4"]["ratio_to_1e4"] == 1.0
+    assert "| 1e12-wide | 1e+12 | 4 x 1000 | 5 |" in (tmp_path / "product_step.md").read_text()
+    assert "median / the 10^4 space's" in capsys.readouterr().out

@@ -224,11 +224,17 @@ def test_infeasible_combinations_are_never_proposed(tmp_path):
 
 def test_what_a_product_space_cannot_do_yet_is_a_clear_error_and_an_extension_is_accepted(tmp_path):
     space = create_search_space("k", None, knobs={"w": [8, 16], "op": ["a", "b"]})
+    space.preprocess(
+        pretraining_data=[{"encoding": e, "params": float(e["w"])} for e in space.encodings], progress=False
+    )
     common = dict(hi_fi_eval=lambda e: float(e["w"]), progress=False)
-    with pytest.raises(ConfigError, match="strategy 'spline' needs a listed space"):
-        SearchInstance("s", tmp_path / "s.search", space, strategy="spline", **common)
-    with pytest.raises(ConfigError, match="constraints on a knobs space"):
-        SearchInstance("c", tmp_path / "c.search", space, constraints={"params": 1.0}, **common)
+    categorical = create_search_space("c", None, knobs={"op": ["a", "b"], "act": ["relu", "gelu"]})
+    with pytest.raises(ConfigError, match="the spline strategy needs at least one numeric knob"):
+        SearchInstance("s", tmp_path / "s.search", categorical, strategy="spline", **common)
+    with pytest.raises(ConfigError, match="a zero-cost objective on a knobs space is not supported yet"):
+        SearchInstance(
+            "c", tmp_path / "c.search", space, objectives={"value": "max", "params": "min"}, **common
+        )
     assert not (tmp_path / "s.search").exists() and not (tmp_path / "c.search").exists()
     s = SearchInstance("e", tmp_path / "e.search", space, strategy="random", **common)
     s.run_search(eval_budget=3)
@@ -247,3 +253,64 @@ def test_what_a_product_space_cannot_do_yet_is_a_clear_error_and_an_extension_is
     s.run_search(eval_budget=6)
     assert len(s.history()) == 6 and any(h["encoding"]["w"] == 32 for h in s.history())
     s.close()
+
+
+#: 8^6 = 262,144 encodings (listed it would be small; as knobs it is judged encoding by encoding)
+WIDTHS = {f"w{k}": list(range(8, 65, 8)) for k in range(6)}
+
+
+def params(encoding: dict) -> float:
+    """A stand-in for a parameter count: the sum of squared widths, in thousands."""
+    return sum(v * v for v in encoding.values()) / 1000
+
+
+def widths_space(sample: int = 600) -> ProductSpace:
+    space = create_search_space("widths", None, knobs=WIDTHS)
+    rows = space.profile_sample(sample, seed=0)
+    space.preprocess(
+        pretraining_data=[
+            {"encoding": space.encodings[i], "params": params(space.encodings[i])} for i in rows
+        ],
+        progress=False,
+    )
+    return space
+
+
+def test_constraints_on_a_knobs_space_hold_for_measured_and_predicted_encodings(tmp_path):
+    space = widths_space()
+    limit = 8.0  # the widest network is 24.6; the objective wants every width at 64
+    runs = {}
+    for name, constraints in (("free", None), ("constrained", {"params": limit})):
+        s = SearchInstance(
+            name, tmp_path / f"{name}.search", space, hi_fi_eval=lambda e: sum(e.values()) / 64,
+            constraints=constraints, progress=False, storage=MemoryStorage(),
+        )  # fmt: skip
+        s.run_search(eval_budget=25)
+        runs[name] = [params(h["encoding"]) for h in s.history()]
+    assert max(runs["free"]) > 2 * limit  # unconstrained, BO heads for the widest networks
+    over = [p for p in runs["constrained"] if p > limit]
+    assert len(over) <= 3 and max(runs["constrained"]) < 1.25 * limit, runs[
+        "constrained"
+    ]  # predicted: near the line
+    assert max(runs["constrained"]) > 0.7 * limit  # and not timid: it goes up to the limit
+
+
+def test_knob_constraints_trust_a_measurement_over_the_prediction_and_refuse_bad_input():
+    from archtune.search.constraints import KnobConstraints
+
+    space = widths_space()
+    check = KnobConstraints(space, {"params": 8.0})
+    measured = space.metric_indices
+    truth = space.metrics["params"] <= 8.0
+    assert (check(measured) == truth).all()  # every profiled encoding judged by its measurement
+    drawn = space.draw(np.random.default_rng(5), 400)
+    agree = check(drawn) == np.array([params(space.encodings[i]) <= 8.0 for i in drawn])
+    assert agree.mean() > 0.9  # the pretrained head judges the rest
+    with pytest.raises(ConfigError, match="unknown constraint metric 'flops'; this space has: params"):
+        KnobConstraints(space, {"flops": 1.0})
+    with pytest.raises(ConfigError, match="no encoding satisfies the constraints"):
+        KnobConstraints(space, {"params": 0.1})
+    with pytest.raises(ConfigError, match="run space.preprocess"):
+        bare = create_search_space("b", None, knobs=WIDTHS)
+        bare.set_pretraining_data([{"encoding": bare.encodings[0], "params": 1.0}])
+        KnobConstraints(bare, {"params": 8.0})

@@ -8,7 +8,8 @@ import pytest
 
 from archtune.bench.paper004 import TABLE4_INITIAL, reproduce
 from archtune.errors import ConfigError
-from archtune.strategy.spline_search import NumericDimension, SplineSearch, initial_design, spline_argmax
+from archtune.strategy.spline import SplineStrategy
+from archtune.strategy.spline_design import NumericDimension, initial_design
 from archtune.surrogate.spline import PolyharmonicSpline, SplineError
 
 
@@ -41,57 +42,125 @@ def test_initial_design_is_the_papers_corner_set():
     assert sorted(map(tuple, square)) == [(0, 0), (0, 4), (2, 2), (4, 0), (4, 4)]  # 4 corners and the centre
 
 
-def test_argmax_finds_the_maximum_of_a_known_function():
-    dims = [NumericDimension("a", 0, 1, integer=False), NumericDimension("b", 0, 1, integer=False)]
+def _knob_search(tmp_path, knobs, objective, name="k", budget=60, **strategy_options):
+    """A spline search on a knobs space, through SearchInstance (in-memory storage), run to ``budget``."""
+    from archtune import SearchInstance, create_search_space
+    from archtune.storage.memory import MemoryStorage
+    from archtune.strategy.spline import SplineStrategy
+
+    space = create_search_space(name, None, knobs=knobs)
+    s = SearchInstance(
+        name, tmp_path / f"{name}.search", space, hi_fi_eval=objective, progress=False,
+        strategy=SplineStrategy(**strategy_options), storage=MemoryStorage(),
+    )  # fmt: skip
+    s.run_search(eval_budget=budget)
+    return s
+
+
+def test_monte_carlo_argmax_over_knobs_finds_the_maximum_of_a_known_function():
+    from archtune.space.product import ProductSpace
+    from archtune.strategy.spline_box import KnobBox
+
+    space = ProductSpace(
+        {"a": {"low": 0.0, "high": 1.0, "num": 201}, "b": {"low": 0.0, "high": 1.0, "num": 201}}
+    )
+    view = KnobBox(space)
     grid = np.array([(a, b) for a in np.linspace(0, 1, 7) for b in np.linspace(0, 1, 7)])
     f = lambda P: -((P[:, 0] - 0.71) ** 2) - (P[:, 1] - 0.23) ** 2  # noqa: E731
     spline = PolyharmonicSpline().fit(grid, f(grid))
-    x, value = spline_argmax(spline, dims, grid, np.random.default_rng(0), min_distance=0.0)
-    assert np.allclose(x, [0.71, 0.23], atol=0.01) and value == pytest.approx(0.0, abs=1e-3)
+    tokens = view.samples(spline.predict, samples=1024, rounds=8, shrink=0.5)
+    X = view.token_coordinates(tokens)
+    best = X[int(np.argmax(spline.predict(X)))]
+    assert np.allclose(best, [0.71, 0.23], atol=0.01)
+    assert np.array_equal(view.samples(spline.predict, 1024, 8, 0.5), tokens)  # no seed: the same points
 
 
-def test_stops_when_measurement_matches_prediction():
-    dims = [NumericDimension(n, 0, 50) for n in "abc"]
-    search = SplineSearch(dims, epsilon=1e-6, seed=1)
-    linear = lambda p: 2 * p["a"] - p["b"] + 0.5 * p["c"]  # noqa: E731  (a spline reproduces it exactly)
-    steps = 0
-    while (point := search.ask()) is not None:
-        search.tell(point, linear(point))
-        steps += 1
-        assert steps < 30
-    assert search.converged and steps == 2 * 3 + 3 + 1  # the design, then one argmax that agrees
-    assert search.best()[1] == max(linear(p) for p, _, _ in search.history)
+def test_stops_when_measurement_matches_prediction(tmp_path):
+    knobs = {n: range(0, 51) for n in "abc"}
+    linear = lambda e: 2 * e["a"] - e["b"] + 0.5 * e["c"]  # noqa: E731  (a spline reproduces it exactly)
+    s = _knob_search(tmp_path, knobs, linear, epsilon=1e-6)
+    history = s.history()
+    assert s.strategy.converged and len(history) == 2 * 3 + 3 + 1  # the design, then one argmax that agrees
+    assert s.best()[1] == max(h["value"] for h in history) == linear({"a": 50, "b": 0, "c": 50})
     # a function the spline misses keeps the search going past its first argmax
-    bumpy = SplineSearch(dims, epsilon=1e-6, seed=1)
-    for _ in range(12):
-        p = bumpy.ask()
-        bumpy.tell(p, float(np.sin(p["a"] / 3.0) + np.cos(p["b"] / 5.0)))
-    assert not bumpy.converged and bumpy.n_measured == 12
+    bumpy = _knob_search(
+        tmp_path,
+        knobs,
+        lambda e: float(np.sin(e["a"] / 3.0) + np.cos(e["b"] / 5.0)),
+        "bumpy",
+        12,
+        epsilon=1e-6,
+    )
+    assert not bumpy.strategy.converged and len(bumpy.history()) == 12
 
 
-def test_categorical_knobs_get_one_spline_each_and_failures_are_skipped():
-    dims = [NumericDimension("w", 8, 64), NumericDimension("d", 1, 6), NumericDimension("k", 1, 7)]
-    search = SplineSearch(dims, categorical={"block": ["conv", "mbconv"]}, seed=0)
-    f = lambda p: -abs(p["w"] - 40) / 10 - abs(p["d"] - 3) + (2.0 if p["block"] == "mbconv" else 0.0)  # noqa: E731
-    search.tell(search.ask(), None)  # a failed evaluation: recorded, not fitted
-    while (point := search.ask()) is not None and search.n_measured < 40:
-        search.tell(point, f(point))
-    blocks = [p["block"] for p, _, _ in search.history]
+def test_categorical_knobs_get_one_spline_each_and_failures_are_skipped(tmp_path):
+    knobs = {"w": range(8, 65), "d": range(1, 7), "k": range(1, 8), "block": ["conv", "mbconv"]}
+    calls = []
+
+    def f(e):
+        calls.append(e)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")  # a failed evaluation: recorded, never fitted or retried
+        return -abs(e["w"] - 40) / 10 - abs(e["d"] - 3) + (2.0 if e["block"] == "mbconv" else 0.0)
+
+    s = _knob_search(tmp_path, knobs, f, budget=40)
+    history = s.history()
+    blocks = [h["encoding"]["block"] for h in history]
     assert blocks[:9] == ["conv"] * 9 and blocks[9:18] == ["mbconv"] * 9  # one design per combination
-    assert search.history[0][1] is None and len(search.support[0]) == 8
-    best, value = search.best()
+    assert history[0]["status"] == "FAILED" and all(h["status"] == "COMPLETE" for h in history[1:])
+    keys = [tuple(sorted(h["encoding"].items())) for h in history]
+    assert len(set(keys)) == len(keys)
+    best, value = s.best()
     assert best["block"] == "mbconv" and value >= f({"w": 40, "d": 3, "block": "mbconv"}) - 1.0
+
+
+def test_box_expansion_follows_an_optimum_outside_the_box(tmp_path):
+    f = lambda e: -(((e["w"] - 150) / 20) ** 2) - ((e["d"] - 6) / 2) ** 2  # noqa: E731  (optimum at w=150)
+    knobs = {"w": range(16, 257), "d": range(1, 13), "k": range(1, 8)}
+    fixed = _knob_search(tmp_path, {**knobs, "w": range(16, 65)}, f, "fixed", epsilon=0.05)
+    wide = _knob_search(tmp_path, knobs, f, "wide", epsilon=0.05, box={"w": (16, 64)})
+    assert fixed.best()[0]["w"] == 64 and fixed.strategy.view.widenings == 0  # stuck on the box's edge
+    assert wide.strategy.view.widenings >= 1 and abs(wide.best()[0]["w"] - 150) <= 10
+    assert wide.history()[0]["encoding"]["w"] == 64  # it started in the narrow box: its max corner
+    keys = [tuple(sorted(h["encoding"].items())) for h in wide.history()]
+    assert len(set(keys)) == len(keys)  # nothing paid twice
+
+
+@pytest.mark.parametrize(
+    ("knobs", "options", "message"),
+    [
+        (
+            {"op": ["a", "b"], "act": ["relu", "gelu"]},
+            {},
+            "at least one numeric knob with two or more options",
+        ),
+        ({"w": [8, 16], **{f"c{k}": ["a", "b"] for k in range(9)}}, {}, "which make 512 \\(at most 256\\)"),
+        ({"w": [8, 16, 32], "op": ["a", "b"]}, {"box": {"op": (0, 1)}}, "box names 'op', not a numeric knob"),
+        (
+            {"w": [8, 16, 32]},
+            {"box": {"w": (8, 64)}},
+            "must hold two options inside the knob's range \\[8, 32\\]",
+        ),
+        ({"w": [8, 16, 32]}, {"box": {"w": (8, 9)}}, "holds only one option"),
+        ({"w": [8, 16, 32]}, {"box": {"w": 8}}, "must be \\(low, high\\)"),
+    ],
+)
+def test_bad_knob_spline_input_is_one_clear_error(tmp_path, knobs, options, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        _knob_search(tmp_path, knobs, lambda e: 1.0, budget=1, **options)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: SplineSearch([]), "at least one numeric dimension"),
         (lambda: NumericDimension("w", 8, 8), "low \\(8\\) must be below high \\(8\\)"),
         (lambda: NumericDimension("w", "a", 8), "bounds must be numbers"),
         (lambda: NumericDimension("w", 0.2, 0.9), "fewer than two integers"),
-        (lambda: SplineSearch([NumericDimension("w", 0, 9)], categorical={"w": [1, 2]}), "unique"),
-        (lambda: SplineSearch([NumericDimension("w", 0, 9)], epsilon=0), "epsilon must be positive"),
+        (lambda: SplineStrategy(epsilon=0), "epsilon must be positive"),
+        (lambda: SplineStrategy(shrink=1.0), "shrink must lie in"),
+        (lambda: SplineStrategy(samples=0), "samples must be a positive integer"),
     ],
 )
 def test_bad_search_input(make, message):
@@ -203,25 +272,6 @@ def test_projection_plot_from_a_search_file(tmp_path, capsys):
     assert (
         "'block' is not a numeric knob of this search; numeric knobs: depth, width" in capsys.readouterr().err
     )
-
-
-def test_box_expansion_follows_an_optimum_outside_the_box():
-    f = lambda p: -(((p["w"] - 150) / 20) ** 2) - ((p["d"] - 6) / 2) ** 2  # noqa: E731  (optimum at w=150)
-    dims = [NumericDimension("w", 16, 64), NumericDimension("d", 1, 12), NumericDimension("k", 1, 7)]
-    fixed = SplineSearch(dims, epsilon=0.05)
-    wide = SplineSearch(dims, epsilon=0.05, expand={"w": (16, 256)})
-    for search in (fixed, wide):
-        while (p := search.ask()) is not None and search.n_measured < 60:
-            search.tell(p, f(p))
-    assert fixed.best()[0]["w"] == 64 and fixed.expansions == 0  # stuck on the box's edge
-    assert wide.expansions >= 1 and wide.dimensions[0].high > 64 and abs(wide.best()[0]["w"] - 150) <= 10
-    assert (
-        len({tuple(sorted(p.items())) for p, _, _ in wide.history}) == wide.n_measured
-    )  # nothing paid twice
-    with pytest.raises(ConfigError, match="must contain its box"):
-        SplineSearch(dims, expand={"w": (32, 256)})
-    with pytest.raises(ConfigError, match="expand names no numeric dimension"):
-        SplineSearch(dims, expand={"x": (0, 1)})
 
 
 def test_trained_width_objective_learns_and_is_cached(tmp_path, monkeypatch):

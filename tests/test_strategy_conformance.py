@@ -6,6 +6,7 @@ never a tried or pending one at that fidelity, an exhausted space answered with 
 evaluation never proposed again, replay of a history giving the same next ask, the same seed giving
 the same trajectory, with one fidelity and with two; on both space forms, a listed space and a product
 space (knobs, never listed), where a strategy that cannot serve one must say so in one clear error.
+A strategy may stop early only by its own rule, saying so with ``converged`` (the spline's Algorithm 1).
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ def test_never_proposes_a_tried_or_pending_evaluation(name, form, fidelities):
     done: set[tuple[int, str]] = set()
     for _ in range(20):
         pending = strategy.ask(2)
+        if not pending and strategy.converged:  # stopped by its own rule (the spline's Algorithm 1)
+            assert len(done) >= 5 and strategy.ask(1) == []
+            break
         assert pending, f"{name} stopped proposing with most of the space untried"
         assert not {(p.index, p.fidelity) for p in pending} & done
         # with the first still in flight, the next ask must avoid it too
@@ -159,13 +163,18 @@ def test_same_seed_same_trajectory_and_another_seed_differs(name, form):
     assert any(o != first for o in others), f"{name} ignores its seed"
 
 
-@pytest.mark.parametrize(
-    "name", [name for name in sorted(STRATEGIES) if not STRATEGIES[name].serves_product_spaces]
-)
-def test_a_strategy_that_cannot_serve_a_product_space_says_so_in_one_clear_error(name):
-    with pytest.raises(ConfigError, match=f"strategy {name!r} needs a listed space") as err:
-        _strategy(name, _space(form="product"), ONE)
+def test_a_strategy_that_cannot_serve_a_product_space_says_so_in_one_clear_error():
+    class ListedOnly(Strategy):  # every registered strategy serves both forms; the refusal is the base's
+        name = "listed-only"
+        serves_product_spaces = False
+
+        def propose(self, rng, pending, allowed):
+            return None
+
+    with pytest.raises(ConfigError, match="strategy 'listed-only' needs a listed space") as err:
+        ListedOnly().setup(_context(_space(form="product"), ONE))
     assert "\n" not in str(err.value)
+    assert "searched by " + ", ".join(sorted(STRATEGIES)) in str(err.value)
 
 
 def test_every_registered_strategy_class_is_exported_by_archtune_strategy():

@@ -4,7 +4,9 @@ A constraint names a zero-cost metric stored with the space (``params``, ``flops
 ``peak_memory_mb``, or a column of the user's ``pretraining_data``) and its largest allowed value.
 Measured values decide. Encodings left unmeasured (``preprocess(sample_size=...)`` on a big space) are
 judged by the pretrained surrogate's head for that metric, which was trained on the measured ones: a
-sampled space can still be searched under a constraint without profiling every network.
+sampled space can still be searched under a constraint without profiling every network. A knobs space
+(never listed, profiled for a sample) is judged the same way, encoding by encoding as the strategies
+ask (:class:`KnobConstraints`).
 
 Example:
     >>> from archtune import create_search_space
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from archtune.errors import ConfigError
+from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
 from archtune.surrogate.ensemble import DeepEnsemble
 
@@ -81,3 +84,76 @@ def zero_cost_values(space: SearchSpace, name: str) -> np.ndarray:
         model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
         values[unknown] = model.predict_metric(space.features[unknown], name)
     return values
+
+
+class KnobConstraints:
+    """Constraints on a knobs space's zero-cost metrics, as a test of encoding indices (a product space
+    is never listed, so there is no mask): the measured value for an encoding of the profiled sample, the
+    pretrained surrogate's prediction for any other; each encoding is judged once and remembered.
+
+    Raises:
+        ConfigError: a metric the space does not have, no pretrained surrogate (run ``preprocess``), or
+            no encoding of the sample nor of 2,000 uniform draws satisfying the constraints.
+
+    Example:
+        >>> from archtune.space.product import ProductSpace
+        >>> s = ProductSpace({"w": [8, 16, 32, 64], "d": [1, 2]})
+        >>> s.preprocess(pretraining_data=[{"encoding": e, "params": e["w"] * e["d"]} for e in s.encodings], progress=False) and None
+        >>> KnobConstraints(s, {"params": 40})(np.arange(8)).tolist()  # all measured: 8, 16, 16, 32, 32, 64, 64, 128
+        [True, True, True, True, True, False, False, False]
+    """
+
+    #: judged encodings remembered at most (a cache, not a table of the space)
+    CACHE = 1_000_000
+
+    def __init__(self, space: ProductSpace, constraints: Mapping[str, float]):
+        self.space = space
+        self.limits = check_constraints(constraints)
+        for name in self.limits:
+            if name not in space.metrics:
+                have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
+                raise ConfigError(f"unknown constraint metric {name!r}; this space has: {have}")
+        if space.surrogate is None or not set(self.limits) <= set(space.surrogate["metric_names"]):
+            raise ConfigError(
+                "constraints on a knobs space judge the encodings not profiled by the pretrained surrogate, "
+                "and this space has none for them: run space.preprocess(...) first"
+            )
+        self.model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
+        self.measured = {
+            name: {
+                int(i): float(v)
+                for i, v in zip(space.metric_indices, space.metrics[name], strict=True)
+                if math.isfinite(v)
+            }
+            for name in self.limits
+        }
+        self._known: dict[int, bool] = {}
+        probe = np.concatenate([space.metric_indices, space.draw(np.random.default_rng(0), 2000)])
+        if not self(probe).any():
+            raise ConfigError(
+                f"no encoding satisfies the constraints {self.limits} (none of the profiled sample nor of "
+                "2,000 uniform draws, measured or predicted)"
+            )
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        """Which of ``indices`` satisfy every constraint."""
+        indices = np.asarray(indices, dtype=np.int64)
+        new = np.array(sorted({i for i in indices.tolist() if i not in self._known}), dtype=np.int64)
+        if len(new):
+            ok = np.ones(len(new), dtype=bool)
+            features = self.space.features_of(new)
+            for name, limit in self.limits.items():
+                values = self.model.predict_metric(features, name).astype(np.float64)
+                measured = self.measured[name]
+                values = np.array(
+                    [measured.get(i, v) for i, v in zip(new.tolist(), values.tolist(), strict=True)]
+                )
+                ok &= values <= limit
+            if len(self._known) + len(new) <= self.CACHE:
+                self._known.update(zip(new.tolist(), ok.tolist(), strict=True))
+            else:  # too many to remember: judged again when asked again
+                fresh = dict(zip(new.tolist(), ok.tolist(), strict=True))
+                return np.array(
+                    [self._known.get(i, fresh.get(i, False)) for i in indices.tolist()], dtype=bool
+                )
+        return np.array([self._known[i] for i in indices.tolist()], dtype=bool)

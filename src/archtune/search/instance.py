@@ -49,7 +49,7 @@ from archtune.search.arguments import (
     target_value,
     whole_number,
 )
-from archtune.search.constraints import check_constraints, feasible_mask
+from archtune.search.constraints import KnobConstraints, check_constraints, feasible_mask
 from archtune.search.dispatch import Dispatch, Dispatcher
 from archtune.search.objectives import Objectives, pareto_front
 from archtune.search.space_match import match_space, space_meta
@@ -219,15 +219,18 @@ class SearchInstance:
         product = self.space if isinstance(self.space, ProductSpace) else None
         listed = self.space if isinstance(self.space, SearchSpace) else None
         searchable: np.ndarray | None = None
-        if listed is None:
-            if self.goal.known_names or self.constraints:
+        admissible: KnobConstraints | None = None
+        if product is not None:
+            if self.goal.known_names:
                 raise ConfigError(
-                    f"{'constraints' if self.constraints else 'a zero-cost objective'} on a knobs space is not "
-                    "supported yet (its zero-cost metrics are measured for a sample only): return the metric "
-                    "from your objective, or leave infeasible combinations out with feasible= in create_search_space"
+                    "a zero-cost objective on a knobs space is not supported yet (its zero-cost metrics are "
+                    "measured for a sample only): return the metric from your objective, or constrain it "
+                    "with constraints={...}"
                 )
             self._known: dict[str, np.ndarray] = {}
+            admissible = KnobConstraints(product, self.constraints) if self.constraints else None
         else:
+            assert listed is not None
             self._known = self.goal.known_values(listed)  # zero-cost objectives, user's units
             searchable = listed.searchable & feasible_mask(listed, self.constraints)
         self.console = Console(stderr=True, quiet=not progress)
@@ -270,6 +273,7 @@ class SearchInstance:
                 known_objectives=self.goal.known_matrix(self._known) if self.goal.multi else None,
                 product=product,
                 metric_indices=product.metric_indices if product is not None else None,
+                admissible=admissible,
             )
         )
         # everything is checked: only now is the file opened (and created when missing)

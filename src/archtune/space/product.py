@@ -280,16 +280,38 @@ class ProductSpace:
         return f"ProductSpace(name={self.name!r}, knobs={self.names}, size={self.size:.3g})"
 
     @staticmethod
-    def _feature_table(spec: Mapping[str, Any]) -> np.ndarray:
-        """Feature rows of a knob's options: one scaled number for numeric knobs, one-hot otherwise."""
+    def _unit_values(spec: Mapping[str, Any]) -> np.ndarray | None:
+        """A numeric knob's options scaled to [0, 1] (their logs for a log range); None for other knobs."""
         options = spec["options"]
-        if len(options) > 1 and all(_is_number(o) for o in options):
-            values = np.array(options, dtype=np.float64)
-            if spec.get("log"):
-                values = np.log(values)
-            span = values.max() - values.min()
-            return ((values - values.min()) / span).astype(np.float32).reshape(-1, 1)
-        return np.eye(len(options), dtype=np.float32)
+        if len(options) < 2 or not all(_is_number(o) for o in options):
+            return None
+        values = np.array(options, dtype=np.float64)
+        if spec.get("log"):
+            values = np.log(values)
+        return (values - values.min()) / (values.max() - values.min())
+
+    @classmethod
+    def _feature_table(cls, spec: Mapping[str, Any]) -> np.ndarray:
+        """Feature rows of a knob's options: one scaled number for numeric knobs, one-hot otherwise."""
+        unit = cls._unit_values(spec)
+        if unit is not None:
+            return unit.astype(np.float32).reshape(-1, 1)
+        return np.eye(len(spec["options"]), dtype=np.float32)
+
+    def unit_coordinates(self) -> dict[int, np.ndarray]:
+        """Knob position -> its options' coordinates in [0, 1], for the numeric knobs (two or more options,
+        all numbers): the number each option's feature holds (of the log for a log range), by option order.
+
+        Example:
+            >>> ProductSpace({"op": ["a", "b"], "w": [8, 16, 32]}).unit_coordinates()[1].round(3).tolist()
+            [0.0, 0.333, 1.0]
+        """
+        out = {}
+        for k, spec in enumerate(self.specs):
+            unit = self._unit_values(spec)
+            if unit is not None:
+                out[k] = unit
+        return out
 
     def fingerprint(self) -> dict[str, str | int]:
         """Hashes that identify the space (its knobs in order, options in order): a search file keeps them."""
@@ -352,20 +374,35 @@ class ProductSpace:
         """
         return int(self.index_of_tokens(self.encode(encoding))[0])
 
-    def mutations(self, row: np.ndarray) -> np.ndarray:
-        """Every token row one knob away from ``row``."""
+    def mutations(self, row: np.ndarray, nearest: int | None = None) -> np.ndarray:
+        """Every token row one knob away from ``row``; with ``nearest``, only each knob's ``nearest``
+        options closest to the row's (by value for a numeric knob, by position otherwise), so that a
+        knob of 1,000 options adds its local moves and not 999 rows.
+
+        Example:
+            >>> s = ProductSpace({"w": range(0, 1000), "op": ["a", "b", "c"]})
+            >>> [s.decode(r) for r in s.mutations(np.array([500, 0]), nearest=2)]
+            [{'w': 499, 'op': 'a'}, {'w': 501, 'op': 'a'}, {'w': 500, 'op': 'b'}, {'w': 500, 'op': 'c'}]
+        """
+        units = self.unit_coordinates() if nearest is not None else {}
         out = []
         for k, v in enumerate(self.vocab_sizes):
-            for t in range(v):
-                if t != row[k]:
-                    child = row.copy()
-                    child[k] = t
-                    out.append(child)
+            others = np.array([t for t in range(v) if t != row[k]], dtype=np.int64)
+            if nearest is not None and len(others) > nearest:
+                position = units[k] if k in units else np.arange(v, dtype=np.float64)
+                gaps = np.abs(position[others] - position[row[k]])
+                others = np.sort(others[np.argsort(gaps, kind="stable")[:nearest]])
+            for t in others:
+                child = row.copy()
+                child[k] = t
+                out.append(child)
         return np.array(out, dtype=np.int64).reshape(-1, len(self.vocab_sizes))
 
-    def neighbors(self, index: int) -> list[int]:
-        """Indices of the encodings one knob away from encoding ``index`` (feasibility not applied)."""
-        return [int(i) for i in self.index_of_tokens(self.mutations(self.tokens_of(np.array([index]))[0]))]
+    def neighbors(self, index: int, nearest: int | None = None) -> list[int]:
+        """Indices of the encodings one knob away from encoding ``index`` (feasibility not applied);
+        ``nearest`` as for :meth:`mutations`."""
+        row = self.tokens_of(np.array([index]))[0]
+        return [int(i) for i in self.index_of_tokens(self.mutations(row, nearest))]
 
     # -- what may be searched --------------------------------------------------------------------
     def _imported(self, path: str, what: str, argument: str) -> Any:

@@ -79,6 +79,9 @@ class SearchContext:
         product: the space when it is a :class:`~archtune.space.product.ProductSpace` (never listed):
             then ``features`` is empty, rows come from :meth:`features_of`, and ``searchable`` is None
             (the space says which encodings are allowed).
+        admissible: for a product space, the search's own test on top of the space's, indices -> a
+            boolean array (the constraints on zero-cost metrics, judged by the pretrained surrogate
+            where unmeasured); None: every allowed encoding.
         metric_indices: the encodings ``metrics`` describe (a product space's profiled sample); None:
             one value per encoding of the space.
     """
@@ -94,6 +97,7 @@ class SearchContext:
     known_objectives: np.ndarray | None = None
     product: ProductSpace | None = None
     metric_indices: np.ndarray | None = None
+    admissible: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def n(self) -> int:
@@ -130,18 +134,38 @@ class SearchContext:
 class OpenAvailable:
     """The encodings of a product space that may still be proposed at one fidelity: a mask never built.
 
-    ``available[i]`` and ``available.any()`` read like the enumerated form's boolean mask;
-    :meth:`draw` gives distinct uniform draws among them (rejection sampling, and an exact listing of
-    the free ones for a space of at most ``ENUMERATE_BELOW`` encodings when draws find none).
+    ``available[i]`` (an index, or an array of them: a boolean array back) and ``available.any()`` read
+    like the enumerated form's boolean mask; :meth:`draw` gives distinct uniform draws among them
+    (rejection sampling, and an exact listing of the free ones for a space of at most
+    ``ENUMERATE_BELOW`` encodings when draws find none). ``admissible`` is the search's own test on
+    top of the space's (constraints: see :attr:`SearchContext.admissible`), asked once per batch.
     """
 
-    def __init__(self, space: ProductSpace, busy: set[int]):
+    def __init__(
+        self,
+        space: ProductSpace,
+        busy: set[int],
+        admissible: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
         self.space = space
         self.busy = busy
+        self.admissible = admissible
 
-    def __getitem__(self, index: Any) -> bool:
-        i = int(index)
-        return i not in self.busy and self.space.allowed(i)
+    def __getitem__(self, index: Any) -> Any:
+        if np.ndim(index) == 0:
+            return bool(self.mask(np.array([int(index)]))[0])
+        return self.mask(np.asarray(index, dtype=np.int64))
+
+    def mask(self, indices: np.ndarray) -> np.ndarray:
+        """Which of ``indices`` are free: not busy, allowed by the space, admitted by the search."""
+        ok = np.fromiter(
+            (i not in self.busy and self.space.allowed(i) for i in indices.tolist()),
+            dtype=bool,
+            count=len(indices),
+        )
+        if self.admissible is not None and ok.any():
+            ok[ok] = self.admissible(indices[ok])
+        return ok
 
     def any(self) -> bool:
         return len(self.busy) < self.space.size and bool(len(self.draw(np.random.default_rng(0), 1)))
@@ -150,15 +174,17 @@ class OpenAvailable:
         """Up to ``n`` distinct free encodings, uniformly drawn (fewer only when the space has fewer)."""
         out: dict[int, None] = {}
         for _ in range(32):
-            for i in self.space.draw(rng, max(64, 2 * n)).tolist():
-                if i not in out and self[i]:
+            batch = self.space.draw(rng, max(64, 2 * n))
+            for i, free in zip(batch.tolist(), self.mask(batch).tolist(), strict=True):
+                if free and i not in out:
                     out[i] = None
                     if len(out) == n:
                         return np.fromiter(out, dtype=np.int64, count=n)
         if self.space.size <= ENUMERATE_BELOW:  # a nearly exhausted small space: list what is left
-            free = [i for i in range(self.space.size) if i not in out and self[i]]
+            rest = np.array([i for i in range(self.space.size) if i not in out], dtype=np.int64)
+            free = rest[self.mask(rest)] if len(rest) else rest
             take = rng.permutation(len(free))[: n - len(out)]
-            out.update({free[k]: None for k in take})
+            out.update({int(free[k]): None for k in take})
         return np.fromiter(out, dtype=np.int64, count=len(out))
 
 
@@ -170,6 +196,9 @@ class Strategy(ABC):
     uses_seed = True
     #: whether the strategy searches a :class:`~archtune.space.product.ProductSpace` (never listed)
     serves_product_spaces = True
+    #: whether the strategy has stopped by its own rule (for the spline, Algorithm 1 converged) and
+    #: proposes nothing more, with encodings left untried
+    converged = False
 
     def setup(self, context: SearchContext) -> None:
         """Attach the strategy to a search. Called once, before any ask or tell."""
@@ -180,9 +209,14 @@ class Strategy(ABC):
         self.history: list[Observation] = []
         if context.product is not None:
             if not self.serves_product_spaces:
+                from archtune.strategy.registry import STRATEGIES  # here: the registry imports this module
+
+                serving = ", ".join(
+                    n for n, cls in sorted(STRATEGIES.items()) if getattr(cls, "serves_product_spaces", True)
+                )
                 raise ConfigError(
                     f"strategy {self.name!r} needs a listed space (create_search_space with encodings=...); "
-                    "a knobs space is searched by bo, random, rea, ls or tnas"
+                    f"a knobs space is searched by {serving}"
                 )
             self.searchable = np.ones(0, dtype=bool)  # unused: the product space says what is allowed
         else:
@@ -233,7 +267,7 @@ class Strategy(ABC):
         space, an :class:`OpenAvailable` (indexable the same way) for a product space."""
         idx = list(self.tried[fidelity]) + [p.index for p in pending if p.fidelity == fidelity]
         if self.ctx.product is not None:
-            return OpenAvailable(self.ctx.product, set(idx))
+            return OpenAvailable(self.ctx.product, set(idx), self.ctx.admissible)
         mask = self.searchable.copy()
         if idx:
             mask[idx] = False
@@ -242,7 +276,7 @@ class Strategy(ABC):
     def is_allowed(self, index: int) -> bool:
         """Whether encoding ``index`` may ever be proposed (searchable, or allowed by the product space)."""
         if self.ctx.product is not None:
-            return self.ctx.product.allowed(index)
+            return bool(OpenAvailable(self.ctx.product, set(), self.ctx.admissible)[index])
         return bool(self.searchable[index])
 
     @staticmethod

@@ -79,7 +79,9 @@ class BayesianOptimization(Strategy):
             searches only.
         pool_uniform, pool_parents: on a product space (never listed), the candidates each step scores
             in place of the whole space: ``pool_uniform`` uniform draws among the untried encodings and
-            every one-knob mutation of the ``pool_parents`` best results (see ``_pool``), plus the
+            the one-knob mutations of the ``pool_parents`` best results (each knob's
+            ``pool_nearest`` options nearest the parent's: all of them for knobs of a few options, the
+            local moves for knobs of many; see ``_pool``), plus the
             draws of ``candidates`` when it is :class:`~archtune.strategy.tnas.VAECandidates` (its
             ``n_vae`` VAE draws; its ``n_uniform`` is not used there).
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
@@ -109,6 +111,7 @@ class BayesianOptimization(Strategy):
         confirm_top_every: int | None = 2,
         pool_uniform: int = 1000,
         pool_parents: int = 5,
+        pool_nearest: int = 16,
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -149,8 +152,11 @@ class BayesianOptimization(Strategy):
             raise ConfigError(f"pool_uniform must be a positive integer, got {pool_uniform!r}")
         if not isinstance(pool_parents, int) or pool_parents < 0:
             raise ConfigError(f"pool_parents must be a non-negative integer, got {pool_parents!r}")
+        if not isinstance(pool_nearest, int) or pool_nearest < 1:
+            raise ConfigError(f"pool_nearest must be a positive integer, got {pool_nearest!r}")
         self.pool_uniform = pool_uniform
         self.pool_parents = pool_parents
+        self.pool_nearest = pool_nearest
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
@@ -296,18 +302,19 @@ class BayesianOptimization(Strategy):
 
     def _pool(self, rng: np.random.Generator, available: Any, fidelity: str) -> np.ndarray:
         """Candidates in a product space (never listed): ``pool_uniform`` uniform draws among the free
-        encodings and every free one-knob mutation of the ``pool_parents`` best results at ``fidelity``
-        (of any fidelity before the first there). Its size, and so a step's cost, does not grow with
-        the space."""
+        encodings and the free one-knob mutations of the ``pool_parents`` best results at ``fidelity``
+        (of any fidelity before the first there), each knob's ``pool_nearest`` options nearest the
+        parent's. Its size, and so a step's cost, does not grow with the space."""
         values = self.values[fidelity] or {i: v for vs in self.values.values() for i, v in vs.items()}
         parents = sorted(values, key=lambda i: (-values[i], i))[: self.pool_parents]
         parts = [available.draw(rng, self.pool_uniform)]
         if self.candidates is not None:  # e.g. the TNAS VAE's draws (VAECandidates.draws)
             parts.append(self.candidates.draws(rng, available, self.history))
-        neighbors = self.ctx.neighbors
-        if neighbors is not None:
-            for parent in parents:
-                parts.append(np.array([j for j in neighbors(parent) if available[j]], dtype=np.int64))
+        space = self.ctx.product
+        assert space is not None  # a listed space scores its free encodings, not a pool
+        for parent in parents:
+            near = np.array(space.neighbors(parent, nearest=self.pool_nearest), dtype=np.int64)
+            parts.append(near[available[near]])
         return np.unique(np.concatenate(parts))
 
     def _stalled(self) -> bool:

@@ -1,11 +1,15 @@
 """Strategy ``spline``: paper 004's Algorithm 1 on a search space of numeric knobs, through ask/tell.
 
-The numeric positions of the encodings are the spline's dimensions, in the unit box the default
-featurizer already scales them to; categorical positions split the space into combinations, each with
-its own spline (paper 004, section 3). The space's encodings are the legal grid, so where
-:class:`~archtune.strategy.spline_search.SplineSearch` samples a continuous box, this strategy snaps
-each initial-design point to the nearest encoding and takes the exact argmax of the spline over every
+On a listed space, the numeric positions of the encodings are the spline's dimensions, in the unit box
+the default featurizer already scales them to; categorical positions split the space into
+combinations, each with its own spline (paper 004, section 3). The space's encodings are the legal
+grid: each initial-design point snaps to the nearest encoding and the argmax is exact, over every
 untried encoding that keeps ``min_distance`` from the support points.
+
+On a product space (``create_search_space(knobs=...)``, never listed) the numeric knobs are the
+dimensions and the other knobs the combinations (:class:`~archtune.strategy.spline_box.KnobBox`); the
+argmax is section 4.2's hierarchical Monte Carlo over the box, each sample snapped to the knobs'
+options, and the box may start narrow and widen (``box=``, section 5.3).
 
 Algorithm 1 stops once a measured argmax agrees with its prediction within ``epsilon``: the strategy
 then proposes nothing more and ``run_search`` returns with budget left. Its state is a function of
@@ -27,39 +31,72 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from archtune.errors import ConfigError
 from archtune.strategy.base import Observation, SearchContext, Strategy, Suggestion
-from archtune.strategy.spline_search import NumericDimension, default_epsilon, initial_design
+from archtune.strategy.spline_box import KnobBox
+from archtune.strategy.spline_design import NumericDimension, default_epsilon, initial_design
 from archtune.surrogate.spline import PolyharmonicSpline, SplineError
 
 
 class SplineStrategy(Strategy):
-    """Polyharmonic-spline search (paper 004) at the top fidelity.
+    """Polyharmonic-spline search (paper 004) at the top fidelity, on a listed or a product space.
 
     Args:
         epsilon: stop once ``|measured - predicted| <= epsilon`` at an argmax; default:
-            :func:`~archtune.strategy.spline_search.default_epsilon` of the values measured so far.
+            :func:`~archtune.strategy.spline_design.default_epsilon` of the values measured so far.
         min_distance: an argmax keeps at least this distance (unit box) from every support point.
+        box: product spaces only: ``{numeric knob: (low, high)}``, where the search starts; once it
+            converges on an edge of this box, the box widens within the knob's range (paper 004,
+            section 5.3; see :class:`~archtune.strategy.spline_box.KnobBox`).
+        samples, rounds, shrink: product spaces only: the hierarchical Monte Carlo argmax (section
+            4.2): ``rounds`` rounds of ``samples`` Halton points, the box shrunk by ``shrink`` around
+            the best point after each.
     """
 
     name = "spline"
 
-    uses_seed = False  # paper 004: a fixed initial design and the exact argmax of the spline
-    serves_product_spaces = False  # its combinations and unit box come from a listed space
+    uses_seed = False  # paper 004: a fixed initial design and a deterministic argmax
 
-    def __init__(self, epsilon: float | None = None, min_distance: float = 0.02):
+    def __init__(
+        self,
+        epsilon: float | None = None,
+        min_distance: float = 0.02,
+        box: Mapping[str, tuple[float, float]] | None = None,
+        samples: int = 1024,
+        rounds: int = 8,
+        shrink: float = 0.5,
+    ):
         if epsilon is not None and not epsilon > 0:
             raise ConfigError(f"epsilon must be positive, got {epsilon!r}")
+        if not 0 < shrink < 1:
+            raise ConfigError(f"shrink must lie in (0, 1), got {shrink!r}")
+        for name, value in (("samples", samples), ("rounds", rounds)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         self.epsilon = epsilon
         self.min_distance = min_distance
+        self.box = dict(box or {})
+        self.samples, self.rounds, self.shrink = samples, rounds, shrink
 
     def setup(self, context: SearchContext) -> None:
         super().setup(context)
+        self.converged = False
+        self.view: KnobBox | None = None
+        if context.product is not None:
+            self.view = KnobBox(context.product, self.box)
+            self.design = [i for i in self.view.design() if self.is_allowed(i)]
+            self._design_set = set(self.design)
+            return
+        if self.box:
+            raise ConfigError(
+                "box= is for a knobs space (create_search_space(knobs=...)); a listed space's box is its encodings"
+            )
         plans = context.feature_plans
         if plans is None:
             raise ConfigError("the spline strategy needs a space featurized by archtune's default featurizer")
@@ -84,7 +121,6 @@ class SplineStrategy(Strategy):
         self.combo = self.combo.reshape(-1)
         self.design = self._initial_design()
         self._design_set = set(self.design)
-        self.converged = False
 
     def _initial_design(self) -> list[int]:
         """Per combination, the encoding nearest each point of section 4.1's design (unit box)."""
@@ -102,18 +138,36 @@ class SplineStrategy(Strategy):
                 chosen.append(int(members[k]))
         return chosen
 
+    # -- the two space forms behind one set of helpers ---------------------------------------------
+    def _coordinates(self, indices: np.ndarray) -> np.ndarray:
+        return self.view.coordinates(indices) if self.view is not None else self.X[indices]
+
+    def _combos(self, indices: np.ndarray) -> np.ndarray:
+        return self.view.combos_of(indices) if self.view is not None else self.combo[indices]
+
+    @property
+    def _n_combos(self) -> int:
+        return self.view.n_combos if self.view is not None else int(self.combo.max()) + 1
+
+    def _box(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.view is not None:
+            return self.view.lo.copy(), self.view.hi.copy()
+        d = self.X.shape[1]
+        return np.zeros(d), np.ones(d)
+
     # -- Algorithm 1 -------------------------------------------------------------------------------
     def _spline(self, combo: int) -> tuple[PolyharmonicSpline, np.ndarray] | None:
         values = self.values[self.ctx.top]
-        support = np.array(sorted(i for i in values if self.combo[i] == combo), dtype=np.int64)
-        if len(support) < self.X.shape[1] + 2:
+        measured = np.fromiter(sorted(values), dtype=np.int64, count=len(values))
+        support = measured[self._combos(measured) == combo] if len(measured) else measured
+        if len(support) < len(self._box()[0]) + 2:
             return None
         try:
-            box = (np.zeros(self.X.shape[1]), np.ones(self.X.shape[1]))
-            spline = PolyharmonicSpline(box=box).fit(self.X[support], [values[i] for i in support])
+            X = self._coordinates(support)
+            spline = PolyharmonicSpline(box=self._box()).fit(X, [values[int(i)] for i in support])
         except SplineError:
             return None
-        return spline, support
+        return spline, X
 
     def _epsilon(self) -> float:
         if self.epsilon is not None:
@@ -125,12 +179,25 @@ class SplineStrategy(Strategy):
         argmax = observation.index not in self._design_set and observation.fidelity == self.ctx.top
         if argmax and observation.value is not None and not self.converged:
             # the spline it was proposed from: the support before this observation joins it
-            fitted = self._spline(int(self.combo[observation.index]))
+            fitted = self._spline(int(self._combos(np.array([observation.index]))[0]))
             if fitted is not None:
-                predicted = float(fitted[0].predict(self.X[[observation.index]])[0])
+                predicted = float(fitted[0].predict(self._coordinates(np.array([observation.index])))[0])
         super().tell(observation)
         if predicted is not None:
             self.converged = abs(observation.value - predicted) <= self._epsilon()  # type: ignore[operator]
+        if self.converged and self.view is not None and self.view.boxed:
+            self._widen()
+
+    def _widen(self) -> None:
+        """Section 5.3: converged on an edge of the box: widen it and measure the wider box's design."""
+        values = self.values[self.ctx.top]
+        best = max(values, key=lambda i: (values[i], -i))
+        if self.view is None or not self.view.widen(best):
+            return
+        new = [i for i in self.view.design() if i not in self._design_set and self.is_allowed(i)]
+        self.design += new
+        self._design_set.update(new)
+        self.converged = False
 
     def propose(
         self, rng: np.random.Generator, pending: Sequence[Suggestion], allowed: Sequence[str]
@@ -143,20 +210,37 @@ class SplineStrategy(Strategy):
             if available[i]:
                 return Suggestion(i, fidelity)
         best: tuple[float, int] | None = None
-        for combo in range(int(self.combo.max()) + 1):
+        lo, hi = self._box()
+        for combo in range(self._n_combos):
             fitted = self._spline(combo)
             if fitted is None:
                 continue
             spline, support = fitted
-            candidates = np.flatnonzero(available & (self.combo == combo))
+            candidates, X = self._candidates(combo, spline, available)
             if not len(candidates):
                 continue
-            gaps, _ = cKDTree(self.X[support]).query(self.X[candidates])  # memory stays O(candidates)
-            candidates = candidates[gaps >= self.min_distance]
-            if not len(candidates):
+            # distances in the box's unit coordinates; memory stays O(candidates)
+            gaps, _ = cKDTree((support - lo) / (hi - lo)).query((X - lo) / (hi - lo))
+            far = gaps >= self.min_distance
+            if not far.any():
                 continue
-            predicted = spline.predict(self.X[candidates])
+            candidates, X = candidates[far], X[far]
+            predicted = spline.predict(X)
             top = int(np.argmax(predicted))
             if best is None or predicted[top] > best[0]:
                 best = (float(predicted[top]), int(candidates[top]))
         return None if best is None else Suggestion(best[1], fidelity)
+
+    def _candidates(
+        self, combo: int, spline: PolyharmonicSpline, available: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The free encodings of ``combo`` the argmax chooses among, and their coordinates: every one
+        for a listed space, the hierarchical Monte Carlo's samples for a product space."""
+        if self.view is None:
+            candidates = np.flatnonzero(available & (self.combo == combo))
+            return candidates, self.X[candidates]
+        tokens = self.view.samples(spline.predict, self.samples, self.rounds, self.shrink)
+        indices = self.view.indices(combo, tokens)
+        X = self.view.token_coordinates(tokens)
+        free = available[indices] & self.view.in_box(X)
+        return indices[free], X[free]

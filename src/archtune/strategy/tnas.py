@@ -262,7 +262,8 @@ class VAECandidates:
         if self.sampler.vae is None or not self.n_vae:
             return np.zeros(0, dtype=np.int64)
         hits = [self.sampler.index_of_row(row) for row in self.sampler.vae.sample(self.n_vae, rng)]
-        return np.array(sorted({h for h in hits if h is not None and available[h]}), dtype=np.int64)
+        legal = np.array(sorted({h for h in hits if h is not None}), dtype=np.int64)
+        return legal[available[legal]] if len(legal) else legal
 
     def mask(
         self, rng: np.random.Generator, available: np.ndarray, history: Sequence[Observation]
