@@ -146,3 +146,14 @@ def test_tnas_beats_random_on_nb201_mean_best(nb201_tokens, tmp_path):
             best[name].append(s.best()[1])
             s.close()
     assert np.mean(best["tnas"]) > np.mean(best["random"]) + 0.3, best
+
+
+def test_table4_samples_are_cells_of_the_table_scored_by_their_accuracy():
+    from archtune.bench.tnas_table import sampled_values
+    from archtune.datasets.nb201 import DATASETS, load_nb201
+
+    column = load_nb201().column(DATASETS["cifar10"][0])
+    for method in ("random", "rea", "tnas-0.1"):
+        values = sampled_values(method, "cifar10", seed=0, queries=30, round_size=10, epochs=2)
+        assert len(values) == 30 and all(np.isclose(column, v).any() for v in values), method
+    assert sampled_values("rea", "cifar10", 0, 30) == sampled_values("rea", "cifar10", 0, 30)  # seeded

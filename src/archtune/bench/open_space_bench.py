@@ -28,7 +28,6 @@ Example (tiny budget):
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,14 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from archtune.bench.in_memory import search_in_memory
 from archtune.datasets.nb201 import DATASETS, HI_EPOCHS, LO_EPOCHS, OPS, load_nb201
 from archtune.errors import UnknownNameError
 from archtune.progress import progress_bar
-from archtune.search.instance import SearchInstance
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import create_search_space
 from archtune.spaces.nb201 import PRETRAINING_LATENCIES
-from archtune.storage.memory import MemoryStorage
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.registry import make_strategy
@@ -107,20 +105,12 @@ def run_seed(strategy: str, seed: int, budget: int) -> dict[str, Any]:
         space.set_pretraining_data(
             [{"encoding": space.encodings[i], **objective.zero_cost(space.encodings[i])} for i in rows]
         )
-    low = (
-        {"lo_fi_eval": ThreeCellObjective(low=True), "lo_fi_cost": LO_EPOCHS / HI_EPOCHS}
-        if strategy == "bo-mf"
-        else {}
-    )
+    low = ThreeCellObjective(low=True) if strategy == "bo-mf" else None
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as work:  # the work directory only; trials stay in memory
-        search = SearchInstance(
-            strategy, Path(work) / "open.search", space, hi_fi_eval=objective, strategy=_strategy(strategy),
-            seed=seed, progress=False, storage=MemoryStorage(), **low,
-        )  # fmt: skip
-        search.run_search(eval_budget=budget, target=objective.optimum - 1e-9)
-        history = search.history()
-        search.close()
+    history = search_in_memory(
+        space, objective, _strategy(strategy), seed, budget, lo_objective=low,
+        lo_cost=LO_EPOCHS / HI_EPOCHS, target=objective.optimum - 1e-9,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     spent, best, curve = 0.0, -np.inf, []
     for trial in history:  # the best 200-epoch value known after each whole unit spent

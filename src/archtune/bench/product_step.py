@@ -17,7 +17,6 @@ Example (tiny budget):
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.search.instance import SearchInstance
+from archtune.bench.in_memory import search_in_memory
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import create_search_space
-from archtune.storage.memory import MemoryStorage
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 
@@ -78,21 +76,16 @@ def run_seed(space: str, seed: int, budget: int) -> dict[str, Any]:
     n_knobs, n_options = SPACES[space]
     strategy = BayesianOptimization()
     steps = timed(strategy)
-    with tempfile.TemporaryDirectory() as work:
-        search = SearchInstance(
-            space, Path(work) / "s.search", knob_space(n_knobs, n_options),
-            hi_fi_eval=lambda e: objective(e, n_options), strategy=strategy, seed=seed, progress=False,
-            storage=MemoryStorage(),
-        )  # fmt: skip
-        search.run_search(eval_budget=budget)
-        best = search.best()
-        search.close()
+    history = search_in_memory(
+        knob_space(n_knobs, n_options), lambda e: objective(e, n_options), strategy, seed, budget
+    )
+    values = [h["value"] for h in history if h["value"] is not None]
     n_init = strategy.n_init or 0
     return {
         "space": space,
         "seed": seed,
         "model_steps": steps[n_init:budget],  # the initial design's uniform picks fit nothing
-        "best": None if best is None else best[1],
+        "best": max(values) if values else None,
     }
 
 

@@ -5,8 +5,8 @@ paper 004's ResNet width search at small scale with real training on MNIST-5k
 (:mod:`archtune.spaces.resnet_widths`; each accuracy is cached in ``<out>/spline_mnist_widths.cache.json``
 so strategies and seeds that meet the same network pay for it once, and a killed run resumes).
 
-Each strategy runs through ask/tell for ``budget`` evaluations (the spline may stop earlier: Algorithm 1
-converged). Reported per strategy: evaluations until a value within 1% of the best found by any
+Each strategy runs through :class:`~archtune.search.instance.SearchInstance` (in memory) for ``budget``
+evaluations (the spline may stop earlier: Algorithm 1 converged). Reported per strategy: evaluations until a value within 1% of the best found by any
 strategy in the run (1% of the gap between that best and a typical value: the grid's median for the
 test functions, the median of random search's results for the trained networks), median and 90th
 percentile over seeds, and the mean best value at the end.
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from archtune.bench.functions import FUNCTIONS
+from archtune.bench.in_memory import search_in_memory
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
-from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.registry import make_strategy
 
 OBJECTIVES = (*FUNCTIONS, "mnist_widths")
@@ -76,30 +76,14 @@ def _widths_space() -> SearchSpace:
 def run_function_seed(
     strategy: str, function: str, seed: int, budget: int, objective: TrainedObjective | None = None
 ) -> dict[str, Any]:
-    """One search; returns the value of every evaluation in order."""
+    """One search through SearchInstance (in memory); returns the value of every evaluation in order."""
     torch.set_num_threads(1)
     if function == "mnist_widths":
         space, values = _widths_space(), objective or TrainedObjective(_widths_space(), None)
     else:
         space, values = _grid(function)
-    ctx = SearchContext(
-        space.features,
-        [Fidelity("hi", 1.0)],
-        seed=seed,
-        neighbors=space.neighbors,
-        feature_plans=space.featurizer_plans,
-    )
-    s = make_strategy(strategy)
-    s.setup(ctx)
-    seen: list[float] = []
-    for _ in range(budget):
-        suggestions = s.ask(1)
-        if not suggestions:
-            break
-        value = float(values[suggestions[0].index])
-        s.tell(Observation(suggestions[0].index, "hi", value, 1.0))
-        seen.append(value)
-    return {"strategy": strategy, "seed": seed, "values": seen}
+    history = search_in_memory(space, lambda e: float(values[space.index_of(e)]), strategy, seed, budget)
+    return {"strategy": strategy, "seed": seed, "values": [h["value"] for h in history]}
 
 
 def summarise(runs: list[dict[str, Any]], typical: float) -> dict[str, dict[str, Any]]:

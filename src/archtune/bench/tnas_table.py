@@ -1,7 +1,7 @@
 """Paper 002, Table 4 on NAS-Bench-201: what TNAS samples, against random sampling and regularized evolution.
 
-For each method and seed, ``queries`` architectures are proposed one after another through ask/tell and
-scored by their true 200-epoch test accuracy (the paper scores with a SPOS supernet and reports the
+For each method and seed, ``queries`` architectures are proposed one after another by a search through
+:class:`~archtune.search.instance.SearchInstance` (in memory) and scored by their true 200-epoch test accuracy (the paper scores with a SPOS supernet and reports the
 ground truth; here the benchmark's ground truth is the metric the sampler learns from, as the issue
 allows). For N in 10/50/100/300: the maximum and the mean accuracy of the first N sampled architectures,
 averaged over seeds. TNAS runs as the pure sampler of eq. 11 (no evolution), eps starting at
@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from archtune.bench.in_memory import search_in_memory
 from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
-from archtune.strategy.base import Fidelity, Observation, SearchContext, Strategy
+from archtune.strategy.base import Strategy
 from archtune.strategy.evolution import RegularizedEvolution
 from archtune.strategy.random_search import RandomSearch
 from archtune.strategy.tnas import TNAS
@@ -73,22 +74,8 @@ def sampled_values(
     space = _space()
     values = load_nb201().column(DATASETS[dataset][0])
     strategy = _method(name, eps_start, round_size, epochs)
-    strategy.setup(
-        SearchContext(
-            space.features,
-            [Fidelity("hi", 1.0)],
-            seed=seed,
-            neighbors=space.neighbors,
-            feature_plans=space.featurizer_plans,
-        )
-    )
-    out = []
-    for _ in range(queries):
-        suggestion = strategy.ask(1)[0]
-        value = float(values[suggestion.index])
-        strategy.tell(Observation(suggestion.index, "hi", value, 1.0))
-        out.append(value)
-    return out
+    history = search_in_memory(space, lambda e: float(values[space.index_of(e)]), strategy, seed, queries)
+    return [h["value"] for h in history]
 
 
 def table(

@@ -1,0 +1,54 @@
+"""One search of a benchmark through the one search loop, kept in memory: no second budget loop.
+
+Benchmarks run many short searches; each goes through :class:`~archtune.search.instance.SearchInstance`
+like a user's, with a :class:`~archtune.storage.memory.MemoryStorage` (nothing on disk but a temporary
+work directory) so that thousands of them cost no file traffic.
+
+Example:
+    >>> from archtune import create_search_space
+    >>> space = create_search_space("w", None, [(w,) for w in range(10)])
+    >>> history = search_in_memory(space, lambda e: -abs(e[0] - 6), "rea", seed=0, budget=5)
+    >>> len(history), sorted(h["fidelity"] for h in history)[0]
+    (5, 'hi')
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from archtune.search.instance import SearchInstance
+from archtune.space.product import ProductSpace
+from archtune.space.search_space import SearchSpace
+from archtune.storage.memory import MemoryStorage
+from archtune.strategy.base import Strategy
+
+
+def search_in_memory(
+    space: SearchSpace | ProductSpace,
+    objective: Callable[[Any], float],
+    strategy: str | Strategy,
+    seed: int,
+    budget: float,
+    lo_objective: Callable[[Any], float] | None = None,
+    lo_cost: float | None = None,
+    target: float | None = None,
+) -> list[dict[str, Any]]:
+    """Run one search of ``budget`` high-fidelity units and return its history (``SearchInstance.history``).
+
+    ``lo_objective`` and ``lo_cost`` add the low fidelity; ``target`` stops at the first high-fidelity
+    value reaching it.
+    """
+    low = {"lo_fi_eval": lo_objective, "lo_fi_cost": lo_cost} if lo_objective is not None else {}
+    with tempfile.TemporaryDirectory() as work:  # the work directory only; trials stay in memory
+        search = SearchInstance(
+            space.name, Path(work) / "bench.search", space, hi_fi_eval=objective, strategy=strategy,
+            seed=seed, progress=False, storage=MemoryStorage(), **low,
+        )  # fmt: skip
+        try:
+            search.run_search(eval_budget=budget, target=target)
+            return search.history()
+        finally:
+            search.close()
