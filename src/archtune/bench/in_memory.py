@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,26 @@ def search_in_memory(
             return search.history()
         finally:
             search.close()
+
+
+def time_steps(strategy: Strategy) -> tuple[list[float], list[float]]:
+    """Time ``strategy``'s ask and tell calls from now on (wrapped on the instance): the two lists of
+    seconds returned grow by one per call, ask's and tell's apart (a step is one of each)."""
+    asks: list[float] = []
+    tells: list[float] = []
+    ask, tell = strategy.ask, strategy.tell
+
+    def timed_ask(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        out = ask(*args, **kwargs)
+        asks.append(time.perf_counter() - start)
+        return out
+
+    def timed_tell(*args: Any, **kwargs: Any) -> None:
+        start = time.perf_counter()
+        tell(*args, **kwargs)
+        tells.append(time.perf_counter() - start)
+
+    strategy.ask = timed_ask  # type: ignore[method-assign]
+    strategy.tell = timed_tell  # type: ignore[method-assign]
+    return asks, tells

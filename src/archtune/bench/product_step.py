@@ -17,7 +17,6 @@ Example (tiny budget):
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory
+from archtune.bench.in_memory import search_in_memory, time_steps
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import create_search_space
-from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 
 #: name -> (knobs, options per knob)
@@ -47,40 +45,18 @@ def objective(encoding: dict[str, Any], n_options: int) -> float:
     return float(-(((u - 0.72) / 0.3) ** 2).sum() - ((u[1:] - u[:-1]) ** 2).sum())
 
 
-def timed(strategy: Strategy) -> list[float]:
-    """Wrap ``strategy``'s ask and tell (on the instance) so each step's seconds are appended to the list
-    returned: ask then tell make one step."""
-    steps: list[float] = []
-    ask, tell = strategy.ask, strategy.tell
-
-    def timed_ask(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        out = ask(*args, **kwargs)
-        steps.append(time.perf_counter() - start)
-        return out
-
-    def timed_tell(*args: Any, **kwargs: Any) -> None:
-        start = time.perf_counter()
-        tell(*args, **kwargs)
-        if steps:
-            steps[-1] += time.perf_counter() - start
-
-    strategy.ask = timed_ask  # type: ignore[method-assign]
-    strategy.tell = timed_tell  # type: ignore[method-assign]
-    return steps
-
-
 def run_seed(space: str, seed: int, budget: int) -> dict[str, Any]:
     """One BO search of ``budget`` evaluations on ``space`` (a key of :data:`SPACES`); each step's seconds."""
     torch.set_num_threads(1)
     n_knobs, n_options = SPACES[space]
     strategy = BayesianOptimization()
-    steps = timed(strategy)
+    asks, tells = time_steps(strategy)
     history = search_in_memory(
         knob_space(n_knobs, n_options), lambda e: objective(e, n_options), strategy, seed, budget
     )
     values = [h["value"] for h in history if h["value"] is not None]
     n_init = strategy.n_init or 0
+    steps = [a + t for a, t in zip(asks, tells, strict=False)]  # the last ask may find nothing to tell
     return {
         "space": space,
         "seed": seed,

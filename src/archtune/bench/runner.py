@@ -1,7 +1,8 @@
 """Multi-seed tabular benchmarks: strategies side by side, evaluations to the global optimum.
 
-Every strategy runs through the same ask/tell interface on table lookups; costs are in high-fidelity
-units (a 12-epoch evaluation costs 12/200). Seeds run in parallel processes. The table is NAS-Bench-201
+Every strategy runs through :class:`~archtune.search.instance.SearchInstance` (in memory) on table
+lookups, the search loop a user's search runs; costs are in high-fidelity units (a 12-epoch evaluation
+costs 12/200). Seeds run in parallel processes. The table is NAS-Bench-201
 by default; ``table="nb101"`` or ``"nb301"`` runs the same protocol on NASLib's NAS-Bench-101 and -301
 samples (:mod:`archtune.bench.tabular`: one fidelity, zero-cost proxies as pretraining data), spaces
 whose structure archtune's defaults were not tuned on. Strategy names are the
@@ -26,10 +27,10 @@ tie) and told that cell's value (:class:`~archtune.bench.peers.PeerStrategy`, ``
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import multiprocessing
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -38,13 +39,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from archtune.bench.in_memory import search_in_memory, time_steps
 from archtune.bench.peers import PEERS
 from archtune.bench.plot import best_at, plot_best_so_far
 from archtune.bench.tabular import TABLES, TabularBenchmark, check_table, tabular_benchmark
 from archtune.bench.variants import variant
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
-from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
 
 CHECKPOINTS = (10, 25, 50, 100, 200)
@@ -103,55 +104,44 @@ def run_seed(
     A step is ``ask`` (for BO: refit + scoring the space) plus ``tell``, timed apart and together.
     """
     torch.set_num_threads(1)
-    bench, space = tabular_benchmark(table, dataset), _space(table)
+    bench, table_space = tabular_benchmark(table, dataset), _space(table)
     hi, lo = bench.hi, bench.lo
     feasible = feasible_mask(bench, constraint)
     optimum = hi[feasible].max()
     v = variant(name)
     two = v.multi_fidelity and lo is not None  # a one-fidelity table runs every strategy at the top only
-    fidelities = [Fidelity("lo", bench.lo_cost), Fidelity("hi", 1.0)] if two else [Fidelity("hi", 1.0)]
-    ctx = SearchContext(
-        space.features,
-        fidelities,
-        seed=seed,
-        pretrained=pretrained,
-        neighbors=space.neighbors,
-        searchable=feasible,
-        feature_plans=space.featurizer_plans,
+    # this run's view of the shared space: its pretrained surrogate, and (under a constraint) the cells
+    # outside it left out as if unbuildable, so that the strategy sees no metric it could pretrain on
+    space = copy.copy(table_space)
+    space.surrogate = pretrained
+    space.excluded = (
+        {int(i): f"outside {constraint[0]} <= {constraint[1]:g}" for i in np.flatnonzero(~feasible)}
+        if constraint
+        else {}
     )
     # a peer knows NB201's cells by default; on a sampled table it maps its proposals to the sample's cells
     s = v.make(encodings=bench.encodings, snap=True) if v.name in PEERS and table != "nb201" else v.make()
-    s.setup(ctx)
+    asks, tells = time_steps(s)
+    history = search_in_memory(
+        space, lambda e: float(hi[space.index_of(e)]), s, seed, budget,
+        lo_objective=(lambda e: float(lo[space.index_of(e)])) if two else None,  # type: ignore[index]
+        lo_cost=bench.lo_cost, target=float(optimum) if stop_at_optimum else None,
+    )  # fmt: skip
     spent, found, best, curve = 0.0, None, -np.inf, []
-    asks: list[float] = []
-    tells: list[float] = []
-    seen: dict[str, set[int]] = {f.name: set() for f in fidelities}
-    repeats = {f.name: 0 for f in fidelities}
-    while spent + 1e-9 < budget:
-        allowed = [f.name for f in fidelities if spent + f.cost <= budget + 1e-9]
-        start = time.perf_counter()
-        suggestions = s.ask(1, allowed=allowed)
-        asked = time.perf_counter()
-        if not suggestions:
-            break
-        sug = suggestions[0]
-        value = float((hi if sug.fidelity == "hi" or lo is None else lo)[sug.index])
-        cost = ctx.cost_of(sug.fidelity)
-        told = time.perf_counter()
-        s.tell(Observation(sug.index, sug.fidelity, value, cost))
-        asks.append(asked - start)
-        tells.append(time.perf_counter() - told)
-        repeats[sug.fidelity] += sug.index in seen[sug.fidelity]
-        seen[sug.fidelity].add(sug.index)
-        spent += cost
-        if sug.fidelity == "hi":
+    fidelities = ("lo", "hi") if two else ("hi",)
+    seen: dict[str, set[int]] = {f: set() for f in fidelities}
+    repeats = {f: 0 for f in fidelities}
+    for trial in history:
+        index, fidelity, value = space.index_of(trial["encoding"]), trial["fidelity"], trial["value"]
+        repeats[fidelity] += index in seen[fidelity]
+        seen[fidelity].add(index)
+        spent += trial["cost"]
+        if fidelity == "hi":
             best = max(best, value)
             if found is None and value >= optimum:
                 found = spent
         curve.append((spent, best))
-        if found is not None and stop_at_optimum:
-            break
-    steps = np.add(asks, tells)
+    steps = np.add(asks[: len(tells)], tells)
     return {
         "strategy": name,
         "seed": seed,
