@@ -36,17 +36,18 @@ def search_in_memory(
     lo_objective: Callable[[Any], float] | None = None,
     lo_cost: float | None = None,
     target: float | None = None,
+    **options: Any,
 ) -> list[dict[str, Any]]:
     """Run one search of ``budget`` high-fidelity units and return its history (``SearchInstance.history``).
 
     ``lo_objective`` and ``lo_cost`` add the low fidelity; ``target`` stops at the first high-fidelity
-    value reaching it.
+    value reaching it; ``options`` go to ``SearchInstance`` (``objectives=``, ``constraints=``, ...).
     """
     low = {"lo_fi_eval": lo_objective, "lo_fi_cost": lo_cost} if lo_objective is not None else {}
     with tempfile.TemporaryDirectory() as work:  # the work directory only; trials stay in memory
         search = SearchInstance(
             space.name, Path(work) / "bench.search", space, hi_fi_eval=objective, strategy=strategy,
-            seed=seed, progress=False, storage=MemoryStorage(), **low,
+            seed=seed, progress=False, storage=MemoryStorage(), **low, **options,
         )  # fmt: skip
         try:
             search.run_search(eval_budget=budget, target=target)

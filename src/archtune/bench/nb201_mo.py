@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -107,30 +106,19 @@ def score_trajectory(
 def _ours(
     name: str, dataset: str, latency: str, seed: int, budget: float
 ) -> tuple[list[tuple[float, int]], float]:
+    from archtune.bench.in_memory import search_in_memory
     from archtune.bench.nb201 import nb201_objectives
-    from archtune.search.instance import SearchInstance
     from archtune.strategy.mo_evolution import MultiObjectiveEvolution
 
     hi, lo = nb201_objectives(dataset)
     space = _space()
     strategy: Any = MultiObjectiveEvolution() if name == "rea-mo" else name
-    two = {"lo_fi_eval": lo, "lo_fi_cost": LO_FI_COST} if name == "bo" else {}
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        with SearchInstance(
-            name,
-            Path(folder) / "s.search",
-            space,
-            hi_fi_eval=hi,
-            strategy=strategy,
-            seed=seed,
-            progress=False,
-            objectives={"value": "max", latency: "min"},
-            **two,
-        ) as s:
-            s.run_search(eval_budget=budget)
-            history = s.history()
-        seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    history = search_in_memory(
+        space, hi, strategy, seed, budget, lo_objective=lo if name == "bo" else None, lo_cost=LO_FI_COST,
+        objectives={"value": "max", latency: "min"},
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
     spent, evaluated = 0.0, []
     for h in history:
         spent += h["cost"]

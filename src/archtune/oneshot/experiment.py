@@ -35,7 +35,6 @@ from archtune.oneshot.spos import (
     uniform_sampler,
 )
 from archtune.space.search_space import SearchSpace, create_search_space
-from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.evolution import RegularizedEvolution
 
 
@@ -56,18 +55,14 @@ def evolve_on_supernet(
     net: NB201Supernet, data: OneShotData, queries: int, seed: int
 ) -> tuple[tuple[str, ...], float]:
     """Regularized evolution with supernet validation accuracy as the objective; the best (cell, rating)."""
+    from archtune.bench.in_memory import search_in_memory
+
     space = _cell_space()
-    rea = RegularizedEvolution()
-    rea.setup(SearchContext(space.features, [Fidelity("hi", 1.0)], seed=seed, neighbors=space.neighbors))
-    best: tuple[tuple[str, ...], float] = (ALL_CELLS[0], -1.0)
-    for _ in range(queries):
-        suggestion = rea.ask(1)[0]
-        cell = tuple(space.encodings[suggestion.index])
-        rating = supernet_accuracy(net, cell, data)
-        rea.tell(Observation(suggestion.index, "hi", rating, 1.0))
-        if rating > best[1]:
-            best = (cell, rating)
-    return best
+    history = search_in_memory(
+        space, lambda cell: supernet_accuracy(net, tuple(cell), data), RegularizedEvolution(), seed, queries
+    )
+    best = max(history, key=lambda h: h["value"])  # the first of equals, as the search met them
+    return tuple(best["encoding"]), float(best["value"])
 
 
 def run_oneshot(
