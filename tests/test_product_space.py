@@ -314,3 +314,31 @@ def test_knob_constraints_trust_a_measurement_over_the_prediction_and_refuse_bad
         bare = create_search_space("b", None, knobs=WIDTHS)
         bare.set_pretraining_data([{"encoding": bare.encodings[0], "params": 1.0}])
         KnobConstraints(bare, {"params": 8.0})
+
+
+def _linear_unless_16(encoding):
+    from torch import nn
+
+    if encoding["w"] == 16:
+        raise RuntimeError("width 16 cannot be built")
+    return nn.Linear(4, encoding["w"])
+
+
+def test_profiling_a_knobs_space_warns_of_builder_failures_and_excludes_them():
+    import torch
+
+    space = create_search_space(
+        "b", None, knobs={"w": [8, 16, 32], "op": ["a", "b"]}, encoding_to_net=_linear_unless_16
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"encoding_to_net failed for 2 encoding\(s\).*width 16 cannot be built.*ProductSpace.excluded",
+    ):
+        space.preprocess(sample_input=torch.rand(2, 4), sample_size=6, progress=False, latency_repeats=1)
+    assert sorted(space.encodings[i]["w"] for i in space.excluded) == [16, 16]
+    assert all(not space.allowed(i) for i in space.excluded) and len(space.metric_indices) == 6
+    broken = create_search_space("c", None, knobs={"w": [16]}, encoding_to_net=_linear_unless_16)
+    with pytest.raises(
+        SpaceError, match="encoding_to_net failed for every profiled encoding; first: .*width 16"
+    ):
+        broken.preprocess(sample_input=torch.rand(2, 4), sample_size=1, progress=False, latency_repeats=1)

@@ -507,7 +507,7 @@ class ProductSpace:
         the whole space: the pretrained surrogate predicts the metrics of the encodings not profiled.
         """
         from archtune.profile.runner import profile_encodings
-        from archtune.space.search_space import pretrained_surrogate
+        from archtune.space.search_space import pretrained_surrogate, report_builder_failures
 
         if pretraining_data is not None:
             self.set_pretraining_data(pretraining_data)
@@ -528,12 +528,9 @@ class ProductSpace:
                 progress=progress,
                 latency_repeats=latency_repeats,
             )
-            for i, why in result.errors.items():
-                self.excluded[int(chosen[i])] = why
-            if len(result.errors) == len(chosen):
-                raise SpaceError(
-                    f"encoding_to_net failed for every profiled encoding; first: {next(iter(result.errors.values()))}"
-                )
+            failures = {int(chosen[i]): why for i, why in result.errors.items()}
+            self.excluded.update(failures)
+            report_builder_failures(failures, len(chosen), self.encodings, "ProductSpace")
             self.metric_indices = chosen
             self.metrics = {k: np.asarray(v, dtype=np.float64) for k, v in result.metrics.items()}
         self.surrogate = pretrained_surrogate(

@@ -401,17 +401,8 @@ class SearchSpace:
                 col[chosen] = values
                 self.metrics[name] = col
             failures = {int(chosen[i]): msg for i, msg in result.errors.items()}
-            if failures:
-                self.excluded.update(failures)
-                first = next(iter(failures.items()))
-                warnings.warn(
-                    f"encoding_to_net failed for {len(failures)} encoding(s); they are excluded from searches "
-                    f"(first: encoding {first[0]} {self.encodings[first[0]]!r}: {first[1]}). "
-                    "See SearchSpace.excluded for all.",
-                    stacklevel=2,
-                )
-            if len(failures) == len(chosen):
-                raise SpaceError(f"encoding_to_net failed for every profiled encoding; first: {first[1]}")
+            self.excluded.update(failures)
+            report_builder_failures(failures, len(chosen), self.encodings, "SearchSpace")
         self.surrogate = pretrained_surrogate(self.features, self.metrics, surrogate, seed)
         if self.save_filename is not None:
             self.save()
@@ -471,6 +462,23 @@ def write_space_file(payload: dict[str, Any], path: Path, argument: str) -> Path
             f"give a writable file path in an existing folder"
         ) from err
     return path
+
+
+def report_builder_failures(
+    failures: dict[int, str], profiled: int, encodings: Sequence[Any], form: str
+) -> None:
+    """Warn of the encodings whose builder raised while profiling (they are excluded from searches);
+    a :class:`~archtune.errors.SpaceError` when every profiled one did."""
+    if not failures:
+        return
+    first = next(iter(failures.items()))
+    if len(failures) == profiled:
+        raise SpaceError(f"encoding_to_net failed for every profiled encoding; first: {first[1]}")
+    warnings.warn(
+        f"encoding_to_net failed for {len(failures)} encoding(s); they are excluded from searches "
+        f"(first: encoding {first[0]} {encodings[first[0]]!r}: {first[1]}). See {form}.excluded for all.",
+        stacklevel=3,
+    )
 
 
 def pretrained_surrogate(
