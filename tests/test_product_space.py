@@ -222,7 +222,7 @@ def test_infeasible_combinations_are_never_proposed(tmp_path):
         )  # the four feasible encodings, then nothing left
 
 
-def test_what_a_product_space_cannot_do_yet_is_a_clear_error_and_an_extension_is_accepted(tmp_path):
+def test_bad_requests_on_a_product_space_are_clear_errors_and_an_extension_is_accepted(tmp_path):
     space = create_search_space("k", None, knobs={"w": [8, 16], "op": ["a", "b"]})
     space.preprocess(
         pretraining_data=[{"encoding": e, "params": float(e["w"])} for e in space.encodings], progress=False
@@ -231,9 +231,9 @@ def test_what_a_product_space_cannot_do_yet_is_a_clear_error_and_an_extension_is
     categorical = create_search_space("c", None, knobs={"op": ["a", "b"], "act": ["relu", "gelu"]})
     with pytest.raises(ConfigError, match="the spline strategy needs at least one numeric knob"):
         SearchInstance("s", tmp_path / "s.search", categorical, strategy="spline", **common)
-    with pytest.raises(ConfigError, match="a zero-cost objective on a knobs space is not supported yet"):
+    with pytest.raises(ConfigError, match="objective 'flops' is not a zero-cost metric of the space"):
         SearchInstance(
-            "c", tmp_path / "c.search", space, objectives={"value": "max", "params": "min"}, **common
+            "c", tmp_path / "c.search", space, objectives={"value": "max", "flops": "min"}, **common
         )
     assert not (tmp_path / "s.search").exists() and not (tmp_path / "c.search").exists()
     s = SearchInstance("e", tmp_path / "e.search", space, strategy="random", **common)
@@ -342,3 +342,37 @@ def test_profiling_a_knobs_space_warns_of_builder_failures_and_excludes_them():
         SpaceError, match="encoding_to_net failed for every profiled encoding; first: .*width 16"
     ):
         broken.preprocess(sample_input=torch.rand(2, 4), sample_size=1, progress=False, latency_repeats=1)
+
+
+@pytest.mark.parametrize("strategy", ["bo", "rea-mo"])
+def test_a_zero_cost_objective_on_a_knobs_space_gives_a_front_of_measured_or_predicted_values(
+    tmp_path, strategy
+):
+    from archtune.strategy.mo_evolution import MultiObjectiveEvolution
+
+    space = widths_space()
+    s = SearchInstance(
+        "mo", tmp_path / "mo.search", space, hi_fi_eval=lambda e: sum(e.values()) / 64,
+        objectives={"value": "max", "params": "min"}, progress=False, storage=MemoryStorage(),
+        strategy=MultiObjectiveEvolution(population=10, sample=4, n_init=5) if strategy == "rea-mo" else strategy,
+    )  # fmt: skip
+    s.run_search(eval_budget=30)
+    front = s.pareto()
+    assert len(front) >= 4  # a trade-off, not one corner
+    values = [v for _, v in front]
+    assert all(
+        a["value"] > b["value"] and a["params"] > b["params"]
+        for a, b in zip(values, values[1:], strict=False)
+    )
+    profiled = {
+        space.keys[i]: float(m) for i, m in zip(space.metric_indices, space.metrics["params"], strict=True)
+    }
+    for h in s.history():  # every record holds its known objective: the measurement where there is one
+        key = space.keys[space.index_of(h["encoding"])]
+        if key in profiled:
+            assert h["metrics"]["params"] == profiled[key]
+        assert (
+            abs(h["metrics"]["params"] - params(h["encoding"])) < 3.0
+        )  # predicted: near the truth (0.3-24.6)
+    with pytest.raises(ConfigError, match="use pareto"):
+        s.best()

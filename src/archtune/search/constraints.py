@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from archtune.errors import ConfigError
+from archtune.search.sampled_metrics import SampledMetrics
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
 from archtune.surrogate.ensemble import DeepEnsemble
@@ -89,7 +90,7 @@ def zero_cost_values(space: SearchSpace, name: str) -> np.ndarray:
 class KnobConstraints:
     """Constraints on a knobs space's zero-cost metrics, as a test of encoding indices (a product space
     is never listed, so there is no mask): the measured value for an encoding of the profiled sample, the
-    pretrained surrogate's prediction for any other; each encoding is judged once and remembered.
+    pretrained surrogate's prediction for any other (:class:`~archtune.search.sampled_metrics.SampledMetrics`).
 
     Raises:
         ConfigError: a metric the space does not have, no pretrained surrogate (run ``preprocess``), or
@@ -103,31 +104,10 @@ class KnobConstraints:
         [True, True, True, True, True, False, False, False]
     """
 
-    #: judged encodings remembered at most (a cache, not a table of the space)
-    CACHE = 1_000_000
-
     def __init__(self, space: ProductSpace, constraints: Mapping[str, float]):
         self.space = space
         self.limits = check_constraints(constraints)
-        for name in self.limits:
-            if name not in space.metrics:
-                have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
-                raise ConfigError(f"unknown constraint metric {name!r}; this space has: {have}")
-        if space.surrogate is None or not set(self.limits) <= set(space.surrogate["metric_names"]):
-            raise ConfigError(
-                "constraints on a knobs space judge the encodings not profiled by the pretrained surrogate, "
-                "and this space has none for them: run space.preprocess(...) first"
-            )
-        self.model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
-        self.measured = {
-            name: {
-                int(i): float(v)
-                for i, v in zip(space.metric_indices, space.metrics[name], strict=True)
-                if math.isfinite(v)
-            }
-            for name in self.limits
-        }
-        self._known: dict[int, bool] = {}
+        self.metrics = SampledMetrics(space, list(self.limits), "constraint")
         probe = np.concatenate([space.metric_indices, space.draw(np.random.default_rng(0), 2000)])
         if not self(probe).any():
             raise ConfigError(
@@ -137,23 +117,5 @@ class KnobConstraints:
 
     def __call__(self, indices: np.ndarray) -> np.ndarray:
         """Which of ``indices`` satisfy every constraint."""
-        indices = np.asarray(indices, dtype=np.int64)
-        new = np.array(sorted({i for i in indices.tolist() if i not in self._known}), dtype=np.int64)
-        if len(new):
-            ok = np.ones(len(new), dtype=bool)
-            features = self.space.features_of(new)
-            for name, limit in self.limits.items():
-                values = self.model.predict_metric(features, name).astype(np.float64)
-                measured = self.measured[name]
-                values = np.array(
-                    [measured.get(i, v) for i, v in zip(new.tolist(), values.tolist(), strict=True)]
-                )
-                ok &= values <= limit
-            if len(self._known) + len(new) <= self.CACHE:
-                self._known.update(zip(new.tolist(), ok.tolist(), strict=True))
-            else:  # too many to remember: judged again when asked again
-                fresh = dict(zip(new.tolist(), ok.tolist(), strict=True))
-                return np.array(
-                    [self._known.get(i, fresh.get(i, False)) for i in indices.tolist()], dtype=bool
-                )
-        return np.array([self._known[i] for i in indices.tolist()], dtype=bool)
+        rows = self.metrics.rows(indices)
+        return np.all(rows <= np.array(list(self.limits.values())), axis=1)

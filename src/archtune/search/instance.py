@@ -51,7 +51,7 @@ from archtune.search.arguments import (
 )
 from archtune.search.constraints import KnobConstraints, check_constraints, feasible_mask
 from archtune.search.dispatch import Dispatch, Dispatcher
-from archtune.search.objectives import Objectives, pareto_front
+from archtune.search.objectives import KnownOnDemand, Objectives, pareto_front
 from archtune.search.space_match import match_space, space_meta
 from archtune.search.workdir import WorkDir, default_work_dir
 from archtune.space.encoding import decode_key, encoding_key
@@ -220,18 +220,17 @@ class SearchInstance:
         listed = self.space if isinstance(self.space, SearchSpace) else None
         searchable: np.ndarray | None = None
         admissible: KnobConstraints | None = None
+        known: np.ndarray | KnownOnDemand | None = None
+        self._known: dict[str, np.ndarray] = {}  # a listed space's zero-cost objectives, user's units
+        self._known_on_demand: KnownOnDemand | None = None  # a knobs space's
         if product is not None:
             if self.goal.known_names:
-                raise ConfigError(
-                    "a zero-cost objective on a knobs space is not supported yet (its zero-cost metrics are "
-                    "measured for a sample only): return the metric from your objective, or constrain it "
-                    "with constraints={...}"
-                )
-            self._known: dict[str, np.ndarray] = {}
+                known = self._known_on_demand = KnownOnDemand(self.goal, product)
             admissible = KnobConstraints(product, self.constraints) if self.constraints else None
         else:
             assert listed is not None
-            self._known = self.goal.known_values(listed)  # zero-cost objectives, user's units
+            self._known = self.goal.known_values(listed)
+            known = self.goal.known_matrix(self._known)
             searchable = listed.searchable & feasible_mask(listed, self.constraints)
         self.console = Console(stderr=True, quiet=not progress)
         self.objectives: dict[str, Callable[[Any], Any]] = {"hi": hi_fi_eval}
@@ -270,7 +269,7 @@ class SearchInstance:
                 pretrained=self.space.surrogate,
                 neighbors=self.space.neighbors,
                 feature_plans=listed.featurizer_plans if listed is not None else None,
-                known_objectives=self.goal.known_matrix(self._known) if self.goal.multi else None,
+                known_objectives=known if self.goal.multi else None,
                 product=product,
                 metric_indices=product.metric_indices if product is not None else None,
                 admissible=admissible,
@@ -574,6 +573,8 @@ class SearchInstance:
         """The trial's metrics plus the zero-cost objectives it did not return (so the record holds them all)."""
         if not self.goal.multi:
             return metrics
+        if self._known_on_demand is not None:
+            return {**self._known_on_demand.values(index), **metrics}
         return {**{name: float(values[index]) for name, values in self._known.items()}, **metrics}
 
     def _report(self, trial: Trial, running: int) -> None:

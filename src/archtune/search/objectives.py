@@ -3,7 +3,8 @@
 ``SearchInstance(..., objectives={"value": "max", "latency_ms": "min"})`` names the objectives. A name
 is read from the objective's result dict when it returns it, otherwise from the space's zero-cost data
 (profiled, or given as ``pretraining_data``); encodings whose zero-cost value was not measured (sampled
-profiling) get the pretrained surrogate's prediction. The objectives the user's code returns are the
+profiling) get the pretrained surrogate's prediction; on a knobs space, never listed, they are
+computed for the encodings a strategy asks about (:class:`KnownOnDemand`). The objectives the user's code returns are the
 *expensive* ones (the surrogate learns them); zero-cost ones are *known* for every encoding before
 anything is trained, so a strategy needs no model for them.
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from archtune.errors import ConfigError, ConfigTypeError
 from archtune.search.constraints import zero_cost_values
+from archtune.search.sampled_metrics import SampledMetrics
 from archtune.space.encoding import decode_key
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
@@ -125,6 +127,37 @@ class Objectives:
         ]
         n = len(next(iter(values.values()))) if values else 0
         return np.stack(columns, axis=1) if columns else np.zeros((n, 0))
+
+
+class KnownOnDemand:
+    """The zero-cost objectives of a knobs space as the rows of a matrix never built: ``known[i]`` (one
+    row) and ``known[indices]`` (rows) in the maximised form of :meth:`Objectives.known_matrix`, measured
+    for the profiled sample and predicted elsewhere (:class:`~archtune.search.sampled_metrics.SampledMetrics`).
+
+    Example:
+        >>> from archtune.space.product import ProductSpace
+        >>> s = ProductSpace({"w": [8, 16, 32]})
+        >>> s.preprocess(pretraining_data=[{"encoding": {"w": w}, "ms": w / 8} for w in (8, 16, 32)], progress=False) and None
+        >>> goal = Objectives.parse({"value": "max", "ms": "min"}, s, None)
+        >>> known = KnownOnDemand(goal, s)
+        >>> known.shape, known[np.array([0, 2])].tolist(), known.values(1)
+        ((3, 1), [[-1.0], [-4.0]], {'ms': 2.0})
+    """
+
+    def __init__(self, goal: Objectives, space: ProductSpace):
+        self.metrics = SampledMetrics(space, goal.known_names, "zero-cost objective")
+        self.signs = np.array([1.0 if goal.senses[n] == "max" else -1.0 for n in goal.known_names])
+        self.shape = (space.size, len(goal.known_names))
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if np.ndim(index) == 0:
+            return self.metrics.rows(np.array([int(index)]))[0] * self.signs
+        return self.metrics.rows(np.asarray(index, dtype=np.int64)) * self.signs
+
+    def values(self, index: int) -> dict[str, float]:
+        """The known objectives of encoding ``index`` in the user's units."""
+        row = self.metrics.rows(np.array([index]))[0]
+        return {name: float(v) for name, v in zip(self.metrics.names, row, strict=True)}
 
 
 def pareto_front(trials: Sequence[Trial], senses: Mapping[str, str]) -> list[tuple[Any, dict[str, float]]]:

@@ -75,7 +75,9 @@ class SearchContext:
         feature_plans: the default featurizer's plan per position (numeric or one-hot), or None.
         known_objectives: for a multi-objective search, the objectives known for every encoding before
             any training (zero-cost ones), shape (encodings, k), maximised form; None for one objective.
-            The values told are the learned objective, maximised form too.
+            The values told are the learned objective, maximised form too. For a product space, an
+            object indexed the same way by rows (``known[i]``, ``known[indices]``), computed on demand
+            (:class:`~archtune.search.objectives.KnownOnDemand`).
         product: the space when it is a :class:`~archtune.space.product.ProductSpace` (never listed):
             then ``features`` is empty, rows come from :meth:`features_of`, and ``searchable`` is None
             (the space says which encodings are allowed).
@@ -94,7 +96,7 @@ class SearchContext:
     pretrained: dict[str, Any] | None = None
     neighbors: Callable[[int], Sequence[int]] | None = None
     feature_plans: list[dict[str, Any]] | None = None
-    known_objectives: np.ndarray | None = None
+    known_objectives: Any = None  # np.ndarray, or rows on demand for a product space (see above)
     product: ProductSpace | None = None
     metric_indices: np.ndarray | None = None
     admissible: Callable[[np.ndarray], np.ndarray] | None = None

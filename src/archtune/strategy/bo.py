@@ -338,18 +338,24 @@ class BayesianOptimization(Strategy):
 
     def _expected_hvi(self, members: np.ndarray, cand_idx: np.ndarray, fidelity: str) -> np.ndarray:
         """Expected hypervolume improvement over the front of ``fidelity``'s results (two objectives)."""
-        known = self.ctx.known_objectives[:, 0]  # type: ignore[index]
+        known = self.ctx.known_objectives  # a matrix, or a knobs space's rows on demand: index it by rows
         seen = self.values[fidelity]
         idx = np.fromiter(seen, dtype=np.int64, count=len(seen))
         learned = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
-        points = np.stack([learned, known[idx]], axis=1)
+        seen_known = known[idx][:, 0] if len(idx) else np.zeros(0)
+        cand_known = known[cand_idx][:, 0]
+        points = np.stack([learned, seen_known], axis=1)
         # a reference a little worse than anything seen (learned) or possible (known): every new point
-        # counts; before the first result at this fidelity, worse than every member's prediction
+        # counts; before the first result at this fidelity, worse than every member's prediction. A
+        # knobs space cannot be scanned for its worst known value: the candidates and results stand in
         scale = learned if len(learned) else members.ravel()
         spread = float(np.ptp(scale)) + 1e-9
-        searchable = known[self.searchable]
+        if self.ctx.product is not None:
+            possible = np.concatenate([cand_known, seen_known])
+        else:
+            possible = known[np.flatnonzero(self.searchable)][:, 0]
         reference = np.array(
-            [float(scale.min()) - 0.1 * spread, searchable.min() - 0.1 * (float(np.ptp(searchable)) + 1e-9)]
+            [float(scale.min()) - 0.1 * spread, possible.min() - 0.1 * (float(np.ptp(possible)) + 1e-9)]
         )
         front = points[non_dominated(points, ["max", "max"])]
-        return expected_hvi_2d(members, known[cand_idx], front, reference)
+        return expected_hvi_2d(members, cand_known, front, reference)

@@ -63,7 +63,7 @@ class MultiObjectiveEvolution(Strategy):
             -self.population :
         ]
         if len(alive) < self.n_init:
-            return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
+            return Suggestion(self.pick_uniform(rng, available), fidelity)  # type: ignore[arg-type]
         picks = rng.choice(len(alive), size=min(self.sample, len(alive)), replace=False)
         members = [alive[i] for i in picks]
         points = np.array([[m.value, *self.known[m.index]] for m in members], dtype=np.float64)
@@ -71,5 +71,5 @@ class MultiObjectiveEvolution(Strategy):
         parent = members[int(rng.choice(winners))].index
         children = [j for j in self.ctx.neighbors(parent) if available[j]]  # type: ignore[misc]
         if not children:
-            return Suggestion(int(rng.choice(np.flatnonzero(available))), fidelity)
+            return Suggestion(self.pick_uniform(rng, available), fidelity)  # type: ignore[arg-type]
         return Suggestion(int(rng.choice(children)), fidelity)
