@@ -248,3 +248,23 @@ def test_multi_objective_bo_killed_twice_resumes_to_the_same_history(nb201_small
     assert kills == 2 and proc.returncode == 0
     assert _trials(tmp_path / "k.search") == reference
     assert len(reference) > 10
+
+
+def test_nb201_mo_scores_every_method_through_the_search_loop_and_the_optuna_peers_need_a_known_objective():
+    from archtune.bench.nb201_mo import run_one
+    from archtune.bench.peers import OptunaMultiObjectivePeer
+    from archtune.strategy.base import Fidelity, SearchContext
+
+    runs = {
+        name: run_one(name, "cifar10", "lat_pixel3", 0, 25) for name in ("nsga2", "motpe", "rea-mo", "random")
+    }
+    for name, r in runs.items():
+        assert r["hi_evaluations"] == 25 and set(r["hv_regret"]) == {"25"}, name
+        assert 0 <= r["hv_regret"]["25"] <= 1 and r["s_per_step"] > 0, name
+    again = run_one("nsga2", "cifar10", "lat_pixel3", 0, 25)  # seeded: the same trajectory, step time aside
+    assert {k: v for k, v in again.items() if k != "s_per_step"} == {
+        k: v for k, v in runs["nsga2"].items() if k != "s_per_step"
+    }
+    peer = OptunaMultiObjectivePeer("nsga2", encodings=[("a",), ("b",)])
+    with pytest.raises(ConfigError, match="needs one zero-cost objective beside the learned one"):
+        peer.setup(SearchContext(np.zeros((2, 1), np.float32), [Fidelity("hi", 1.0)]))

@@ -1,8 +1,8 @@
 """Multi-objective NAS-Bench-201: accuracy (two fidelities) against a measured latency column.
 
 The true front is computed from the table (200-epoch test accuracy, maximised, against e.g.
-``lat_pixel3``, minimised). Every method runs the same protocol, through :class:`SearchInstance` for
-archtune's own strategies; costs are in high-fidelity units (a 12-epoch evaluation costs 12/200). At
+``lat_pixel3``, minimised). Every method runs the same protocol, through :class:`SearchInstance` (in
+memory), Optuna's samplers too (:class:`~archtune.bench.peers.OptunaMultiObjectivePeer`); costs are in high-fidelity units (a 12-epoch evaluation costs 12/200). At
 each budget point (25/50/100/200 units) a run is scored by
 
 - **hypervolume regret**: 1 - HV(front found) / HV(true front), reference point at the true front's
@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from archtune.space.encoding import encoding_key
 from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 from archtune.strategy.pareto import hypervolume_2d, non_dominated
+from archtune.strategy.registry import make_strategy
 
 BUDGET_POINTS = (25, 50, 100, 200)
 OURS = ("bo", "random", "rea-mo")
@@ -103,60 +103,44 @@ def score_trajectory(
     return out
 
 
-def _ours(
+def _search(
     name: str, dataset: str, latency: str, seed: int, budget: float
 ) -> tuple[list[tuple[float, int]], float]:
-    from archtune.bench.in_memory import search_in_memory
+    """One search through SearchInstance (in memory): the cells evaluated at high fidelity with the units
+    spent by then, and the median step (the strategy's ask + tell)."""
+    from archtune.bench.in_memory import search_in_memory, time_steps
     from archtune.bench.nb201 import nb201_objectives
+    from archtune.bench.peers import OptunaMultiObjectivePeer
+    from archtune.datasets.nb201 import OPS
     from archtune.strategy.mo_evolution import MultiObjectiveEvolution
 
     hi, lo = nb201_objectives(dataset)
     space = _space()
-    strategy: Any = MultiObjectiveEvolution() if name == "rea-mo" else name
-    start = time.perf_counter()
+    strategy: Any
+    if name in PEERS:  # NB201's operations in table order: the order the recorded runs gave Optuna
+        strategy = OptunaMultiObjectivePeer("nsga2" if name == "nsga2" else "tpe", choices=[OPS] * 6)
+    elif name == "rea-mo":
+        strategy = MultiObjectiveEvolution()
+    else:
+        strategy = make_strategy(name)
+    asks, tells = time_steps(strategy)
     history = search_in_memory(
         space, hi, strategy, seed, budget, lo_objective=lo if name == "bo" else None, lo_cost=LO_FI_COST,
         objectives={"value": "max", latency: "min"},
     )  # fmt: skip
-    seconds = time.perf_counter() - start
     spent, evaluated = 0.0, []
     for h in history:
         spent += h["cost"]
         if h["fidelity"] == "hi" and h["status"] == "COMPLETE":
             evaluated.append((spent, space.index_of(h["encoding"])))
-    return evaluated, seconds / max(len(history), 1)
-
-
-def _optuna(
-    name: str, dataset: str, latency: str, seed: int, budget: float
-) -> tuple[list[tuple[float, int]], float]:
-    from archtune.bench.peers import optuna_distributions, optuna_sampler, require
-    from archtune.datasets.nb201 import OPS
-
-    optuna = require("optuna", "Optuna", name, extra="bench")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    table = load_nb201()
-    row = {encoding_key(e): i for i, e in enumerate(table.encodings)}
-    acc, lat = table.column(DATASETS[dataset][0]), table.column(latency)
-    sampler = optuna_sampler("nsga2" if name == "nsga2" else "tpe", seed, n_objectives=2)
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    distributions = optuna_distributions([OPS] * 6)
-    evaluated, times = [], []
-    for spent in range(1, int(budget) + 1):  # every proposal is paid for, repeats included
-        start = time.perf_counter()
-        trial = study.ask(distributions)
-        cell = row[encoding_key(tuple(trial.params[f"edge{k}"] for k in range(6)))]
-        study.tell(trial, [float(acc[cell]), float(lat[cell])])
-        times.append(time.perf_counter() - start)
-        evaluated.append((float(spent), cell))
-    return evaluated, float(np.median(times))
+    steps = np.add(asks[: len(tells)], tells)
+    return evaluated, float(np.median(steps)) if len(steps) else 0.0
 
 
 def run_one(name: str, dataset: str, latency: str, seed: int, budget: float) -> dict[str, Any]:
     """One seed of one method, scored."""
     torch.set_num_threads(1)
-    runner = _optuna if name in PEERS else _ours
-    evaluated, per_step = runner(name, dataset, latency, seed, budget)
+    evaluated, per_step = _search(name, dataset, latency, seed, budget)
     scores = score_trajectory(evaluated, dataset, latency, budget)
     cells = [i for _, i in evaluated]
     return {

@@ -273,6 +273,60 @@ class OptunaPeer(PeerStrategy):
         return True
 
 
+class OptunaMultiObjectivePeer(OptunaPeer):
+    """An Optuna sampler on two objectives: the one the search learns (maximised) and the space's
+    zero-cost one (``SearchContext.known_objectives``, minimised as the user named it), as ``nb201-mo``
+    compares them.
+
+    Args:
+        sampler: ``"nsga2"`` (``NSGAIISampler``) or ``"tpe"`` (``TPESampler``, i.e. MOTPE), seeded defaults.
+        choices: the knobs' choices in the order Optuna is given them (default: order of first appearance
+            in the encodings); the recorded ``nb201-mo`` runs gave NB201's operations in their table order.
+    """
+
+    extra = "bench"
+
+    def __init__(
+        self,
+        sampler: str,
+        choices: Sequence[Sequence[Any]] | None = None,
+        encodings: Sequence[Sequence[Any]] | None = None,
+    ):
+        super().__init__(sampler, None, encodings)
+        self.name = {"nsga2": "nsga2", "tpe": "motpe"}.get(sampler, f"optuna-{sampler}-mo")
+        self._given_choices = [list(c) for c in choices] if choices is not None else None
+
+    def _start(self, seed: int) -> None:
+        known = self.ctx.known_objectives
+        if known is None or known.shape[1] != 1:
+            raise ConfigError(
+                f"peer {self.name!r} needs one zero-cost objective beside the learned one, e.g. "
+                "objectives={'value': 'max', 'lat_pixel3': 'min'}"
+            )
+        optuna = require("optuna", "Optuna", self.name, extra=self.extra)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        if self._given_choices is not None:
+            self.choices = self._given_choices
+            self._codes = None
+        self.study = optuna.create_study(
+            directions=["maximize", "minimize"],
+            sampler=optuna_sampler(self.sampler_kind, seed, n_objectives=2),
+        )
+        self._dists = optuna_distributions(self.choices)
+
+    def tell(self, observation: Observation) -> None:
+        self._told = observation.index  # _finish needs the cell's known objective
+        super().tell(observation)
+
+    def _finish(self, token: Any, value: float) -> None:
+        if not np.isfinite(value):
+            self.study.tell(token, state=self._optuna.trial.TrialState.FAIL)
+            return
+        known = float(self.ctx.known_objectives[self._told][0])  # maximised form: the negated minimum
+        self.study.tell(token, [value, -known])
+
+
 def optuna_sampler(kind: str, seed: int, n_objectives: int = 1) -> Any:
     """The Optuna sampler the peers and ``nb201-mo`` use, by name: tpe, gp, random, nsga2 (seeded defaults).
 
