@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from archtune.search.instance import SearchInstance
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
@@ -77,3 +79,9 @@ def time_steps(strategy: Strategy) -> tuple[list[float], list[float]]:
     strategy.ask = timed_ask  # type: ignore[method-assign]
     strategy.tell = timed_tell  # type: ignore[method-assign]
     return asks, tells
+
+
+def step_seconds(asks: list[float], tells: list[float]) -> np.ndarray:
+    """Seconds per step (ask + tell) from :func:`time_steps`'s lists: a last ask that found nothing to
+    propose has no tell, and is no step."""
+    return np.add(asks[: len(tells)], tells)

@@ -108,7 +108,7 @@ def _search(
 ) -> tuple[list[tuple[float, int]], float]:
     """One search through SearchInstance (in memory): the cells evaluated at high fidelity with the units
     spent by then, and the median step (the strategy's ask + tell)."""
-    from archtune.bench.in_memory import search_in_memory, time_steps
+    from archtune.bench.in_memory import search_in_memory, step_seconds, time_steps
     from archtune.bench.nb201 import nb201_objectives
     from archtune.bench.peers import OptunaMultiObjectivePeer
     from archtune.datasets.nb201 import OPS
@@ -133,7 +133,7 @@ def _search(
         spent += h["cost"]
         if h["fidelity"] == "hi" and h["status"] == "COMPLETE":
             evaluated.append((spent, space.index_of(h["encoding"])))
-    steps = np.add(asks[: len(tells)], tells)
+    steps = step_seconds(asks, tells)
     return evaluated, float(np.median(steps)) if len(steps) else 0.0
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory, time_steps
+from archtune.bench.in_memory import search_in_memory, step_seconds, time_steps
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import create_search_space
 from archtune.strategy.bo import BayesianOptimization
@@ -56,7 +56,7 @@ def run_seed(space: str, seed: int, budget: int) -> dict[str, Any]:
     )
     values = [h["value"] for h in history if h["value"] is not None]
     n_init = strategy.n_init or 0
-    steps = [a + t for a, t in zip(asks, tells, strict=False)]  # the last ask may find nothing to tell
+    steps = step_seconds(asks, tells).tolist()
     return {
         "space": space,
         "seed": seed,

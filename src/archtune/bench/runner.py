@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory, time_steps
+from archtune.bench.in_memory import search_in_memory, step_seconds, time_steps
 from archtune.bench.peers import PEERS
 from archtune.bench.plot import best_at, plot_best_so_far
 from archtune.bench.tabular import TABLES, TabularBenchmark, check_table, tabular_benchmark
@@ -141,7 +141,7 @@ def run_seed(
             if found is None and value >= optimum:
                 found = spent
         curve.append((spent, best))
-    steps = np.add(asks[: len(tells)], tells)
+    steps = step_seconds(asks, tells)
     return {
         "strategy": name,
         "seed": seed,

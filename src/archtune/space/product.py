@@ -252,7 +252,15 @@ class ProductSpace:
         self._strides = np.array(strides, dtype=np.int64)
         self._vocab = np.array(self.vocab_sizes, dtype=np.int64)
         self._lookup = [{encoding_key((o,)): i for i, o in enumerate(options)} for options in self.options]
-        self._tables = [self._feature_table(k) for k in specs]
+        # the numeric knobs' options on [0, 1]: their features, and the order mutations(nearest=) follow
+        units = [self._unit_values(k) for k in specs]
+        self._units = {k: u for k, u in enumerate(units) if u is not None}
+        self._tables = [
+            u.astype(np.float32).reshape(-1, 1)
+            if u is not None
+            else np.eye(len(k["options"]), dtype=np.float32)
+            for k, u in zip(specs, units, strict=True)
+        ]
         self.n_features = sum(t.shape[1] for t in self._tables)
         self._builder = encoding_to_net
         self._feasible = feasible
@@ -290,14 +298,6 @@ class ProductSpace:
             values = np.log(values)
         return (values - values.min()) / (values.max() - values.min())
 
-    @classmethod
-    def _feature_table(cls, spec: Mapping[str, Any]) -> np.ndarray:
-        """Feature rows of a knob's options: one scaled number for numeric knobs, one-hot otherwise."""
-        unit = cls._unit_values(spec)
-        if unit is not None:
-            return unit.astype(np.float32).reshape(-1, 1)
-        return np.eye(len(spec["options"]), dtype=np.float32)
-
     def unit_coordinates(self) -> dict[int, np.ndarray]:
         """Knob position -> its options' coordinates in [0, 1], for the numeric knobs (two or more options,
         all numbers): the number each option's feature holds (of the log for a log range), by option order.
@@ -306,12 +306,7 @@ class ProductSpace:
             >>> ProductSpace({"op": ["a", "b"], "w": [8, 16, 32]}).unit_coordinates()[1].round(3).tolist()
             [0.0, 0.333, 1.0]
         """
-        out = {}
-        for k, spec in enumerate(self.specs):
-            unit = self._unit_values(spec)
-            if unit is not None:
-                out[k] = unit
-        return out
+        return {k: u.copy() for k, u in self._units.items()}
 
     def fingerprint(self) -> dict[str, str | int]:
         """Hashes that identify the space (its knobs in order, options in order): a search file keeps them."""
@@ -384,12 +379,11 @@ class ProductSpace:
             >>> [s.decode(r) for r in s.mutations(np.array([500, 0]), nearest=2)]
             [{'w': 499, 'op': 'a'}, {'w': 501, 'op': 'a'}, {'w': 500, 'op': 'b'}, {'w': 500, 'op': 'c'}]
         """
-        units = self.unit_coordinates() if nearest is not None else {}
         out = []
         for k, v in enumerate(self.vocab_sizes):
             others = np.array([t for t in range(v) if t != row[k]], dtype=np.int64)
             if nearest is not None and len(others) > nearest:
-                position = units[k] if k in units else np.arange(v, dtype=np.float64)
+                position = self._units[k] if k in self._units else np.arange(v, dtype=np.float64)
                 gaps = np.abs(position[others] - position[row[k]])
                 others = np.sort(others[np.argsort(gaps, kind="stable")[:nearest]])
             for t in others:

@@ -145,10 +145,6 @@ class SplineStrategy(Strategy):
     def _combos(self, indices: np.ndarray) -> np.ndarray:
         return self.view.combos_of(indices) if self.view is not None else self.combo[indices]
 
-    @property
-    def _n_combos(self) -> int:
-        return self.view.n_combos if self.view is not None else int(self.combo.max()) + 1
-
     def _box(self) -> tuple[np.ndarray, np.ndarray]:
         if self.view is not None:
             return self.view.lo.copy(), self.view.hi.copy()
@@ -156,11 +152,19 @@ class SplineStrategy(Strategy):
         return np.zeros(d), np.ones(d)
 
     # -- Algorithm 1 -------------------------------------------------------------------------------
-    def _spline(self, combo: int) -> tuple[PolyharmonicSpline, np.ndarray] | None:
+    def _supports(self) -> dict[int, np.ndarray]:
+        """Combination -> the encodings measured in it at the top fidelity (ascending), computed at once."""
         values = self.values[self.ctx.top]
         measured = np.fromiter(sorted(values), dtype=np.int64, count=len(values))
-        support = measured[self._combos(measured) == combo] if len(measured) else measured
-        if len(support) < len(self._box()[0]) + 2:
+        if not len(measured):
+            return {}
+        combos = self._combos(measured)
+        return {int(c): measured[combos == c] for c in np.unique(combos)}
+
+    def _spline(self, support: np.ndarray | None) -> tuple[PolyharmonicSpline, np.ndarray] | None:
+        """The spline through ``support`` (one combination's measured encodings), or None when too few."""
+        values = self.values[self.ctx.top]
+        if support is None or len(support) < len(self._box()[0]) + 2:
             return None
         try:
             X = self._coordinates(support)
@@ -179,7 +183,8 @@ class SplineStrategy(Strategy):
         argmax = observation.index not in self._design_set and observation.fidelity == self.ctx.top
         if argmax and observation.value is not None and not self.converged:
             # the spline it was proposed from: the support before this observation joins it
-            fitted = self._spline(int(self._combos(np.array([observation.index]))[0]))
+            combo = int(self._combos(np.array([observation.index]))[0])
+            fitted = self._spline(self._supports().get(combo))
             if fitted is not None:
                 predicted = float(fitted[0].predict(self._coordinates(np.array([observation.index])))[0])
         super().tell(observation)
@@ -211,16 +216,18 @@ class SplineStrategy(Strategy):
                 return Suggestion(i, fidelity)
         best: tuple[float, int] | None = None
         lo, hi = self._box()
-        for combo in range(self._n_combos):
-            fitted = self._spline(combo)
+        for combo, support in sorted(
+            self._supports().items()
+        ):  # a combination measured in none has no spline
+            fitted = self._spline(support)
             if fitted is None:
                 continue
-            spline, support = fitted
+            spline, support_x = fitted
             candidates, X = self._candidates(combo, spline, available)
             if not len(candidates):
                 continue
             # distances in the box's unit coordinates; memory stays O(candidates)
-            gaps, _ = cKDTree((support - lo) / (hi - lo)).query((X - lo) / (hi - lo))
+            gaps, _ = cKDTree((support_x - lo) / (hi - lo)).query((X - lo) / (hi - lo))
             far = gaps >= self.min_distance
             if not far.any():
                 continue
