@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from archtune import SearchInstance
-from archtune.bench.throughput import write_mnist_folder
+from archtune.datasets.mnist5k import write_mnist_folder
 from archtune.evaluate.image_classification import create_img_class_evaluator
 from archtune.spaces.mobileone import S0_ENCODING, inference_parameters, mobileone_space
 

@@ -6,9 +6,12 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[dev]"
-.venv/bin/ruff check src tests
-# formatting: `ruff format src tests examples` fixes what this reports (.pre-commit-config.yaml runs it on commit)
-.venv/bin/ruff format --check src tests examples
+# the paper reproductions and benchmark drivers (experiments/, a package of its own: the library never
+# imports it; its `archtune bench|naap|nss|tnas` commands join the CLI through an entry point)
+.venv/bin/pip install -q -e experiments
+.venv/bin/ruff check src tests experiments
+# formatting: `ruff format src tests examples experiments` fixes what this reports (.pre-commit-config.yaml runs it on commit)
+.venv/bin/ruff format --check src tests examples experiments
 # type checks: strict for the core packages (pyproject.toml [tool.mypy] says which)
 .venv/bin/mypy src/archtune/strategy src/archtune/surrogate src/archtune/space src/archtune/storage src/archtune/search src/archtune/execute
 # the documentation site, warnings as errors: a broken page link, heading anchor or Python reference fails here

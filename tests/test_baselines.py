@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archtune.bench.plot import plot_best_so_far, quantile_curves
-from archtune.bench.runner import _space, run_seed
-from archtune.bench.variants import variant
 from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import UnknownNameError
+from archtune.report.benchmarks import plot_best_so_far, quantile_curves
 from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.local_search import LocalSearch
+from archtune_experiments.tabular.runner import _space, run_seed
+from archtune_experiments.tabular.variants import variant
 
 
 def test_local_search_climbs_and_restarts_only_at_local_optima():

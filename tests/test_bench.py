@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from archtune.bench.nb201 import nb201_objectives, nb201_optimum
-from archtune.bench.runner import run_seed, summarise, to_markdown
 from archtune.datasets.nb201 import encoding_to_arch_str, load_nb201
 from archtune.spaces.nb201 import nb201_space
+from archtune_experiments.tabular.runner import run_seed, summarise, to_markdown
 
 
 def test_nb201_table_and_known_optima():
@@ -55,8 +55,8 @@ def test_run_seed_and_summary():
 
 
 def test_bench_resumes_and_respects_constraint(tmp_path, capsys):
-    from archtune.bench.runner import run_benchmark
     from archtune.datasets.nb201 import load_nb201
+    from archtune_experiments.tabular.runner import run_benchmark
 
     out = tmp_path / "r"
     run_benchmark(
@@ -95,7 +95,7 @@ def test_two_seed_benchmark_bo_beats_random_on_full_nb201():
     (benchmarks/results/nb201_cifar100.runs.jsonl) BO found the optimum (73.5) within 10 units on both
     seeds, random's mean best was 69.9.
     """
-    from archtune.bench.runner import run_benchmark
+    from archtune_experiments.tabular.runner import run_benchmark
 
     summary = run_benchmark("cifar100", ["bo", "random"], seeds=2, budget=10, workers=2, plot=False)
     bo, rnd = summary["bo"]["mean_best_at"]["10"], summary["random"]["mean_best_at"]["10"]
@@ -110,7 +110,7 @@ def test_short_benchmark_bo_beats_random_on_full_nb201():
     at 10 units is 72.6 against random's 70.0; over 100,000 bootstrap draws of 10 seeds per strategy
     the difference fell below 0.57 in 0.1% of draws. Seeds 0-9 gave 72.9 against 70.1.
     """
-    from archtune.bench.runner import run_benchmark
+    from archtune_experiments.tabular.runner import run_benchmark
 
     summary = run_benchmark("cifar100", ["bo", "random"], seeds=10, budget=10, workers=2, plot=False)
     bo, rnd = summary["bo"]["mean_best_at"]["10"], summary["random"]["mean_best_at"]["10"]
@@ -120,8 +120,8 @@ def test_short_benchmark_bo_beats_random_on_full_nb201():
 def test_report_only_summarises_recorded_runs_without_running(tmp_path, capsys):
     import pytest
 
-    from archtune.bench.runner import run_benchmark
     from archtune.errors import ConfigError
+    from archtune_experiments.tabular.runner import run_benchmark
 
     out = tmp_path / "r"
     run_benchmark("cifar100", ["rea"], seeds=2, budget=3, workers=1, out_dir=str(out), plot=False)

@@ -1,6 +1,7 @@
 """The package's layering (docs/architecture.md), read from the source: no import cycle between archtune's
-packages, and no package importing one of a higher layer. Imports inside functions count too: a lazy
-import is still a dependency."""
+packages, no package importing one of a higher layer, and the library never importing its experiments
+(``experiments/archtune_experiments``, the layer above everything). Imports inside functions count too: a
+lazy import is still a dependency."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "archtune"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments" / "archtune_experiments"
 
 #: low to high; a package may import its own layer and the layers below (keep docs/architecture.md in step)
 LAYERS: list[set[str]] = [
-    {"errors", "registry", "progress", "data"},
+    {"errors", "registry", "progress"},
     {"surrogate", "storage", "execute", "profile", "nets", "datasets"},
     {"space"},
     {"strategy", "evaluate"},
@@ -24,28 +26,32 @@ LAYERS: list[set[str]] = [
 LAYER_OF = {name: k for k, layer in enumerate(LAYERS) for name in layer}
 
 
-def unit_of(path: Path) -> str:
+def unit_of(path: Path, package: Path = PACKAGE) -> str:
     """The package (or top-level module) a source file belongs to: ``bench``, ``errors``, ``__init__``."""
-    rel = path.relative_to(PACKAGE)
+    rel = path.relative_to(package)
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def import_graph() -> dict[str, dict[str, str]]:
+def imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every absolute import statement of a source file, nested ones included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, node.lineno))
+    return found
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, dict[str, str]]:
     """unit -> {imported unit: "file:line" of one such import}, every import statement in the package."""
     graph: dict[str, dict[str, str]] = defaultdict(dict)
-    for path in sorted(PACKAGE.rglob("*.py")):
-        source = unit_of(path)
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                parts = name.split(".")
-                if parts[0] == "archtune" and len(parts) > 1 and parts[1] != source:
-                    graph[source].setdefault(parts[1], f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    for path in sorted(package.rglob("*.py")):
+        source = unit_of(path, package)
+        for name, line in imports(path):
+            parts = name.split(".")
+            if parts[0] == package.name and len(parts) > 1 and parts[1] != source:
+                graph[source].setdefault(parts[1], f"{path.relative_to(package.parent)}:{line}")
     return graph
 
 
@@ -116,3 +122,47 @@ def test_the_checks_see_a_cycle_and_an_upward_import():
         "strategy (layer 3) imports search (layer 4) at x:2",
     ]
     assert upward_imports({"search": {"space": "x:3"}}) == []
+
+
+def test_the_library_never_imports_its_experiments():
+    # the experiments' commands reach the CLI through the archtune.commands entry point, not an import
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for name, line in imports(path)
+        if name.split(".")[0] == EXPERIMENTS.name
+    ]
+    assert found == []
+
+
+def test_no_import_cycle_between_experiment_folders():
+    graph = import_graph(EXPERIMENTS)
+    assert "tabular" in graph["cli"]  # the reader sees the experiments' imports
+    assert cycles(graph) == []
+
+
+def test_the_experiments_commands_join_the_cli_through_the_entry_point():
+    from importlib.metadata import entry_points
+
+    from archtune.cli import COMMANDS_GROUP, EXPERIMENT_COMMANDS, build_parser
+
+    assert [e.value for e in entry_points(group=COMMANDS_GROUP)] == ["archtune_experiments.cli:add_commands"]
+    parser = build_parser()
+    minimal = {
+        "bench": ["bench", "nb201"],
+        "naap": ["naap", "baseline"],
+        "nss": ["nss"],
+        "tnas": ["tnas", "oneshot"],
+    }
+    for command in EXPERIMENT_COMMANDS:
+        assert parser.parse_args(minimal[command]).command == command
+
+
+def test_a_library_without_its_experiments_says_how_to_install_them(monkeypatch, capsys):
+    # archtune installed alone (pip install archtune): no entry point adds the experiments' commands
+    import archtune.cli as cli
+
+    monkeypatch.setattr(cli, "_plugin_commands", lambda: [])
+    assert cli.main(["bench", "nb201"]) == 2
+    err = capsys.readouterr().err
+    assert "'archtune bench'" in err and "pip install -e experiments" in err

@@ -251,9 +251,9 @@ def test_multi_objective_bo_killed_twice_resumes_to_the_same_history(nb201_small
 
 
 def test_nb201_mo_scores_every_method_through_the_search_loop_and_the_optuna_peers_need_a_known_objective():
-    from archtune.bench.nb201_mo import run_one
-    from archtune.bench.peers import OptunaMultiObjectivePeer
     from archtune.strategy.base import Fidelity, SearchContext
+    from archtune_experiments.tabular.multi_objective import run_one
+    from archtune_experiments.tabular.peers import OptunaMultiObjectivePeer
 
     runs = {
         name: run_one(name, "cifar10", "lat_pixel3", 0, 25) for name in ("nsga2", "motpe", "rea-mo", "random")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archtune.naap.baseline import evaluate, feature_sets
 from archtune.naap.data import load_naap440, paper_split
 from archtune.naap.metrics import monotonicity_score, monotonicity_violations
-from archtune.naap.paper_table3 import PAPER_TABLE3
+from archtune_experiments.naap.baseline import evaluate, feature_sets
+from archtune_experiments.naap.paper_table3 import PAPER_TABLE3
 
 
 def test_split_reproduces_is_test_exactly():
@@ -92,7 +92,7 @@ def test_naap440_space_builds_real_networks():
 
 
 def test_our_predictor_beats_the_papers_best_without_training():
-    from archtune.naap.predictor import evaluate_ours
+    from archtune_experiments.naap.predictor import evaluate_ours
 
     r = evaluate_ours(0)  # paper's best with 0 epochs: 42 violations; issue target: at most 38
     assert r.violations <= 38 and r.mae <= 0.005, r
@@ -102,7 +102,7 @@ def test_our_predictor_beats_the_papers_best_without_training():
 
 @pytest.mark.slow
 def test_the_three_model_mean_alone_also_beats_the_papers_best_without_training():
-    from archtune.naap.predictor import evaluate_ours
+    from archtune_experiments.naap.predictor import evaluate_ours
 
     # restricted to the three-model mean, the protocol reports that model (24 violations in session 6)
     averaged = evaluate_ours(0, models=("averaged",))
@@ -111,7 +111,7 @@ def test_the_three_model_mean_alone_also_beats_the_papers_best_without_training(
 
 @pytest.mark.slow
 def test_our_predictor_meets_the_nine_epoch_target():
-    from archtune.naap.predictor import evaluate_ours
+    from archtune_experiments.naap.predictor import evaluate_ours
 
     r = evaluate_ours(
         9
@@ -170,7 +170,7 @@ def test_predicted_fidelity_inside_a_search(tmp_path):
 
 
 def test_naap_search_benchmark_counts_full_training_units(tmp_path):
-    from archtune.naap.search_bench import _run
+    from archtune_experiments.naap.fidelity_search import _run
 
     # random search over all 220 architectures of a half must meet the half's best, at a whole number of units
     units = _run(seed=0, budget=220, epochs=9, variant="random", workdir=tmp_path)
@@ -180,7 +180,7 @@ def test_naap_search_benchmark_counts_full_training_units(tmp_path):
 
 
 def test_curve_summary_reads_the_cycle_ends_and_the_best_so_far():
-    from archtune.naap.predictor import curve_summary, feature_candidates
+    from archtune_experiments.naap.predictor import curve_summary, feature_candidates
 
     t = load_naap440()
     summary = curve_summary(t, 9)

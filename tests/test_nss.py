@@ -105,7 +105,7 @@ def test_search_finds_an_elite_space_near_the_flops_target():
     import itertools
 
     from archtune.datasets.images import load_split
-    from archtune.nss.search import NetworkSpace, NSSConfig, run_nss
+    from archtune.nss.network_space_search import NetworkSpace, NSSConfig, run_nss
 
     space = ExpandedSpace(d_max=2, w_max=16, depth_chunk=1, width_chunk=4, image_size=8, in_channels=1)
     spaces = [
@@ -139,7 +139,7 @@ def test_search_finds_an_elite_space_near_the_flops_target():
 @pytest.mark.parametrize("strategy", ["bo", "spline", "tnas"])
 def test_an_elite_space_is_a_search_space_for_the_other_strategies(strategy, tmp_path):
     from archtune import SearchInstance
-    from archtune.nss.search import NetworkSpace, elite_search_space
+    from archtune.nss.network_space_search import NetworkSpace, elite_search_space
 
     space = ExpandedSpace(d_max=4, w_max=16, depth_chunk=2, width_chunk=4)
     elite = NetworkSpace((0, 1, 0), (1, 2, 3))
@@ -166,8 +166,8 @@ def test_an_elite_space_is_a_search_space_for_the_other_strategies(strategy, tmp
 
 
 def test_table1_experiment_writes_its_rows_and_files(tmp_path):
-    from archtune.nss.experiment import run_nss_experiment
-    from archtune.nss.search import NSSConfig
+    from archtune.nss.network_space_search import NSSConfig
+    from archtune_experiments.nss.experiment import run_nss_experiment
 
     space = ExpandedSpace(d_max=2, w_max=8, depth_chunk=1, width_chunk=4, w0=4, in_channels=1, image_size=8)
     summary = run_nss_experiment(

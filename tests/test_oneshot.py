@@ -10,7 +10,7 @@ import torch
 
 from archtune import ConfigError
 from archtune.datasets.nb201 import EDGES, OPS
-from archtune.oneshot.experiment import evolve_on_supernet, run_oneshot
+from archtune.nets.nb201 import nb201_net
 from archtune.oneshot.nb201_supernet import NB201Supernet
 from archtune.oneshot.spos import (
     ALL_CELLS,
@@ -21,7 +21,7 @@ from archtune.oneshot.spos import (
     train_supernet,
     uniform_sampler,
 )
-from archtune.spaces.nb201_net import nb201_net
+from archtune_experiments.tnas.oneshot import evolve_on_supernet, run_oneshot
 
 
 def test_supernet_runs_every_operation_on_every_edge():

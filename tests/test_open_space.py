@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archtune.bench.open_space_bench import ThreeCellObjective, run_seed, three_cell_space
 from archtune.errors import ConfigError, SpaceError
 from archtune.space.product import ProductSpace
 from archtune.strategy.base import Fidelity, Observation, SearchContext
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.tnas import VAECandidates
+from archtune_experiments.tnas.open_space import ThreeCellObjective, run_seed, three_cell_space
 
 
 def test_product_space_encodes_decodes_and_refuses_bad_input():

@@ -1,4 +1,4 @@
-"""The peers of `archtune bench nb201` (archtune.bench.peers): each runs through the benchmark's loop,
+"""The peers of `archtune bench nb201` (archtune_experiments.tabular.peers): each runs through the benchmark's loop,
 every proposal is paid for (repeats counted), and a missing library names the extra that installs it."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from archtune.bench.peers import PEERS, OptunaPeer, PeerStrategy
-from archtune.bench.runner import parse_strategies, run_benchmark, run_seed, summarise
-from archtune.bench.variants import VARIANTS, Variant, variant
 from archtune.errors import ConfigError
 from archtune.strategy.base import Fidelity, Observation, SearchContext
+from archtune_experiments.tabular.peers import PEERS, OptunaPeer, PeerStrategy
+from archtune_experiments.tabular.runner import parse_strategies, run_benchmark, run_seed, summarise
+from archtune_experiments.tabular.variants import VARIANTS, Variant, variant
 
 LIBRARY = {"optuna": "optuna", "smac": "smac", "hebo": "hebo", "syne": "syne_tune"}
 
@@ -32,7 +32,7 @@ def _charged(run: dict) -> float:
 def test_installed_peer_runs_a_short_search_through_the_runner(name):
     if importlib.util.find_spec(_library(name)) is None:
         pytest.skip(
-            f"{_library(name)} not installed: pip install 'archtune[peers]' (HEBO: see archtune.bench.peers)"
+            f"{_library(name)} not installed: pip install 'archtune[peers]' (HEBO: see archtune_experiments.tabular.peers)"
         )
     run = run_seed(name, "cifar100", seed=0, budget=4, pretrained=None)
     spent = [s for s, _ in run["curve"]]

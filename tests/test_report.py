@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 
 from archtune import SearchInstance, create_search_space
-from archtune.bench.report_open import fast_folder, run_real_search, write_synthetic_search
 from archtune.cli import main
 from archtune.errors import ArchtuneError, SearchStoppedError
 from archtune.report import Dashboard, load_report_data, report_figures, report_payload, write_report
 from archtune.report.browser import chromium_path, open_page, plot_marks
 from archtune.storage.base import COMPLETE, FAILED, Trial
 from archtune.storage.sqlite import SQLiteStorage
+from archtune_experiments.systems.report_open import fast_folder, run_real_search, write_synthetic_search
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "report"
 ENCODINGS = [

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from archtune import SpaceError, create_search_space, load_search_space
-from archtune.bench.featurize_bench import measure_featurize
 from archtune.errors import ArchtuneError, SpaceFileError
 from archtune.space.encoding import encoding_key, validate_encodings
 from archtune.space.featurize import Featurizer
+from archtune_experiments.systems.featurize import measure_featurize
 
 
 @pytest.mark.parametrize(

@@ -522,3 +522,25 @@ def test_fingerprint_of_a_million_encodings_is_cheap():
     fp = ss.fingerprint()
     assert time.perf_counter() - start < 2.0
     assert fp["n_encodings"] == n
+
+
+def test_a_space_file_naming_a_builder_by_its_old_path_still_loads_trusted(tmp_path):
+    # NAS-Bench-201's network moved from archtune.spaces.nb201_net to archtune.nets.nb201: a space file
+    # written before the move names the old path, and must still build its networks without trust_builder
+    from archtune.nets.nb201 import nb201_net
+
+    path = tmp_path / "cells.space"
+    cells = [("nor_conv_3x3",) * 6, ("skip_connect",) * 6]
+    create_search_space("cells", path, cells, encoding_to_net=nb201_net)
+    old = _edit(
+        path, tmp_path / "old.space", _set("builder", "archtune.spaces.nb201_net:nb201_net"), "resigned"
+    )
+    back = load_search_space(old)
+    assert back.builder_trusted and back.encoding_to_net is nb201_net
+    assert isinstance(back.encoding_to_net(cells[0]), torch.nn.Module)
+    # the alias trusts exactly the moved builder, not its module's other names
+    other = _edit(
+        path, tmp_path / "other.space", _set("builder", "archtune.spaces.nb201_net:Cell"), "resigned"
+    )
+    with pytest.raises(UntrustedBuilderError):
+        load_search_space(other).encoding_to_net  # noqa: B018

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from archtune.bench.paper004 import TABLE4_INITIAL, reproduce
 from archtune.errors import ConfigError
 from archtune.strategy.spline import SplineStrategy
 from archtune.strategy.spline_design import NumericDimension, initial_design
 from archtune.surrogate.spline import PolyharmonicSpline, SplineError
+from archtune_experiments.spline.paper_tables import TABLE4_INITIAL, reproduce
 
 
 def test_table4_predictions_reproduced_within_0_2():
@@ -233,7 +233,7 @@ def test_spline_strategy_needs_numeric_knobs(tmp_path):
 
 
 def test_spline_benchmark_pieces():
-    from archtune.bench.spline_bench import run_function_seed, summarise
+    from archtune_experiments.spline.benchmark import run_function_seed, summarise
 
     run = run_function_seed("spline", "branin", seed=0, budget=20)
     # deterministic on a grid: the 5-point design, then argmaxes; Branin's minimum is 0.398 (grid: 0.40)
@@ -275,7 +275,7 @@ def test_projection_plot_from_a_search_file(tmp_path, capsys):
 
 
 def test_trained_width_objective_learns_and_is_cached(tmp_path, monkeypatch):
-    from archtune.bench.spline_bench import TrainedObjective, _widths_space
+    from archtune_experiments.spline.benchmark import TrainedObjective, _widths_space
 
     space = _widths_space()
     assert len(space) == 8**5

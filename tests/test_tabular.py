@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from archtune.bench.nasbench_samples import NB101_OPS, NB301_OPS, load_sample
-from archtune.bench.runner import run_benchmark, run_seed
 from archtune.bench.tabular import tabular_benchmark
 from archtune.errors import ConfigError
+from archtune_experiments.tabular.runner import run_benchmark, run_seed
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_samples_load_with_their_known_optimum_and_finite_zero_cost_columns(name
 
 def test_nb101_encoding_reads_naslibs_adjacency_and_operation_codes():
     # the first cell of the file, decoded by hand from its key: NASLib's op codes 2/3/4 and the upper triangle
-    path = resources.files("archtune.data").joinpath("naslib_zc_nasbench101.json.gz")
+    path = resources.files("archtune.datasets.files").joinpath("naslib_zc_nasbench101.json.gz")
     with path.open("rb") as raw, gzip.open(raw, "rt") as text:
         key, record = next(iter(json.load(text)["nasbench101"]["cifar10"].items()))
     values = [int(v) for v in key.strip("()").split(",")]
@@ -65,8 +65,8 @@ def test_a_one_fidelity_table_runs_two_fidelity_bo_at_the_top_only_and_stops_at_
 
 def test_peers_on_a_sampled_table_snap_every_proposal_to_a_listed_cell():
     pytest.importorskip("optuna")
-    from archtune.bench.peers import PEERS
     from archtune.strategy.base import Fidelity, SearchContext
+    from archtune_experiments.tabular.peers import PEERS
 
     bench = tabular_benchmark("nb301", "cifar10")
     peer = PEERS["optuna-tpe"].make(encodings=bench.encodings, snap=True)
@@ -87,8 +87,8 @@ def test_peers_on_a_sampled_table_snap_every_proposal_to_a_listed_cell():
 
 def test_without_snapping_a_peer_refuses_a_cell_the_table_does_not_list():
     pytest.importorskip("optuna")
-    from archtune.bench.peers import PEERS
     from archtune.strategy.base import Fidelity, Observation, SearchContext
+    from archtune_experiments.tabular.peers import PEERS
 
     cells = [("a", "x"), ("b", "y")]
     peer = PEERS["optuna-tpe"].make(encodings=cells)

@@ -149,8 +149,8 @@ def test_tnas_beats_random_on_nb201_mean_best(nb201_tokens, tmp_path):
 
 
 def test_table4_samples_are_cells_of_the_table_scored_by_their_accuracy():
-    from archtune.bench.tnas_table import sampled_values
     from archtune.datasets.nb201 import DATASETS, load_nb201
+    from archtune_experiments.tnas.table4 import sampled_values
 
     column = load_nb201().column(DATASETS["cifar10"][0])
     for method in ("random", "rea", "tnas-0.1"):

@@ -1,7 +1,7 @@
 """The NAS-Bench-101 and NAS-Bench-301 samples shipped with archtune (NASLib's zero-cost files).
 
 Two spaces whose structure differs from NAS-Bench-201's six-edge cell, so that a default tuned on
-NB201 can be checked on spaces it was not tuned on (see ``archtune/data/PROVENANCE.md``):
+NB201 can be checked on spaces it was not tuned on (see ``archtune/datasets/files/PROVENANCE.md``):
 
 - **NAS-Bench-101**, 500 cells: a 7-node DAG, encoded as its 21 upper-triangular adjacency bits
   (ints 0/1) followed by the operations of the five inner nodes (``conv3x3-bn-relu``,
@@ -102,7 +102,10 @@ def load_sample(name: str) -> SampleTable:
     """Read the shipped sample ``"nb101"`` or ``"nb301"`` (cached)."""
     if name not in FILES:
         raise ConfigError(f"unknown NASLib sample {name!r}; valid: {', '.join(FILES)}")
-    with resources.files("archtune.data").joinpath(FILES[name]).open("rb") as raw, gzip.open(raw, "rt") as fh:
+    with (
+        resources.files("archtune.datasets.files").joinpath(FILES[name]).open("rb") as raw,
+        gzip.open(raw, "rt") as fh,
+    ):
         data = json.load(fh)
     cells = data["nasbench101"]["cifar10"] if name == "nb101" else data["cifar10"]
     keys = list(cells)

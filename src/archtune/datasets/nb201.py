@@ -1,4 +1,4 @@
-"""NAS-Bench-201 table shipped with archtune (see ``archtune/data/PROVENANCE.md``).
+"""NAS-Bench-201 table shipped with archtune (see ``archtune/datasets/files/PROVENANCE.md``).
 
 Cells are encoded as 6-tuples of operation names, one per edge in NB201's order
 (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2); row i of the table is NB201 index i.
@@ -82,7 +82,7 @@ class NB201Table:
 def load_nb201() -> NB201Table:
     """Read the shipped table (about 0.3 s; cached)."""
     with (
-        resources.files("archtune.data").joinpath("nb201.csv.gz").open("rb") as raw,
+        resources.files("archtune.datasets.files").joinpath("nb201.csv.gz").open("rb") as raw,
         gzip.open(raw, "rt") as fh,
     ):
         reader = csv.reader(fh)

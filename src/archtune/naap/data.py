@@ -44,8 +44,8 @@ class NAAP440:
 
 @cache
 def load_naap440() -> NAAP440:
-    """Read the shipped table (see ``archtune/data/PROVENANCE.md``)."""
-    with resources.files("archtune.data").joinpath("naap440.csv").open("r") as fh:
+    """Read the shipped table (see ``archtune/datasets/files/PROVENANCE.md``)."""
+    with resources.files("archtune.datasets.files").joinpath("naap440.csv").open("r") as fh:
         rows = list(csv.DictReader(fh))
     col = lambda name, kind=float: np.array([kind(r[name]) for r in rows])  # noqa: E731
     epochs = {m: np.stack([col(f"e{e}{m}") for e in range(1, EPOCHS + 1)], axis=1) for m in EPOCH_METRICS}
@@ -61,7 +61,7 @@ def load_naap440() -> NAAP440:
 @cache
 def load_schemes() -> list[list[dict[str, Any]]]:
     """The 440 schemes in ModelId order: lists of {kernel_size, width, stride, residual}."""
-    with resources.files("archtune.data").joinpath("naap440_schemes.json").open("r") as fh:
+    with resources.files("archtune.datasets.files").joinpath("naap440_schemes.json").open("r") as fh:
         return json.load(fh)
 
 

@@ -2,7 +2,7 @@
 
 Every edge of every cell holds all five operations; a forward pass takes one cell encoding (the same
 cell in every position, as in NB201) and runs only that path, so one set of weights trains every
-architecture at once. The macro skeleton is NB201's (:mod:`archtune.spaces.nb201_net`) with the stem
+architecture at once. The macro skeleton is NB201's (:mod:`archtune.nets.nb201`) with the stem
 width ``channels`` and ``cells_per_stage`` as parameters, so a path with the same weights computes
 exactly what the stand-alone network of its encoding computes.
 
@@ -26,7 +26,7 @@ from torch import nn
 
 from archtune.datasets.nb201 import EDGES, OPS
 from archtune.errors import ConfigError
-from archtune.spaces.nb201_net import ResidualReduction, _operation
+from archtune.nets.nb201 import ResidualReduction, _operation
 
 
 def _without_running_stats(module: nn.Module) -> nn.Module:
@@ -47,7 +47,7 @@ class MixedCell(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, ops: Sequence[str]) -> torch.Tensor:
-        # the same evaluation order and zero handling as archtune.spaces.nb201_net.Cell
+        # the same evaluation order and zero handling as archtune.nets.nb201.Cell
         nodes: list[torch.Tensor | None] = [x, None, None, None]
         for (dst, src), op, choices in zip(EDGES, ops, self.edges, strict=True):
             if op == "none" or nodes[src] is None:

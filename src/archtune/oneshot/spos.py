@@ -33,8 +33,8 @@ from torch import nn
 from archtune.datasets.mnist5k import load_mnist5k, stratified_split
 from archtune.datasets.nb201 import OPS
 from archtune.evaluate.loop import accuracy, train_epoch
+from archtune.nets.nb201 import nb201_net
 from archtune.oneshot.nb201_supernet import NB201Supernet
-from archtune.spaces.nb201_net import nb201_net
 
 Encoding = tuple[str, ...]
 ALL_CELLS: list[Encoding] = [tuple(OPS[(i // 5**e) % 5] for e in range(6)) for i in range(5**6)]

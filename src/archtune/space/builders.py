@@ -27,7 +27,7 @@ from archtune.errors import SpaceFileError
 #: tests/test_space_file_integrity.py checks the list against the registry.
 BUILTIN_BUILDERS: frozenset[str] = frozenset(
     {
-        "archtune.spaces.nb201_net:nb201_net",
+        "archtune.nets.nb201:nb201_net",
         "archtune.spaces.digits_cnn:encoding_to_net",
         "archtune.naap.schemes:encoding_to_net",
         "archtune.spaces.mobileone:encoding_to_net",
@@ -35,6 +35,22 @@ BUILTIN_BUILDERS: frozenset[str] = frozenset(
         "archtune.spaces.mobileone_swiftformer:encoding_to_net_1_branch",
     }
 )
+
+
+#: Builders that moved, keyed by the path older space files name them with; such a file still loads,
+#: and still counts as built-in (NB201's network moved from archtune.spaces to archtune.nets, beside
+#: the other networks).
+RENAMED_BUILDERS: dict[str, str] = {"archtune.spaces.nb201_net:nb201_net": "archtune.nets.nb201:nb201_net"}
+
+
+def is_builtin_builder(path: str | None) -> bool:
+    """Whether a path read from a space file is one of :data:`BUILTIN_BUILDERS` (under a current or older name).
+
+    Example:
+        >>> is_builtin_builder("archtune.spaces.nb201_net:nb201_net"), is_builtin_builder("os:system")
+        (True, False)
+    """
+    return path is not None and RENAMED_BUILDERS.get(path, path) in BUILTIN_BUILDERS
 
 
 def callable_path(fn: Callable[..., Any] | None) -> str | None:
@@ -55,7 +71,7 @@ def callable_path(fn: Callable[..., Any] | None) -> str | None:
 
 def resolve_path(path: str) -> Callable[..., Any]:
     """Import ``"module:qualname"``. Called only when the user asks for networks to be built."""
-    module_name, _, qualname = path.partition(":")
+    module_name, _, qualname = RENAMED_BUILDERS.get(path, path).partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):

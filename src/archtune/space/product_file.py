@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from archtune.errors import ConfigError, SpaceFileError
-from archtune.space.builders import BUILTIN_BUILDERS, callable_path
+from archtune.space.builders import callable_path, is_builtin_builder
 from archtune.space.product import ProductSpace, parse_knobs
 from archtune.space.search_space import (
     FORMAT,
@@ -162,7 +162,7 @@ def product_space_from_payload(
         # as for the enumerated form: a path from a file runs its author's code when imported
         trusted=trust_builder
         or (
-            (encoding_to_net is not None or builder is None or builder in BUILTIN_BUILDERS)
+            (encoding_to_net is not None or builder is None or is_builtin_builder(builder))
             and (feasible is not None or payload["feasible"] is None)
         ),
     )

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from archtune.errors import SpaceError, SpaceFileError, UntrustedBuilderError
-from archtune.space.builders import BUILTIN_BUILDERS, callable_path, resolve_path
+from archtune.space.builders import callable_path, is_builtin_builder, resolve_path
 from archtune.space.encoding import (
     Encoding,
     encoding_key,
@@ -691,7 +691,7 @@ def load_search_space(
         featurizer=featurizer or payload["featurizer_path"],
         # a path from the file runs its author's code when imported: only the user or the allowlist of
         # built-in builders may allow that; a builder passed here is the user's own
-        builder_trusted=encoding_to_net is not None or trust_builder or builder in BUILTIN_BUILDERS,
+        builder_trusted=encoding_to_net is not None or trust_builder or is_builtin_builder(builder),
         **fields,
     )
 

@@ -25,10 +25,10 @@ PRETRAINING_LATENCIES = (
 def nb201_space(save_filename: str | None = None, pretraining: bool = True) -> SearchSpace:
     """The 15,625 NB201 cells as a space, with measured latencies as pretraining data.
 
-    Its ``encoding_to_net`` is the real NB201 network (:func:`archtune.spaces.nb201_net.nb201_net`), so
+    Its ``encoding_to_net`` is the real NB201 network (:func:`archtune.nets.nb201.nb201_net`), so
     ``space.preprocess(torch.rand(1, 3, 32, 32))`` profiles parameters, FLOPs, latency and memory.
     """
-    from archtune.spaces.nb201_net import nb201_net
+    from archtune.nets.nb201 import nb201_net
 
     table = load_nb201()
     data = {c: table.column(c) for c in PRETRAINING_LATENCIES} if pretraining else None

@@ -32,10 +32,10 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.model_selection import KFold
 
-from archtune.naap.baseline import SEEDS, Result, feature_matrix, median_run, split_rows
 from archtune.naap.data import EPOCH_METRICS, NAAP440, load_naap440
 from archtune.naap.metrics import monotonicity_violations
 from archtune.naap.schemes import generate_schemes, scheme_to_encoding
+from archtune_experiments.naap.baseline import SEEDS, Result, feature_matrix, median_run, split_rows
 
 
 class AveragedRegressor:

@@ -14,7 +14,7 @@ budget, the best value, and, for the first encoding both runs confirmed, the con
 from-scratch high-fidelity values (equal when continuation is exact).
 
 Example:
-    >>> from archtune.bench.checkpoint_reuse import to_markdown
+    >>> from archtune_experiments.systems.checkpoint_reuse import to_markdown
     >>> to_markdown({"runs": {}, "setting": {"budget": 1, "image_size": 8}, "same_result": None}).splitlines()[0]
     '# Low fidelity reused by high fidelity: MobileOne on MNIST-5k (8x8), budget 1 high-fidelity units'
 """

@@ -55,7 +55,7 @@ def evolve_on_supernet(
     net: NB201Supernet, data: OneShotData, queries: int, seed: int
 ) -> tuple[tuple[str, ...], float]:
     """Regularized evolution with supernet validation accuracy as the objective; the best (cell, rating)."""
-    from archtune.bench.in_memory import search_in_memory
+    from archtune_experiments.in_memory import search_in_memory
 
     space = _cell_space()
     history = search_in_memory(

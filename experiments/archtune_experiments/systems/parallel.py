@@ -35,12 +35,13 @@ import numpy as np
 import torch
 
 from archtune.bench.nb201 import LO_FI_COST
-from archtune.bench.runner import recorded_runs
 from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import ConfigError
+from archtune.report.benchmarks import cost_to_target, format_cost
 from archtune.space.encoding import encoding_key
 from archtune.space.search_space import SearchSpace
 from archtune.spaces.nb201 import nb201_space
+from archtune_experiments.tabular.runner import recorded_runs
 
 COST_COLUMN = "lat_1080ti_256"
 CLOCKS = ("virtual", "real")
@@ -145,13 +146,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     base = None
     for workers in sorted({r["workers"] for r in runs}):
         mine = [r for r in runs if r["workers"] == workers]
-        found = np.array([r["found_at"] if r["found_at"] is not None else np.inf for r in mine])
+        found = cost_to_target([r["found_at"] for r in mine])
         times = np.array([r["time"] for r in mine])
         row = {
             "runs": len(mine),
-            "median_units_to_optimum": float(np.median(found)),
-            "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
-            "share_found": float(np.isfinite(found).mean()),
+            "median_units_to_optimum": found.median,
+            "p90_units_to_optimum": found.p90,
+            "share_found": found.share_reached,
             "median_time_s": float(np.median(times)),
             "utilisation": float(
                 np.median([r["busy"] / (r["time"] * workers) for r in mine if r["time"] > 0])
@@ -193,7 +194,7 @@ def to_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str
         "| median throughput speed-up | worker utilisation |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+    fmt = format_cost
     for workers, s in summary.items():
         lines.append(
             f"| {workers} | {s['runs']} | {fmt(s['median_units_to_optimum'])} | {fmt(s['p90_units_to_optimum'])} "

@@ -22,7 +22,7 @@ tnas       TNAS sampler-seeded evolution (paper 002), high fidelity
 ========== =================================================================
 
 The peers (Optuna, SMAC3, HEBO, Syne Tune; ``pip install 'archtune[peers]'``) are variants too, listed
-in :data:`archtune.bench.peers.PEERS`. Any other registered strategy name runs with its defaults at high
+in :data:`archtune_experiments.tabular.peers.PEERS`. Any other registered strategy name runs with its defaults at high
 fidelity.
 
 Example:
@@ -40,12 +40,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archtune.bench.peers import PEERS
 from archtune.errors import UnknownNameError
 from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.registry import STRATEGIES, make_strategy
 from archtune.strategy.tnas import VAECandidates
+from archtune_experiments.tabular.peers import PEERS
 
 
 @dataclass(frozen=True)

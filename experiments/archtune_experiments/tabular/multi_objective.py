@@ -2,7 +2,7 @@
 
 The true front is computed from the table (200-epoch test accuracy, maximised, against e.g.
 ``lat_pixel3``, minimised). Every method runs the same protocol, through :class:`SearchInstance` (in
-memory), Optuna's samplers too (:class:`~archtune.bench.peers.OptunaMultiObjectivePeer`); costs are in high-fidelity units (a 12-epoch evaluation costs 12/200). At
+memory), Optuna's samplers too (:class:`~archtune_experiments.tabular.peers.OptunaMultiObjectivePeer`); costs are in high-fidelity units (a 12-epoch evaluation costs 12/200). At
 each budget point (25/50/100/200 units) a run is scored by
 
 - **hypervolume regret**: 1 - HV(front found) / HV(true front), reference point at the true front's
@@ -108,11 +108,11 @@ def _search(
 ) -> tuple[list[tuple[float, int]], float]:
     """One search through SearchInstance (in memory): the cells evaluated at high fidelity with the units
     spent by then, and the median step (the strategy's ask + tell)."""
-    from archtune.bench.in_memory import search_in_memory, step_seconds, time_steps
     from archtune.bench.nb201 import nb201_objectives
-    from archtune.bench.peers import OptunaMultiObjectivePeer
     from archtune.datasets.nb201 import OPS
     from archtune.strategy.mo_evolution import MultiObjectiveEvolution
+    from archtune_experiments.in_memory import search_in_memory, step_seconds, time_steps
+    from archtune_experiments.tabular.peers import OptunaMultiObjectivePeer
 
     hi, lo = nb201_objectives(dataset)
     space = _space()

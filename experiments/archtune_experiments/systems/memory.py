@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-SMALL_CNN = "archtune.bench.memory:small_cnn"
+SMALL_CNN = "archtune_experiments.systems.memory:small_cnn"
 
 
 def small_cnn(encoding: Any, n_classes: int, in_channels: int = 3) -> nn.Module:

@@ -8,8 +8,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from archtune.errors import ConfigError
+from archtune.nets.nb201 import Cell, nb201_net
 from archtune.spaces.nb201 import nb201_space
-from archtune.spaces.nb201_net import Cell, nb201_net
 
 
 def _params_and_macs(encoding, num_classes=10):

@@ -24,7 +24,13 @@ import torch
 from archtune.datasets.images import load_split
 from archtune.evaluate.training import TrainingRecipe, train_and_evaluate
 from archtune.nss.expanded_space import ExpandedNet, ExpandedSpace, architecture_flops
-from archtune.nss.search import NetworkSpace, NSSConfig, run_nss, sample_expanded, samples_until_within
+from archtune.nss.network_space_search import (
+    NetworkSpace,
+    NSSConfig,
+    run_nss,
+    sample_expanded,
+    samples_until_within,
+)
 
 # The paper's relative chunk sizes (depth 1/4 of d_max, width 1/16 of w_max) and so its 2^18 network spaces,
 # with d_max 4 and w_max 32 instead of 16 and 512, on 16x16 MNIST: a CPU runs it in minutes

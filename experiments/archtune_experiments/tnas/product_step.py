@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory, step_seconds, time_steps
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import create_search_space
 from archtune.strategy.bo import BayesianOptimization
+from archtune_experiments.in_memory import search_in_memory, step_seconds, time_steps
 
 #: name -> (knobs, options per knob)
 SPACES = {"1e4": (4, 10), "1e12": (12, 10), "1e12-wide": (4, 1000)}

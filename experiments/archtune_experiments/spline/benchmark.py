@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 from archtune.bench.functions import FUNCTIONS
-from archtune.bench.in_memory import search_in_memory
 from archtune.errors import ConfigError
+from archtune.report.benchmarks import cost_to_target, format_cost
 from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.strategy.registry import make_strategy
+from archtune_experiments.in_memory import search_in_memory
 
 OBJECTIVES = (*FUNCTIONS, "mnist_widths")
 
@@ -93,12 +94,14 @@ def summarise(runs: list[dict[str, Any]], typical: float) -> dict[str, dict[str,
     out = {}
     for name in dict.fromkeys(r["strategy"] for r in runs):
         mine = [r for r in runs if r["strategy"] == name]
-        hits = [next((k + 1 for k, v in enumerate(r["values"]) if v >= target), np.inf) for r in mine]
+        hits = cost_to_target(
+            [next((k + 1 for k, v in enumerate(r["values"]) if v >= target), None) for r in mine]
+        )
         out[name] = {
             "seeds": len(mine),
-            "median_evals_to_target": float(np.median(hits)),
-            "p90_evals_to_target": float(np.percentile(hits, 90, method="higher")),
-            "share_reached": float(np.isfinite(hits).mean()),
+            "median_evals_to_target": hits.median,
+            "p90_evals_to_target": hits.p90,
+            "share_reached": hits.share_reached,
             "mean_best": float(np.mean([max(r["values"]) for r in mine])),
             "mean_evals_used": float(np.mean([len(r["values"]) for r in mine])),
         }
@@ -106,7 +109,7 @@ def summarise(runs: list[dict[str, Any]], typical: float) -> dict[str, dict[str,
 
 
 def to_markdown(function: str, summary: dict[str, dict[str, Any]], budget: int) -> str:
-    fmt = lambda v: f"> {budget}" if not np.isfinite(v) else f"{v:.0f}"  # noqa: E731
+    fmt = lambda v: format_cost(v, digits=0, beyond=f"> {budget}")  # noqa: E731
     lines = [
         f"{function}: evaluations to within 1% of the best found (budget {budget})",
         "",

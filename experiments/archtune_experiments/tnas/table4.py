@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory
 from archtune.datasets.nb201 import DATASETS, load_nb201
 from archtune.errors import ConfigError
 from archtune.space.search_space import SearchSpace, create_search_space
@@ -32,6 +31,7 @@ from archtune.strategy.base import Strategy
 from archtune.strategy.evolution import RegularizedEvolution
 from archtune.strategy.random_search import RandomSearch
 from archtune.strategy.tnas import TNAS
+from archtune_experiments.in_memory import search_in_memory
 
 EPS_INC = (0.0, 0.05, 0.1, 0.2, 0.5)
 COLUMNS = (10, 50, 100, 300)

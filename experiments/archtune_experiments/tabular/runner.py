@@ -6,9 +6,9 @@ costs 12/200). Seeds run in parallel processes. The table is NAS-Bench-201
 by default; ``table="nb101"`` or ``"nb301"`` runs the same protocol on NASLib's NAS-Bench-101 and -301
 samples (:mod:`archtune.bench.tabular`: one fidelity, zero-cost proxies as pretraining data), spaces
 whose structure archtune's defaults were not tuned on. Strategy names are the
-variants of :mod:`archtune.bench.variants` (ablations included). A constraint such as
+variants of :mod:`archtune_experiments.tabular.variants` (ablations included). A constraint such as
 ``("lat_pixel3", 20.0)`` restricts the search to cells whose latency is at most 20 ms; the optimum is
-then the best cell that satisfies it. The peers of :mod:`archtune.bench.peers` (Optuna, SMAC3, HEBO,
+then the best cell that satisfies it. The peers of :mod:`archtune_experiments.tabular.peers` (Optuna, SMAC3, HEBO,
 Syne Tune) run through the same loop; every proposal is paid for, and a repeated one is counted.
 Each run records its median step time (ask + tell) and the two apart; given several datasets, the CLI
 also writes ``nb201_all.md``, the datasets side by side.
@@ -22,7 +22,7 @@ Example::
 
 On a sampled table a peer's proposal (any combination of knob values) that is not a cell of the sample
 is mapped to the nearest cell it has not proposed yet (fewest knobs differing, first in the table on a
-tie) and told that cell's value (:class:`~archtune.bench.peers.PeerStrategy`, ``snap``).
+tie) and told that cell's value (:class:`~archtune_experiments.tabular.peers.PeerStrategy`, ``snap``).
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory, step_seconds, time_steps
-from archtune.bench.peers import PEERS
-from archtune.bench.plot import best_at, plot_best_so_far
 from archtune.bench.tabular import TABLES, TabularBenchmark, check_table, tabular_benchmark
-from archtune.bench.variants import variant
 from archtune.errors import ConfigError
+from archtune.report.benchmarks import best_at, cost_to_target, format_cost, plot_best_so_far
 from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.surrogate.ensemble import DeepEnsemble, EnsembleConfig
+from archtune_experiments.in_memory import search_in_memory, step_seconds, time_steps
+from archtune_experiments.tabular.peers import PEERS
+from archtune_experiments.tabular.variants import variant
 
 CHECKPOINTS = (10, 25, 50, 100, 200)
 Constraint = tuple[str, float]  # (metric column, maximum allowed value)
@@ -99,7 +99,7 @@ def run_seed(
 ) -> dict[str, Any]:
     """One search; returns units spent when the optimum was evaluated (None if never), best-so-far curve, timings.
 
-    Every proposal is paid for: a peer (:mod:`archtune.bench.peers`) may propose a cell it has already
+    Every proposal is paid for: a peer (:mod:`archtune_experiments.tabular.peers`) may propose a cell it has already
     evaluated at that fidelity, which costs the same as a new one and is counted in ``repeats``.
     A step is ``ask`` (for BO: refit + scoring the space) plus ``tell``, timed apart and together.
     """
@@ -176,16 +176,14 @@ def summarise(
     for name in dict.fromkeys(r["strategy"] for r in runs):
         mine = [r for r in runs if r["strategy"] == name]
         # a seed that never found the optimum counts as "more than the budget" (inf): medians stay honest
-        found_at = [r["found_at"] if r["found_at"] is not None else np.inf for r in mine]
         asked = seeds.get(name, 0) if isinstance(seeds, dict) else (seeds or 0)
-        missing = max(0, asked - len(mine))
-        found = np.array(found_at + [np.inf] * missing)
+        found = cost_to_target([r["found_at"] for r in mine], runs_asked=asked)
         out[name] = {
             "seeds": len(mine),
-            "seeds_asked": len(mine) + missing,
-            "median_units_to_optimum": float(np.median(found)),
-            "p90_units_to_optimum": float(np.percentile(found, 90, method="higher")),
-            "share_found": float(np.isfinite(found).mean()),
+            "seeds_asked": found.runs,
+            "median_units_to_optimum": found.median,
+            "p90_units_to_optimum": found.p90,
+            "share_found": found.share_reached,
             "mean_best_at": {
                 str(u): float(np.nanmean([best_at(r["curve"], u) for r in mine]))
                 for u in CHECKPOINTS
@@ -215,7 +213,7 @@ def to_markdown(
     head += [f"mean best @{u}" for u in checkpoints] + ["repeats / proposals", "median s/step"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in summary.items():
-        fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+        fmt = format_cost
         seeds = str(s["seeds"]) if s["seeds"] == s["seeds_asked"] else f"{s['seeds']}/{s['seeds_asked']}"
         row = [
             name,

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from archtune.bench.in_memory import search_in_memory
 from archtune.datasets.nb201 import DATASETS, HI_EPOCHS, LO_EPOCHS, OPS, load_nb201
 from archtune.errors import UnknownNameError
 from archtune.progress import progress_bar
@@ -48,6 +47,7 @@ from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.registry import make_strategy
 from archtune.strategy.tnas import VAECandidates
+from archtune_experiments.in_memory import search_in_memory
 
 CELL_DATASETS = ("cifar10", "cifar100", "imagenet16")
 STRATEGIES = ("bo", "bo-novae", "bo-nopre", "bo-mf", "rea", "random")

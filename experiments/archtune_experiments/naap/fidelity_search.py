@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 from sklearn import preprocessing
 
-from archtune.naap.baseline import feature_matrix
 from archtune.naap.data import EPOCH_METRICS, load_naap440
 from archtune.naap.fidelity import PredictedFidelity
-from archtune.naap.predictor import AveragedRegressor, scheme_features
 from archtune.naap.schemes import generate_schemes, scheme_to_encoding
+from archtune.report.benchmarks import cost_to_target, format_cost
 from archtune.search.instance import SearchInstance
 from archtune.space.encoding import encoding_key
 from archtune.space.search_space import create_search_space
+from archtune_experiments.naap.baseline import feature_matrix
+from archtune_experiments.naap.predictor import AveragedRegressor, scheme_features
 
 VARIANTS = ("bo + predicted fidelity", "bo, full training only", "random")
 
@@ -107,17 +108,16 @@ def run_naap_search_benchmark(
     ]
     summary = {}
     for variant, values in found.items():
-        arr = np.array([np.inf if v is None else v for v in values])
-        fmt = lambda v: "> budget" if not np.isfinite(v) else f"{v:.1f}"  # noqa: E731
-        median, p90 = float(np.median(arr)), float(np.percentile(arr, 90, method="higher"))
+        found = cost_to_target(values)
         summary[variant] = {
-            "median_units": median,
-            "p90_units": p90,
-            "share_found": float(np.isfinite(arr).mean()),
+            "median_units": found.median,
+            "p90_units": found.p90,
+            "share_found": found.share_reached,
             "runs": values,
         }
         lines.append(
-            f"| {variant} | {len(values)} | {fmt(median)} | {fmt(p90)} | {100 * np.isfinite(arr).mean():.0f}% |"
+            f"| {variant} | {len(values)} | {format_cost(found.median, 1)} | {format_cost(found.p90, 1)} "
+            f"| {100 * found.share_reached:.0f}% |"
         )
     text = "\n".join(lines) + "\n"
     print(text)

@@ -22,34 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from archtune.datasets.mnist5k import write_mnist_folder
 from archtune.evaluate.image_classification import create_img_class_evaluator
 from archtune.evaluate.training import DeviceOptions, Rank, TrainingRecipe, make_loader
 from archtune.spaces.mobileone import S0_ENCODING, encoding_to_model
-
-
-def write_mnist_folder(root: str | Path, train_images: int, eval_images: int, image_size: int) -> Path:
-    """MNIST-5k digits as an image folder ``root/{train,test}/<digit>/<i>.png`` at ``image_size``
-    (bilinear), the first ``train_images`` of the training split and ``eval_images`` of the test split."""
-    from PIL import Image
-
-    from archtune.datasets.mnist5k import load_mnist5k, stratified_split
-
-    images, labels = load_mnist5k()
-    train, test = stratified_split(labels, test_per_class=100, seed=0)
-    root = Path(root)
-    for split, index in (("train", train[:train_images]), ("test", test[:eval_images])):
-        for i in index.tolist():
-            folder = root / split / str(int(labels[i]))
-            folder.mkdir(parents=True, exist_ok=True)
-            pixels = (images[i, 0].numpy() * 255).round().astype(np.uint8)
-            Image.fromarray(pixels).resize((image_size, image_size), Image.BILINEAR).save(
-                folder / f"{i:05d}.png"
-            )
-    return root
 
 
 def _plain_loop(
