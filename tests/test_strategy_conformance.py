@@ -23,13 +23,21 @@ from archtune.strategy.registry import STRATEGIES, make_strategy
 ONE = [Fidelity("hi", 1.0)]
 TWO = [Fidelity("lo", 0.1), Fidelity("hi", 1.0)]
 FORMS = ("listed", "product")
+#: registered strategies in a configuration other than their defaults that changes how they decide,
+#: held to the same contract: name -> (registered name, keyword arguments)
+CONFIGURED = {"bo[surrogate=gp]": ("bo", {"surrogate": "gp"})}
 #: every (strategy, space form) pair a strategy serves; the others are checked to refuse clearly
 CASES = [
     pytest.param(name, form, id=f"{name}-{form}")
-    for name in sorted(STRATEGIES)
+    for name in sorted(STRATEGIES) + sorted(CONFIGURED)
     for form in FORMS
-    if form == "listed" or STRATEGIES[name].serves_product_spaces
+    if form == "listed" or STRATEGIES[CONFIGURED.get(name, (name,))[0]].serves_product_spaces
 ]
+
+
+def _make(name: str) -> Strategy:
+    registered, kwargs = CONFIGURED.get(name, (name, {}))
+    return make_strategy(registered, **kwargs)
 
 
 def _space(widths=(8, 16, 24, 32), depths=(1, 2, 3, 4), kernels=(3, 5, 7), form="listed"):
@@ -65,7 +73,7 @@ def _value(space, index: int, fidelity: str) -> float:
 
 
 def _strategy(name: str, space, fidelities, seed=0) -> Strategy:
-    strategy = make_strategy(name)
+    strategy = _make(name)
     strategy.setup(_context(space, fidelities, seed))
     return strategy
 
@@ -157,7 +165,7 @@ def test_same_seed_same_trajectory_and_another_seed_differs(name, form):
     first = _drive(_strategy(name, space, TWO, seed=1), space, 12)
     again = _drive(_strategy(name, space, TWO, seed=1), space, 12)
     assert first == again
-    if not make_strategy(name).uses_seed:
+    if not _make(name).uses_seed:
         return
     others = [_drive(_strategy(name, space, TWO, seed=s), space, 12) for s in (2, 3)]
     assert any(o != first for o in others), f"{name} ignores its seed"

@@ -75,6 +75,9 @@ VARIANTS: dict[str, Variant] = {
         # the BO a user gets with no zero-cost data and no cheap fidelity: the runner gives it no
         # pretrained surrogate and no metrics, and "none" also refuses any pretrained weights
         Variant("bo-bare", _bo(pretraining="none"), False, None),
+        # bo-bare with a Gaussian process in place of the ensemble (BayesianOptimization(surrogate="gp"))
+        Variant("bo-gp", _bo(surrogate="gp"), False, None),
+        Variant("bo-gp-ei", _bo(surrogate="gp", acquisition="ei"), False, None),
         Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
         Variant("bo-notail", _bo(stall_patience=None, confirm_top_every=None), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search

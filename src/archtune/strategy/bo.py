@@ -35,9 +35,12 @@ from archtune.strategy.base import SearchContext, Strategy, Suggestion
 from archtune.strategy.hypervolume import expected_hvi_2d
 from archtune.strategy.pareto import non_dominated
 from archtune.surrogate.ensemble import PRETRAINING_MODES, DeepEnsemble, EnsembleConfig
+from archtune.surrogate.gp import GaussianProcessSurrogate
 
 PENDING_POLICIES = ("exclude", "ts")
 STALL_PICKS = ("uniform", "ts")
+#: what models the objective: the deep ensemble, a Gaussian process, or the GP where no zero-cost data is given
+SURROGATES = ("ensemble", "gp", "auto")
 
 
 class BayesianOptimization(Strategy):
@@ -84,6 +87,10 @@ class BayesianOptimization(Strategy):
             local moves for knobs of many; see ``_pool``), plus the
             draws of ``candidates`` when it is :class:`~archtune.strategy.tnas.VAECandidates` (its
             ``n_vae`` VAE draws; its ``n_uniform`` is not used there).
+        surrogate: ``"ensemble"`` (default, the deep ensemble: zero-cost pretraining, one head per
+            fidelity), ``"gp"`` (:class:`~archtune.surrogate.gp.GaussianProcessSurrogate`, a Matern-5/2 GP
+            fitted by marginal likelihood; it ignores zero-cost data) or ``"auto"`` (the GP when the
+            search has no zero-cost data to pretrain on, else the ensemble).
         pending: how evaluations still in flight (asynchronous parallel search) shape the next choice:
             ``"exclude"`` (default) never proposes them again, so the next pick is the best of the
             rest; ``"ts"`` also scores by Thompson sampling (one ensemble member per slot) while any
@@ -112,6 +119,7 @@ class BayesianOptimization(Strategy):
         pool_uniform: int = 1000,
         pool_parents: int = 5,
         pool_nearest: int = 16,
+        surrogate: str = "ensemble",
     ):
         if acquisition not in ACQUISITIONS:
             raise ConfigError(f"unknown acquisition {acquisition!r}; choose one of {ACQUISITIONS}")
@@ -123,6 +131,9 @@ class BayesianOptimization(Strategy):
             raise ConfigError("lo_fi_share must be in [0, 1)")
         if not 0.0 <= explore_share < 1.0:
             raise ConfigError("explore_share must be in [0, 1)")
+        if surrogate not in SURROGATES:
+            raise ConfigError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
+        self.surrogate = surrogate
         if stall_patience is not None and (not isinstance(stall_patience, int) or stall_patience < 1):
             raise ConfigError(f"stall_patience must be a positive integer or None, got {stall_patience!r}")
         if stall_pick not in STALL_PICKS:
@@ -169,7 +180,11 @@ class BayesianOptimization(Strategy):
         overrides: dict[str, Any] = dict(self.ensemble_config.to_dict()) if self.ensemble_config else {}
         if self.pretraining is not None:
             overrides["pretraining"] = self.pretraining
-        if context.pretrained is not None:
+        no_zero_cost = self.pretraining == "none" or (not context.metrics and context.pretrained is None)
+        self.model: DeepEnsemble | GaussianProcessSurrogate
+        if self.surrogate == "gp" or (self.surrogate == "auto" and no_zero_cost):
+            self.model = GaussianProcessSurrogate(names, seed=context.seed)
+        elif context.pretrained is not None:
             self.model = DeepEnsemble.from_pretrained(
                 context.pretrained, names, seed=context.seed, **overrides
             )

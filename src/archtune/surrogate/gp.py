@@ -1,0 +1,159 @@
+"""A Gaussian-process surrogate for the small-data case: no zero-cost data to pretrain an ensemble on.
+
+The deep ensemble's strength is what it learns before the first evaluation (zero-cost pretraining) and
+across fidelities. Without either, a search has a few dozen observations and nothing else, which is
+where a Gaussian process is the standard tool. This one is the GP of Optuna's ``GPSampler`` in form: a
+Matern-5/2 kernel with one inverse squared length scale per feature (on one-hot features, one per
+option of a knob, so that a distance counts the knobs that differ), an amplitude and a noise variance,
+fitted as the maximum a posteriori estimate under weak priors (a length-scale prior that keeps an
+unused feature's scale finite, gamma priors on amplitude and noise) by L-BFGS on the marginal
+likelihood, with exact gradients from torch. Inputs are scaled to [0, 1] by the observed range and the
+values standardised. With two fidelities the fidelity's index is one more input, so that the screening
+informs the high-fidelity prediction through the kernel.
+
+It serves :class:`~archtune.strategy.bo.BayesianOptimization` through the same two calls as the deep
+ensemble (``fit`` and ``predict_members``): the "members" it returns are the posterior mean shifted by
+fixed multiples of the posterior standard deviation (their mean and spread are exactly the posterior's),
+so UCB and EI score exactly the GP's posterior, and a Thompson pick draws one multiple for all
+candidates. Every fit starts from the same initial hyper-parameters: the model is a pure function of
+the observations, so a resumed search predicts what an uninterrupted one would.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.linspace(0, 1, 12)[:, None]
+    >>> gp = GaussianProcessSurrogate(["hi"])
+    >>> gp.fit(x, np.sin(6 * x[:, 0]), np.zeros(12, dtype=np.int64))
+    >>> members = gp.predict_members(np.array([[0.25], [0.9]]), 0)
+    >>> members.shape, bool(abs(members.mean(axis=0)[0] - np.sin(1.5)) < 0.05)
+    ((5, 2), True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+from scipy.stats import norm
+
+#: how many "members" a prediction has: enough for a Thompson pick to vary, few enough to stay cheap
+MEMBERS = 5
+#: lower bound of the noise variance (standardised units): keeps the Cholesky factorisation stable
+MIN_NOISE = 1e-6
+
+
+def _unit_spread(k: int) -> np.ndarray:
+    """``k`` symmetric normal quantiles scaled to mean 0 and (population) standard deviation 1."""
+    z = norm.ppf((np.arange(k) + 0.5) / k)
+    return np.asarray(z / z.std())
+
+
+def _matern52(sq_dist: torch.Tensor) -> torch.Tensor:
+    d = torch.sqrt(sq_dist.clamp_min(1e-30)) * math.sqrt(5.0)
+    return (1.0 + d + d * d / 3.0) * torch.exp(-d)
+
+
+def _log_prior(ils: torch.Tensor, scale: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Weak priors: inverse squared length scales pulled from 0 and infinity alike, gamma priors on the
+    amplitude (shape 2, rate 1) and on the noise variance (shape 1.1, rate 30: small noise expected)."""
+    return (
+        -(0.1 / ils + 0.1 * ils).sum() + (torch.log(scale) - scale) + (0.1 * torch.log(noise) - 30.0 * noise)
+    )
+
+
+class GaussianProcessSurrogate:
+    """A GP over the features (and the fidelity index when there are two fidelities); see the module doc.
+
+    Args:
+        fidelities: the fidelities' names, cheapest first (as the ensemble takes them).
+        seed: unused (the fit is deterministic); kept so that both surrogates are made alike.
+    """
+
+    def __init__(self, fidelities: Sequence[str], seed: int = 0) -> None:
+        self.fidelities = list(fidelities)
+        self.seed = seed
+        self._spread = _unit_spread(MEMBERS)
+        self._fitted = False
+
+    def _inputs(self, features: np.ndarray, fidelity_index: np.ndarray | int) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float64)
+        if len(self.fidelities) < 2:
+            return x
+        column = np.broadcast_to(np.asarray(fidelity_index, dtype=np.float64), (len(x),))
+        return np.column_stack([x, column / (len(self.fidelities) - 1)])
+
+    def _scaled(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor((x - self._lo) / self._span, dtype=torch.float64)
+
+    def _kernel(self, a: torch.Tensor, b: torch.Tensor, ils: torch.Tensor) -> torch.Tensor:
+        # |a - b|^2 weighted, as norms and one product: no (m, n, d) array for a large candidate set
+        root = torch.sqrt(ils)
+        a, b = a * root, b * root
+        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+        return _matern52(sq.clamp_min(0.0))
+
+    def fit(
+        self, features: np.ndarray, values: np.ndarray, fidelity_index: np.ndarray, seed: int = 0
+    ) -> None:
+        """Fit the hyper-parameters (MAP) and the posterior on every observation."""
+        x = self._inputs(features, fidelity_index)
+        y = np.asarray(values, dtype=np.float64)
+        self._lo = x.min(axis=0)
+        span = x.max(axis=0) - self._lo
+        self._span = np.where(span > 0, span, 1.0)
+        self._y_mean = float(y.mean())
+        self._y_std = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 1.0
+        xt = self._scaled(x)
+        yt = torch.as_tensor((y - self._y_mean) / self._y_std, dtype=torch.float64)
+        n, d = xt.shape
+        diff2 = (xt[:, None, :] - xt[None, :, :]) ** 2  # (n, n, d): the kernel is a function of it
+        eye = torch.eye(n, dtype=torch.float64)
+
+        def unpack(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            return torch.exp(theta[:d]), torch.exp(theta[d]), torch.exp(theta[d + 1]) + MIN_NOISE
+
+        def loss_and_grad(raw: np.ndarray) -> tuple[float, np.ndarray]:
+            theta = torch.tensor(raw, dtype=torch.float64, requires_grad=True)
+            ils, scale, noise = unpack(theta)
+            cov = scale * _matern52((diff2 * ils).sum(-1)) + noise * eye
+            chol, info = torch.linalg.cholesky_ex(cov)
+            if int(info) != 0:
+                return 1e10, np.zeros_like(raw)
+            alpha = torch.cholesky_solve(yt[:, None], chol)[:, 0]
+            log_lik = (
+                -0.5 * (yt @ alpha) - torch.log(torch.diagonal(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
+            )
+            loss = -(log_lik + _log_prior(ils, scale, noise))
+            loss.backward()  # type: ignore[no-untyped-call]
+            assert theta.grad is not None
+            return float(loss.detach()), theta.grad.numpy().copy()
+
+        start = np.concatenate([np.zeros(d), [0.0, math.log(0.01)]])  # ils 1, amplitude 1, noise 0.01
+        result = minimize(loss_and_grad, start, jac=True, method="L-BFGS-B", options={"maxiter": 200})
+        self.fit_iterations = int(result.nit)
+        theta = torch.as_tensor(result.x, dtype=torch.float64)
+        ils, scale, noise = unpack(theta)
+        cov = scale * _matern52((diff2 * ils).sum(-1)) + noise * eye
+        self._ils, self._scale = ils, scale
+        self._x = xt
+        self._chol = torch.linalg.cholesky(cov)
+        self._alpha = torch.cholesky_solve(yt[:, None], self._chol)[:, 0]
+        self._fitted = True
+
+    @torch.no_grad()
+    def predict_members(self, features: np.ndarray, fidelity: int, chunk: int = 16384) -> np.ndarray:
+        """Posterior mean + fixed multiples of the posterior std, shape (members, n), in objective units."""
+        if not self._fitted:
+            raise RuntimeError("GaussianProcessSurrogate.predict_members before fit")
+        means, stds = [], []
+        for start in range(0, len(features), chunk):
+            xq = self._scaled(self._inputs(features[start : start + chunk], fidelity))
+            k = self._scale * self._kernel(xq, self._x, self._ils)  # (m, n)
+            means.append(k @ self._alpha)
+            v = torch.linalg.solve_triangular(self._chol, k.T, upper=False)
+            stds.append(torch.sqrt((self._scale - (v * v).sum(0)).clamp_min(0.0)))
+        mean = torch.cat(means).numpy() * self._y_std + self._y_mean
+        std = torch.cat(stds).numpy() * self._y_std
+        return np.asarray(mean[None, :] + self._spread[:, None] * std[None, :])
