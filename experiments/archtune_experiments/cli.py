@@ -168,7 +168,7 @@ def add_commands(sub: Any) -> None:
     bench.add_argument(
         "--strategies",
         default=None,
-        help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-vae, bo-notail, bo-explore, random, rea, ls, tnas, "
+        help="comma-separated: bo, bo-ei, bo-ts, bo-single, bo-seq, bo-nopre, bo-bare, bo-gp, bo-gp-ei10, bo-vae, bo-notail, bo-explore, random, rea, ls, tnas, "
         "spline; for nb201 also the peers optuna-tpe, optuna-gp, optuna-tpe-sha, optuna-tpe-hb, smac, "
         "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
         "first k seeds of that one "

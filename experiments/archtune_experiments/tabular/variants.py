@@ -13,6 +13,8 @@ bo-single  high fidelity only (no 12-epoch screening)
 bo-seq     sequential pretraining (one metric after another)
 bo-nopre   no pretraining (surrogate starts from random weights)
 bo-bare    high fidelity only and no zero-cost data at all: one fidelity, no pretraining
+bo-gp      bo-bare with a Gaussian process in place of the ensemble (``surrogate="gp"``)
+bo-gp-ei10 bo-gp with expected improvement and 10 random evaluations first (Optuna GPSampler's start)
 bo-tail    the same as ``bo`` (the name its tail runs were recorded under, before it was the default)
 bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
@@ -77,7 +79,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("bo-bare", _bo(pretraining="none"), False, None),
         # bo-bare with a Gaussian process in place of the ensemble (BayesianOptimization(surrogate="gp"))
         Variant("bo-gp", _bo(surrogate="gp"), False, None),
-        Variant("bo-gp-ei", _bo(surrogate="gp", acquisition="ei"), False, None),
+        Variant("bo-gp-ei10", _bo(surrogate="gp", acquisition="ei", n_init=10), False, None),
         Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
         Variant("bo-notail", _bo(stall_patience=None, confirm_top_every=None), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search

@@ -35,11 +35,11 @@ from archtune.strategy.base import SearchContext, Strategy, Suggestion
 from archtune.strategy.hypervolume import expected_hvi_2d
 from archtune.strategy.pareto import non_dominated
 from archtune.surrogate.ensemble import PRETRAINING_MODES, DeepEnsemble, EnsembleConfig
-from archtune.surrogate.gp import GaussianProcessSurrogate
+from archtune.surrogate.gp import GaussianProcessSurrogate, feature_groups
 
 PENDING_POLICIES = ("exclude", "ts")
 STALL_PICKS = ("uniform", "ts")
-#: what models the objective: the deep ensemble, a Gaussian process, or the GP where no zero-cost data is given
+#: what models the objective, the deep ensemble or a Gaussian process, or the GP where no zero-cost data is given
 SURROGATES = ("ensemble", "gp", "auto")
 
 
@@ -183,7 +183,9 @@ class BayesianOptimization(Strategy):
         no_zero_cost = self.pretraining == "none" or (not context.metrics and context.pretrained is None)
         self.model: DeepEnsemble | GaussianProcessSurrogate
         if self.surrogate == "gp" or (self.surrogate == "auto" and no_zero_cost):
-            self.model = GaussianProcessSurrogate(names, seed=context.seed)
+            plans = context.feature_plans
+            groups = feature_groups(plans) if plans and context.product is None else None
+            self.model = GaussianProcessSurrogate(names, seed=context.seed, groups=groups)
         elif context.pretrained is not None:
             self.model = DeepEnsemble.from_pretrained(
                 context.pretrained, names, seed=context.seed, **overrides

@@ -26,22 +26,34 @@ Example:
     >>> members = gp.predict_members(np.array([[0.25], [0.9]]), 0)
     >>> members.shape, bool(abs(members.mean(axis=0)[0] - np.sin(1.5)) < 0.05)
     ((5, 2), True)
+    >>> feature_groups([{"kind": "onehot", "categories": ["a", "b", "c"]}, {"kind": "numeric"}])
+    [0, 0, 0, 1]
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-#: how many "members" a prediction has: enough for a Thompson pick to vary, few enough to stay cheap
+#: how many "members" a prediction has, enough for a Thompson pick to vary and few enough to stay cheap
 MEMBERS = 5
-#: lower bound of the noise variance (standardised units): keeps the Cholesky factorisation stable
+#: lower bound of the noise variance in standardised units, which keeps the Cholesky factorisation stable
 MIN_NOISE = 1e-6
+
+
+def feature_groups(plans: Sequence[dict[str, Any]]) -> list[int]:
+    """The length-scale group of each feature column of a listed space's featurizer plans: a knob's
+    one-hot columns share one, a numeric knob's column has its own."""
+    groups: list[int] = []
+    for k, plan in enumerate(plans):
+        groups += [k] * (1 if plan["kind"] == "numeric" else len(plan["categories"]))
+    return groups
 
 
 def _unit_spread(k: int) -> np.ndarray:
@@ -69,11 +81,15 @@ class GaussianProcessSurrogate:
     Args:
         fidelities: the fidelities' names, cheapest first (as the ensemble takes them).
         seed: unused (the fit is deterministic); kept so that both surrogates are made alike.
+        groups: for each feature column, the length scale it shares (columns of one knob's one-hot
+            encoding share one: a distance then counts the knobs that differ, as Optuna's Hamming
+            kernel does); None: one length scale per column.
     """
 
-    def __init__(self, fidelities: Sequence[str], seed: int = 0) -> None:
+    def __init__(self, fidelities: Sequence[str], seed: int = 0, groups: Sequence[int] | None = None) -> None:
         self.fidelities = list(fidelities)
         self.seed = seed
+        self.groups = None if groups is None else np.asarray(groups, dtype=np.int64)
         self._spread = _unit_spread(MEMBERS)
         self._fitted = False
 
@@ -83,6 +99,16 @@ class GaussianProcessSurrogate:
             return x
         column = np.broadcast_to(np.asarray(fidelity_index, dtype=np.float64), (len(x),))
         return np.column_stack([x, column / (len(self.fidelities) - 1)])
+
+    def _column_groups(self, n_columns: int) -> np.ndarray:
+        """Each input column's length-scale group, numbered 0..; the fidelity column its own."""
+        if self.groups is None:
+            return np.arange(n_columns)
+        extra = n_columns - len(self.groups)  # the fidelity column, when there are two fidelities
+        if extra not in (0, 1):
+            raise ValueError(f"groups name {len(self.groups)} columns, the features have {n_columns - extra}")
+        _, numbered = np.unique(self.groups, return_inverse=True)
+        return np.concatenate([numbered, [numbered.max() + 1] * extra]).astype(np.int64)
 
     def _scaled(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor((x - self._lo) / self._span, dtype=torch.float64)
@@ -107,12 +133,16 @@ class GaussianProcessSurrogate:
         self._y_std = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 1.0
         xt = self._scaled(x)
         yt = torch.as_tensor((y - self._y_mean) / self._y_std, dtype=torch.float64)
-        n, d = xt.shape
+        n = len(xt)
+        column_group = self._column_groups(x.shape[1])
+        d = int(column_group.max()) + 1  # one length scale per group
+        expand = torch.as_tensor(column_group)
         diff2 = (xt[:, None, :] - xt[None, :, :]) ** 2  # (n, n, d): the kernel is a function of it
         eye = torch.eye(n, dtype=torch.float64)
 
         def unpack(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            return torch.exp(theta[:d]), torch.exp(theta[d]), torch.exp(theta[d + 1]) + MIN_NOISE
+            """(per-column inverse squared length scales, amplitude, noise variance)"""
+            return torch.exp(theta[:d])[expand], torch.exp(theta[d]), torch.exp(theta[d + 1]) + MIN_NOISE
 
         def loss_and_grad(raw: np.ndarray) -> tuple[float, np.ndarray]:
             theta = torch.tensor(raw, dtype=torch.float64, requires_grad=True)
@@ -125,7 +155,7 @@ class GaussianProcessSurrogate:
             log_lik = (
                 -0.5 * (yt @ alpha) - torch.log(torch.diagonal(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
             )
-            loss = -(log_lik + _log_prior(ils, scale, noise))
+            loss = -(log_lik + _log_prior(torch.exp(theta[:d]), scale, noise))
             loss.backward()  # type: ignore[no-untyped-call]
             assert theta.grad is not None
             return float(loss.detach()), theta.grad.numpy().copy()
