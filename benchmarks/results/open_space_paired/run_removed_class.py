@@ -1,5 +1,6 @@
-"""The removed OpenSpaceBO (commit 3b42b84^) on seeds 0 and 10-29 of the open-space benchmark, 200 units
-each: run from this folder with a worktree of that commit (git worktree add /tmp/oldtree 3b42b84^)."""
+"""The removed OpenSpaceBO (commit 3b42b84^) on seeds of the open-space benchmark, 200 units each (default:
+0 and 10-29; ``python run_removed_class.py 30 50`` runs seeds 30-49): run from this folder with a worktree
+of that commit (git worktree add /tmp/oldtree 3b42b84^)."""
 
 import json
 import sys
@@ -13,7 +14,8 @@ try:
     done = {json.loads(line)["seed"] for line in open(out)}
 except FileNotFoundError:
     pass
-for seed in [0] + list(range(10, 30)):
+seeds = [0, *range(10, 30)] if len(sys.argv) < 3 else list(range(int(sys.argv[1]), int(sys.argv[2])))
+for seed in seeds:
     if seed in done:
         continue
     r = run_seed("open-bo", seed, 200)
