@@ -1,1 +1,0 @@
-"""Paper 003 (Network Space Search): Table 1 at CPU scale, the Elite against the Expanded space."""
