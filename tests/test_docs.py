@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from archtune.cli import build_parser
+from archtune.cli import build_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -136,11 +136,10 @@ def test_the_block_finder_reads_indented_fences_and_marks(tmp_path):
 
 
 def _subcommands() -> dict[str, str]:
-    parser = build_parser()
+    parser, commands = build_commands()
     helps = {"archtune": parser.format_help()}
-    for action in parser._subparsers._group_actions:  # the one sub-parsers action
-        for name, sub in action.choices.items():
-            helps[f"archtune {name}"] = sub.format_help()
+    for name, sub in commands.items():
+        helps[f"archtune {name}"] = sub.format_help()
     return helps
 
 

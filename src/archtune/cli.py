@@ -132,6 +132,18 @@ def _plugin_commands() -> list[Callable[[Any], None]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``archtune`` command line: the library's commands and the plugins' (``archtune.commands``)."""
+    return build_commands()[0]
+
+
+def build_commands() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser and its commands' parsers by name (the plugins' included).
+
+    Example:
+        >>> parser, commands = build_commands()
+        >>> "status" in commands and commands["status"].prog
+        'archtune status'
+    """
     parser = argparse.ArgumentParser(
         prog="archtune",
         description="Neural architecture tuning.",
@@ -241,13 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.set_defaults(func=_evaluator_node)
     for register in _plugin_commands():
         register(sub)
-    return parser
+    return parser, dict(sub.choices)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser, commands = build_commands()
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in EXPERIMENT_COMMANDS and argv[0] not in _command_names(parser):
+    if argv and argv[0] in EXPERIMENT_COMMANDS and argv[0] not in commands:
         print(
             f"archtune: error: 'archtune {argv[0]}' is one of the benchmark commands of the repository's "
             "experiments/ folder, which is not installed: from a checkout, pip install -e experiments",
@@ -260,15 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     except ArchtuneError as err:
         print(f"archtune: error: {err}", file=sys.stderr)
         return 2
-
-
-def _command_names(parser: argparse.ArgumentParser) -> set[str]:
-    return {
-        name
-        for action in parser._actions
-        if isinstance(action, argparse._SubParsersAction)
-        for name in action.choices
-    }
 
 
 if __name__ == "__main__":

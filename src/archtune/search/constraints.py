@@ -24,10 +24,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from archtune.errors import ConfigError
-from archtune.search.sampled_metrics import SampledMetrics
+from archtune.search.sampled_metrics import SampledMetrics, listed_metric_values
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
-from archtune.surrogate.ensemble import DeepEnsemble
 
 
 def check_constraints(constraints: Mapping[str, float] | None) -> dict[str, float]:
@@ -58,33 +57,11 @@ def feasible_mask(space: SearchSpace, constraints: Mapping[str, float] | None) -
     """
     limits = check_constraints(constraints)
     mask = np.ones(len(space), dtype=bool)
-    for name, limit in limits.items():
-        if name not in space.metrics:
-            have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
-            raise ConfigError(f"unknown constraint metric {name!r}; this space has: {have}")
-        mask &= zero_cost_values(space, name) <= limit
+    for name, values in listed_metric_values(space, list(limits), "constraint").items():
+        mask &= values <= limits[name]
     if not mask.any():
         raise ConfigError(f"no encoding satisfies the constraints {limits}")
     return mask
-
-
-def zero_cost_values(space: SearchSpace, name: str) -> np.ndarray:
-    """A zero-cost metric for every encoding: measured where it was, the pretrained surrogate's prediction elsewhere.
-
-    Raises:
-        ConfigError: some encodings are unmeasured and the space has no pretrained head for ``name``.
-    """
-    values = np.asarray(space.metrics[name], dtype=np.float64).copy()
-    unknown = ~np.isfinite(values)
-    if unknown.any():
-        if space.surrogate is None or name not in space.surrogate["metric_names"]:
-            raise ConfigError(
-                f"{int(unknown.sum())} encodings have no {name!r} value and the space has no pretrained "
-                "surrogate to predict it: profile them all or run preprocess"
-            )
-        model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
-        values[unknown] = model.predict_metric(space.features[unknown], name)
-    return values
 
 
 class KnobConstraints:

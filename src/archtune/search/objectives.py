@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 
 from archtune.errors import ConfigError, ConfigTypeError
-from archtune.search.constraints import zero_cost_values
-from archtune.search.sampled_metrics import SampledMetrics
+from archtune.search.sampled_metrics import SampledMetrics, listed_metric_values
 from archtune.space.encoding import decode_key
 from archtune.space.product import ProductSpace
 from archtune.space.search_space import SearchSpace
@@ -117,7 +116,7 @@ class Objectives:
 
     def known_values(self, space: SearchSpace) -> dict[str, np.ndarray]:
         """Known objectives per encoding in the user's units (unmeasured ones predicted)."""
-        return {name: zero_cost_values(space, name) for name in self.known_names}
+        return listed_metric_values(space, self.known_names, "zero-cost objective")
 
     def known_matrix(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         """:meth:`known_values` as one (encodings, known objectives) matrix, maximised form (``"min"`` negated)."""

@@ -26,7 +26,57 @@ import numpy as np
 
 from archtune.errors import ConfigError
 from archtune.space.product import ProductSpace
+from archtune.space.search_space import SearchSpace
 from archtune.surrogate.ensemble import DeepEnsemble
+
+
+def check_metric_names(space: SearchSpace | ProductSpace, names: Sequence[str], purpose: str) -> None:
+    """Raise a ConfigError naming the space's metrics when one of ``names`` is not among them."""
+    for name in names:
+        if name not in space.metrics:
+            have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
+            raise ConfigError(f"unknown {purpose} metric {name!r}; this space has: {have}")
+
+
+def metric_predictor(
+    space: SearchSpace | ProductSpace, names: Sequence[str], purpose: str, unmeasured: int | None = None
+) -> DeepEnsemble:
+    """The space's pretrained surrogate, to predict the zero-cost metrics ``names`` where unmeasured
+    (the one rule of both space forms: measured, else the pretrained head's prediction).
+
+    Raises:
+        ConfigError: the space has no pretrained head for one of ``names`` (``unmeasured``: how many
+            encodings of a listed space lack a value, for the message).
+    """
+    if space.surrogate is None or not set(names) <= set(space.surrogate["metric_names"]):
+        missing = ", ".join(repr(n) for n in names)
+        lacking = f"{unmeasured} encodings have no {missing} value and" if unmeasured else f"{purpose}s on"
+        raise ConfigError(
+            f"{lacking} this space judges unprofiled encodings by the pretrained surrogate, and it has none "
+            f"for {missing}: profile every encoding, or run space.preprocess(...) first"
+        )
+    return DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
+
+
+def listed_metric_values(space: SearchSpace, names: Sequence[str], purpose: str) -> dict[str, np.ndarray]:
+    """Zero-cost metrics ``names`` of a listed space for every encoding: measured where they were, the
+    pretrained surrogate's prediction elsewhere (the surrogate loaded once, only when needed).
+
+    Example:
+        >>> from archtune import create_search_space
+        >>> ss = create_search_space("w", None, [(w,) for w in (1, 2)], pretraining_data={"ms": [1.0, 2.0]})
+        >>> listed_metric_values(ss, ["ms"], "constraint")["ms"].tolist()
+        [1.0, 2.0]
+    """
+    check_metric_names(space, names, purpose)
+    values = {name: np.asarray(space.metrics[name], dtype=np.float64).copy() for name in names}
+    unknown = {name: ~np.isfinite(v) for name, v in values.items() if not np.isfinite(v).all()}
+    if unknown:
+        most = max(int(u.sum()) for u in unknown.values())
+        model = metric_predictor(space, list(unknown), purpose, unmeasured=most)
+        for name, where in unknown.items():
+            values[name][where] = model.predict_metric(space.features[where], name)
+    return values
 
 
 class SampledMetrics:
@@ -47,16 +97,8 @@ class SampledMetrics:
     def __init__(self, space: ProductSpace, names: Sequence[str], purpose: str):
         self.space = space
         self.names = list(names)
-        for name in self.names:
-            if name not in space.metrics:
-                have = ", ".join(sorted(space.metrics)) or "none (run preprocess or pass pretraining_data)"
-                raise ConfigError(f"unknown {purpose} metric {name!r}; this space has: {have}")
-        if space.surrogate is None or not set(self.names) <= set(space.surrogate["metric_names"]):
-            raise ConfigError(
-                f"{purpose}s on a knobs space judge the encodings not profiled by the pretrained surrogate, "
-                "and this space has none for them: run space.preprocess(...) first"
-            )
-        self.model = DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
+        check_metric_names(space, self.names, purpose)
+        self.model = metric_predictor(space, self.names, purpose)
         self.measured = {
             name: {
                 int(i): float(v)
