@@ -129,13 +129,15 @@ def test_bad_objectives_are_config_errors(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=message):
             SearchInstance("x", tmp_path / "x.search", space, hi_fi_eval=_acc, objectives=objectives)
-    with pytest.raises(ConfigError, match="two objectives"):
+    from archtune.strategy.bo import BayesianOptimization
+
+    with pytest.raises(ConfigError, match="front_acquisition='ehvi' takes two objectives"):
         SearchInstance(
             "x",
             tmp_path / "x.search",
             space,
             hi_fi_eval=_acc,
-            strategy="bo",
+            strategy=BayesianOptimization(front_acquisition="ehvi"),
             objectives={"value": "max", "latency_ms": "min", "params": "min"},
         )
     assert not (tmp_path / "x.search").exists()
@@ -158,8 +160,12 @@ def _nb201_mo_space(nb201_small):
     return create_search_space("k", None, encodings, pretraining_data=metrics)
 
 
-def test_bo_ehvi_finds_more_of_the_front_than_random(nb201_small, tmp_path):
-    """NB201 (800 cells) accuracy against lat_pixel3: BO's front covers more hypervolume than random's."""
+@pytest.mark.parametrize("front_acquisition", ["parego", "ehvi"])
+def test_bo_finds_more_of_the_front_than_random(nb201_small, tmp_path, front_acquisition):
+    """NB201 (800 cells) accuracy against lat_pixel3: BO's front covers more hypervolume than random's,
+    by scalarisations (the default) and by hypervolume improvement."""
+    from archtune.strategy.bo import BayesianOptimization
+
     space = _nb201_mo_space(nb201_small)
     hi, lo = nb201_objectives("cifar10")
     acc = np.array([hi(e) for e in space.encodings])
@@ -178,7 +184,9 @@ def test_bo_ehvi_finds_more_of_the_front_than_random(nb201_small, tmp_path):
                 hi_fi_eval=hi,
                 lo_fi_eval=lo,
                 lo_fi_cost=LO_FI_COST,
-                strategy=strategy,
+                strategy=BayesianOptimization(front_acquisition=front_acquisition)
+                if strategy == "bo"
+                else strategy,
                 seed=seed,
                 progress=False,
                 objectives={"value": "max", "lat_pixel3": "min"},
@@ -268,3 +276,91 @@ def test_nb201_mo_scores_every_method_through_the_search_loop_and_the_optuna_pee
     peer = OptunaMultiObjectivePeer("nsga2", encodings=[("a",), ("b",)])
     with pytest.raises(ConfigError, match="needs one zero-cost objective beside the learned one"):
         peer.setup(SearchContext(np.zeros((2, 1), np.float32), [Fidelity("hi", 1.0)]))
+
+
+@pytest.mark.parametrize(
+    ("known", "given", "share"), [(False, None, 0.5), (True, None, 0.1), (True, 0.3, 0.3), (False, 0.2, 0.2)]
+)
+def test_bo_screens_a_tenth_of_a_fronts_budget_unless_told(known, given, share):
+    """A front is made of high-fidelity values, so BO's default screening share is 0.1 for one, 0.5 for
+    one objective; lo_fi_share= overrides both. The spending follows the share."""
+    from archtune.strategy.base import Fidelity, Observation, SearchContext
+    from archtune.strategy.bo import BayesianOptimization
+
+    features = np.linspace(0, 1, 400, dtype=np.float32)[:, None]
+    latency = np.linspace(1, 2, 400)[:, None]
+    bo = BayesianOptimization(n_init=2, lo_fi_share=given, acquisition="mean")
+    context = SearchContext(
+        features, [Fidelity("lo", 0.05), Fidelity("hi", 1.0)], known_objectives=-latency if known else None
+    )
+    bo.setup(context)
+    assert bo.screen_share == share
+    spent = {"lo": 0.0, "hi": 0.0}
+    for _ in range(80):
+        (s,) = bo.ask(1)
+        bo.tell(Observation(s.index, s.fidelity, float(features[s.index, 0]), context.cost_of(s.fidelity)))
+        spent[s.fidelity] += context.cost_of(s.fidelity)
+    assert abs(spent["lo"] / sum(spent.values()) - share) < 0.05, spent
+
+
+def test_chebyshev_improvement_rewards_only_what_beats_the_best_scalarised_result():
+    from archtune.strategy.scalarisation import chebyshev, chebyshev_improvement, draw_weights
+
+    seen = np.array([[0.5, -2.0, -2.0]])  # (accuracy, -latency, -params), maximised form
+    known = np.array([[-1.0, -1.0], [-3.0, -3.0]])  # candidate 0 better than seen on both, 1 worse on both
+    certain = np.array([[0.6, 0.4]] * 4)  # members agree: no uncertainty
+    weights = draw_weights(np.random.default_rng(0), 3)
+    assert weights.shape == (3,) and abs(weights.sum() - 1) < 1e-12 and (weights > 0).all()
+    scores = chebyshev_improvement(certain, known, seen, weights)
+    assert scores[0] > 0 and scores[1] == 0  # a dominating point improves every scalarisation
+    unsure = np.array([[0.4, 0.4], [0.4, 3.0]])  # candidate 1 may be far more accurate
+    accuracy_first = np.array([0.8, 0.1, 0.1])  # a scalarisation that weighs the accuracy most
+    assert chebyshev_improvement(certain, known, seen, accuracy_first)[1] == 0
+    assert chebyshev_improvement(unsure, known, seen, accuracy_first)[1] > 0
+    from archtune.strategy.bo import BayesianOptimization
+
+    with pytest.raises(ConfigError, match="front_acquisition must be one of"):
+        BayesianOptimization(front_acquisition="hypervolume")
+    # the ideal scores 0 (before the sum term), the nadir the most
+    assert chebyshev(np.ones(3), weights) == 0 and chebyshev(np.zeros(3), weights) > chebyshev(
+        np.full(3, 0.5), weights
+    )
+
+
+def _hypervolume_3d(points, reference):
+    """Exact volume dominated by maximised points above ``reference``, by slices along the last axis."""
+    pts = points[np.all(points > reference, axis=1)]
+    levels = np.sort(np.unique(pts[:, 2]))[::-1]
+    volume = 0.0
+    for k, z in enumerate(levels):
+        below = levels[k + 1] if k + 1 < len(levels) else reference[2]
+        slab = pts[pts[:, 2] >= z][:, :2]
+        volume += hypervolume_2d(slab, ["max", "max"], reference[:2]) * (z - below)
+    return volume
+
+
+def test_bo_searches_a_front_of_three_objectives_by_scalarisations(nb201_small, tmp_path):
+    """Accuracy against the latencies of two devices: BO (ParEGO for more than two objectives) covers
+    more of the three-dimensional front's volume than random search."""
+    space = _nb201_mo_space(nb201_small)
+    hi, lo = nb201_objectives("cifar10")
+    acc = np.array([hi(e) for e in space.encodings])
+    cols = ("lat_pixel3", "lat_eyeriss")
+    true = np.stack([acc, -space.metrics[cols[0]], -space.metrics[cols[1]]], axis=1)
+    reference = true.min(axis=0)
+    whole = _hypervolume_3d(true, reference)
+    regrets = {}
+    for strategy in ("bo", "random"):
+        runs = []
+        for seed in range(2):
+            s = SearchInstance(
+                strategy, tmp_path / f"{strategy}{seed}.search", space, hi_fi_eval=hi, lo_fi_eval=lo,
+                lo_fi_cost=LO_FI_COST, strategy=strategy, seed=seed, progress=False,
+                objectives={"value": "max", cols[0]: "min", cols[1]: "min"},
+            )  # fmt: skip
+            s.run_search(eval_budget=20)
+            front = np.array([[v["value"], -v[cols[0]], -v[cols[1]]] for _, v in s.pareto()])
+            runs.append(1 - _hypervolume_3d(front, reference) / whole)
+            s.close()
+        regrets[strategy] = float(np.mean(runs))
+    assert regrets["bo"] < 0.5 * regrets["random"], regrets

@@ -45,8 +45,18 @@ from archtune.strategy.registry import make_strategy
 
 BUDGET_POINTS = (25, 50, 100, 200)
 OURS = ("bo", "random", "rea-mo")
+#: BO variants measured against the default (ParEGO, a tenth on screening), name -> (BayesianOptimization's
+#: arguments, two fidelities)
+BO_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "bo-ehvi": ({"front_acquisition": "ehvi"}, True),  # expected hypervolume improvement
+    "bo-ehvi-lo50": ({"front_acquisition": "ehvi", "lo_fi_share": 0.5}, True),  # a single objective's share
+    "bo-ehvi-lo20": ({"front_acquisition": "ehvi", "lo_fi_share": 0.2}, True),
+    "bo-ehvi-hi": ({"front_acquisition": "ehvi"}, False),  # high fidelity only
+    "bo-lo20": ({"lo_fi_share": 0.2}, True),
+    "bo-hi": ({}, False),
+}
 PEERS = ("nsga2", "motpe")
-STRATEGIES = OURS + PEERS
+STRATEGIES = OURS + tuple(BO_VARIANTS) + PEERS
 
 
 @functools.cache
@@ -110,6 +120,7 @@ def _search(
     spent by then, and the median step (the strategy's ask + tell)."""
     from archtune.bench.nb201 import nb201_objectives
     from archtune.datasets.nb201 import OPS
+    from archtune.strategy.bo import BayesianOptimization
     from archtune.strategy.mo_evolution import MultiObjectiveEvolution
     from archtune_experiments.in_memory import search_in_memory, step_seconds, time_steps
     from archtune_experiments.tabular.peers import OptunaMultiObjectivePeer
@@ -121,11 +132,13 @@ def _search(
         strategy = OptunaMultiObjectivePeer("nsga2" if name == "nsga2" else "tpe", choices=[OPS] * 6)
     elif name == "rea-mo":
         strategy = MultiObjectiveEvolution()
+    elif name in BO_VARIANTS:
+        strategy = BayesianOptimization(**BO_VARIANTS[name][0])
     else:
         strategy = make_strategy(name)
     asks, tells = time_steps(strategy)
     history = search_in_memory(
-        space, hi, strategy, seed, budget, lo_objective=lo if name == "bo" else None, lo_cost=LO_FI_COST,
+        space, hi, strategy, seed, budget, lo_objective=lo if name == "bo" or BO_VARIANTS.get(name, ({}, False))[1] else None, lo_cost=LO_FI_COST,
         objectives={"value": "max", latency: "min"},
     )  # fmt: skip
     spent, evaluated = 0.0, []
@@ -206,7 +219,8 @@ def run_nb201_mo(
     workers: int,
     out: str | Path | None,
 ) -> dict[str, dict[str, Any]]:
-    """Run every (dataset, method, seed), in ``workers`` processes; records go to ``out`` as they finish."""
+    """Run every (dataset, method, seed), in ``workers`` processes; records go to ``out`` as they finish
+    (``records.jsonl``), and the searches already recorded there are not run again."""
     for name in strategies:
         if name not in STRATEGIES:
             raise ConfigError(f"unknown strategy {name!r} for nb201-mo; valid: {', '.join(STRATEGIES)}")
@@ -214,10 +228,19 @@ def run_nb201_mo(
         if dataset not in DATASETS:
             raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
     folder = Path(out) if out else None
-    if folder:
-        folder.mkdir(parents=True, exist_ok=True)
     jobs = [(n, d, latency, s, budget) for d in datasets for n in strategies for s in range(seeds)]
     records: list[dict[str, Any]] = []
+    if folder:  # searches already recorded there are kept, not run again: a killed run resumes
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "records.jsonl"
+        wanted = set(jobs)
+        for line in log.read_text().splitlines() if log.exists() else []:
+            record = json.loads(line)
+            key = (record["strategy"], record["dataset"], record["latency"], record["seed"], record["budget"])
+            if key in wanted:
+                wanted.discard(key)
+                records.append(record)
+        jobs = [job for job in jobs if job in wanted]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(run_one, *job) for job in jobs]
         for done, future in enumerate(as_completed(futures), 1):

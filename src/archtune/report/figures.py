@@ -194,10 +194,8 @@ def pareto_figure(source: ReportData | str | os.PathLike[str]) -> go.Figure | No
     names = list(data.objectives)
     if len(names) < 2:
         return None
-    try:  # imported here: single-objective reports do not depend on the multi-objective modules
-        from archtune.strategy.pareto import non_dominated
-    except ImportError:  # pragma: no cover - a tree where it still lives in search/
-        from archtune.search.pareto import non_dominated  # type: ignore[no-redef]
+    from archtune.strategy.pareto import non_dominated  # here: single-objective reports never need it
+
     trials = [t for t in data.trials if t.ok and t.fidelity == "hi"]
     values = data.objective_values(trials)
     complete = ~np.isnan(values).any(axis=1)
