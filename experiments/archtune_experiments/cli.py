@@ -173,7 +173,9 @@ def add_commands(sub: Any) -> None:
         "hebo, syne-bore, syne-tpe, syne-asha, syne-asha-bore ('peers' extra), and name:k runs only the "
         "first k seeds of that one "
         "(default: bo,random,rea,ls for nb201; spline,bo,random for spline; "
-        "bo,bo-novae,bo-nopre,bo-mf,rea,random for open-space, each through SearchInstance)",
+        "bo,bo-novae,bo-nopre,bo-mf,rea,random for open-space, each through SearchInstance; "
+        "bo,random,rea-mo,nsga2,motpe for nb201-mo, whose BO variants are bo-ehvi, bo-ehvi-lo50, "
+        "bo-ehvi-lo20, bo-ehvi-hi, bo-lo20, bo-hi)",
     )
     bench.add_argument(
         "--constraint",
@@ -273,7 +275,7 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     if args.benchmark == "nb201-mo":
-        from archtune_experiments.tabular.multi_objective import STRATEGIES as MO_STRATEGIES
+        from archtune_experiments.tabular.multi_objective import DEFAULT_STRATEGIES as MO_STRATEGIES
         from archtune_experiments.tabular.multi_objective import run_nb201_mo, to_markdown
 
         strategies = (args.strategies or ",".join(MO_STRATEGIES)).split(",")

@@ -10,16 +10,18 @@ each budget point (25/50/100/200 units) a run is scored by
 - **front recall**: the share of the true front's cells evaluated at high fidelity;
 - **units to 50% recall**.
 
-Methods: ``bo`` (archtune's default: two fidelities, EHVI over the deep ensemble with the latency
-known), ``random`` and ``rea-mo`` (multi-objective regularized evolution), high fidelity only, and,
-when Optuna is installed (``pip install 'archtune[bench]'``), ``nsga2`` and ``motpe`` (Optuna's
-NSGAIISampler and TPESampler on two objectives, defaults, six categorical knobs; every proposal is
-paid for, repeats included).
+Methods: ``bo`` (archtune's default: two fidelities with a tenth of the budget on screening, random
+Chebyshev scalarisations over the deep ensemble with the latency known), its variants (``BO_VARIANTS``:
+``bo-ehvi`` by expected hypervolume improvement, other screening shares, high fidelity only),
+``random`` and ``rea-mo`` (multi-objective regularized evolution), high fidelity only, and, when Optuna
+is installed (``pip install 'archtune[bench]'``), ``nsga2`` and ``motpe`` (Optuna's NSGAIISampler and
+TPESampler on two objectives, defaults, six categorical knobs; every proposal is paid for, repeats
+included). With ``out``, finished searches are kept in ``records.jsonl`` there and not run again.
 
 Example::
 
-    archtune bench nb201-mo --dataset cifar10 --latency lat_pixel3 --seeds 30 --budget 200 \\
-        --strategies bo,random,rea-mo,nsga2,motpe --out benchmarks/results/nb201_mo
+    archtune bench nb201-mo --dataset cifar10,cifar100 --latency lat_pixel3 --seeds 30 --budget 100 \\
+        --strategies bo,bo-ehvi,random,rea-mo,nsga2,motpe --out benchmarks/results/nb201_mo_30
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ BO_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
 }
 PEERS = ("nsga2", "motpe")
 STRATEGIES = OURS + tuple(BO_VARIANTS) + PEERS
+#: what the command runs when it is given no --strategies
+DEFAULT_STRATEGIES = OURS + PEERS
 
 
 @functools.cache
