@@ -15,11 +15,11 @@ mean over the members). Unlike hypervolume improvement it costs the same for any
 Example:
     >>> import numpy as np
     >>> samples = np.array([[0.9, 0.5], [0.7, 0.5]])       # 2 members x 2 candidates (accuracy)
-    >>> known = np.array([[-3.0], [-1.0]])                  # -latency, maximised form
+    >>> known = np.array([[-1.0], [-3.0]])                  # -latency, maximised form
     >>> seen = np.array([[0.6, -2.0]])                      # one result: (accuracy, -latency)
     >>> scores = chebyshev_improvement(samples, known, seen, np.array([0.5, 0.5]))
-    >>> bool(scores[0] > 0), bool(scores[1] > 0)
-    (True, True)
+    >>> bool(scores[0] > 0), bool(scores[1] > 0)            # faster and likely more accurate; neither
+    (True, False)
 """
 
 from __future__ import annotations
