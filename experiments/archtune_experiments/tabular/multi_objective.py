@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,22 @@ def to_markdown(summary: dict[str, dict[str, Any]], latency: str) -> str:
     return f"NB201 accuracy (max) against {latency} (min)\n\n" + "".join(lines)
 
 
+def _finished(jobs: list[tuple[str, str, str, int, float]], workers: int) -> Iterator[dict[str, Any]]:
+    """The jobs' records as they finish: in ``workers`` processes, or here, one after another, for one."""
+    if workers <= 1:
+        threads = torch.get_num_threads()  # run_one pins one thread, as in a worker process; put it back
+        try:
+            for job in jobs:
+                yield run_one(*job)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, *job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
 def run_nb201_mo(
     datasets: list[str],
     latency: str,
@@ -245,20 +262,17 @@ def run_nb201_mo(
                 wanted.discard(key)
                 records.append(record)
         jobs = [job for job in jobs if job in wanted]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, *job) for job in jobs]
-        for done, future in enumerate(as_completed(futures), 1):
-            record = future.result()
-            records.append(record)
-            print(
-                f"[{done}/{len(jobs)}] {record['dataset']} {record['strategy']} seed {record['seed']}: "
-                f"HV regret at 100 {record['hv_regret'].get('100', float('nan')):.4f}, "
-                f"recall {100 * record['recall'].get('100', 0):.0f}%",
-                flush=True,
-            )
-            if folder:
-                with open(folder / "records.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+    for done, record in enumerate(_finished(jobs, workers), 1):
+        records.append(record)
+        print(
+            f"[{done}/{len(jobs)}] {record['dataset']} {record['strategy']} seed {record['seed']}: "
+            f"HV regret at 100 {record['hv_regret'].get('100', float('nan')):.4f}, "
+            f"recall {100 * record['recall'].get('100', 0):.0f}%",
+            flush=True,
+        )
+        if folder:
+            with open(folder / "records.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
     summary = summarise(
         sorted(records, key=lambda r: (r["dataset"], STRATEGIES.index(r["strategy"]), r["seed"]))
     )
