@@ -374,7 +374,7 @@ def test_nb201_mo_keeps_its_records_and_runs_only_what_is_missing(tmp_path):
     log = tmp_path / "records.jsonl"
     assert len(log.read_text().splitlines()) == 1
     again = run_nb201_mo(["cifar10"], "lat_pixel3", ["random"], 2, 25, 1, tmp_path)  # one more seed
-    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records = [json.loads(line)["run"] for line in log.read_text().splitlines()]
     assert [r["seed"] for r in records] == [0, 1]  # seed 0 not run again
     assert again["cifar10/random"]["seeds"] == 2 and first["cifar10/random"]["seeds"] == 1
     assert (tmp_path / "summary.md").read_text().count("cifar10/random | 2 |") == 1

@@ -45,6 +45,7 @@ from archtune.space.search_space import SearchSpace, create_search_space
 from archtune.spaces.nb201 import PRETRAINING_LATENCIES
 from archtune.strategy.pareto import hypervolume_2d, non_dominated
 from archtune.strategy.registry import make_strategy
+from archtune_experiments.tabular.runner import recorded_runs
 
 BUDGET_POINTS = (25, 50, 100, 200)
 OURS = ("bo", "random", "rea-mo")
@@ -141,9 +142,10 @@ def _search(
         strategy = BayesianOptimization(**BO_VARIANTS[name][0])
     else:
         strategy = make_strategy(name)
+    two_fidelities = BO_VARIANTS[name][1] if name in BO_VARIANTS else name == "bo"
     asks, tells = time_steps(strategy)
     history = search_in_memory(
-        space, hi, strategy, seed, budget, lo_objective=lo if name == "bo" or BO_VARIANTS.get(name, ({}, False))[1] else None, lo_cost=LO_FI_COST,
+        space, hi, strategy, seed, budget, lo_objective=lo if two_fidelities else None, lo_cost=LO_FI_COST,
         objectives={"value": "max", latency: "min"},
     )  # fmt: skip
     spent, evaluated = 0.0, []
@@ -248,20 +250,16 @@ def run_nb201_mo(
     for dataset in datasets:
         if dataset not in DATASETS:
             raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
-    folder = Path(out) if out else None
     jobs = [(n, d, latency, s, budget) for d in datasets for n in strategies for s in range(seeds)]
-    records: list[dict[str, Any]] = []
-    if folder:  # searches already recorded there are kept, not run again: a killed run resumes
-        folder.mkdir(parents=True, exist_ok=True)
-        log = folder / "records.jsonl"
-        wanted = set(jobs)
-        for line in log.read_text().splitlines() if log.exists() else []:
-            record = json.loads(line)
-            key = (record["strategy"], record["dataset"], record["latency"], record["seed"], record["budget"])
-            if key in wanted:
-                wanted.discard(key)
-                records.append(record)
-        jobs = [job for job in jobs if job in wanted]
+    # one file holds every dataset and method of one latency and budget; a record is {"meta", "run"}
+    meta = {"latency": latency, "budget": budget}
+    log = Path(out) / "records.jsonl" if out else None
+    finished: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if log is not None:  # searches already recorded there are kept, not run again: a killed run resumes
+        log.parent.mkdir(parents=True, exist_ok=True)
+        finished = recorded_runs(log, meta, key=lambda r: (r["strategy"], r["dataset"], r["seed"]))
+    records = [finished[(n, d, s)] for n, d, _, s, _ in jobs if (n, d, s) in finished]
+    jobs = [job for job in jobs if (job[0], job[1], job[3]) not in finished]
     for done, record in enumerate(_finished(jobs, workers), 1):
         records.append(record)
         print(
@@ -270,13 +268,13 @@ def run_nb201_mo(
             f"recall {100 * record['recall'].get('100', 0):.0f}%",
             flush=True,
         )
-        if folder:
-            with open(folder / "records.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+        if log is not None:  # one write call per record, in append mode, as the NB201 runner does
+            with open(log, "ab") as f:
+                f.write((json.dumps({"meta": meta, "run": record}) + "\n").encode())
     summary = summarise(
         sorted(records, key=lambda r: (r["dataset"], STRATEGIES.index(r["strategy"]), r["seed"]))
     )
-    if folder:
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2))
-        (folder / "summary.md").write_text(to_markdown(summary, latency))
+    if log is not None:
+        (log.parent / "summary.json").write_text(json.dumps(summary, indent=2))
+        (log.parent / "summary.md").write_text(to_markdown(summary, latency))
     return summary
