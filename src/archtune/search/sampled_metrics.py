@@ -50,10 +50,14 @@ def metric_predictor(
     """
     if space.surrogate is None or not set(names) <= set(space.surrogate["metric_names"]):
         missing = ", ".join(repr(n) for n in names)
-        lacking = f"{unmeasured} encodings have no {missing} value and" if unmeasured else f"{purpose}s on"
+        if unmeasured:
+            raise ConfigError(
+                f"{unmeasured} encodings have no {missing} value and the space has no pretrained surrogate "
+                "to predict it: profile every encoding, or run space.preprocess(...) first"
+            )
         raise ConfigError(
-            f"{lacking} this space judges unprofiled encodings by the pretrained surrogate, and it has none "
-            f"for {missing}: profile every encoding, or run space.preprocess(...) first"
+            f"{purpose}s on a knobs space judge the encodings not profiled by the pretrained surrogate, and "
+            f"this space has none for {missing}: run space.preprocess(...) first"
         )
     return DeepEnsemble.from_pretrained(space.surrogate, ["hi"])
 

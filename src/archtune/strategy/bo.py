@@ -381,14 +381,18 @@ class BayesianOptimization(Strategy):
         self._stall_state = (best, since, len(self.history))
         return since >= self.stall_patience and (since - self.stall_patience) % self.stall_every == 0
 
+    def _results(self, fidelity: str) -> tuple[np.ndarray, np.ndarray]:
+        """The encodings with a result at ``fidelity`` and their values, in the order they were told."""
+        seen = self.values[fidelity]
+        idx = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        return idx, np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
+
     def _scalarised_improvement(
         self, members: np.ndarray, cand_idx: np.ndarray, fidelity: str, rng: np.random.Generator
     ) -> np.ndarray:
         """ParEGO's expected improvement of a random Chebyshev scalarisation (any number of objectives)."""
         known = self.ctx.known_objectives
-        seen = self.values[fidelity]
-        idx = np.fromiter(seen, dtype=np.int64, count=len(seen))
-        learned = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
+        idx, learned = self._results(fidelity)
         points = np.concatenate([learned[:, None], known[idx]], axis=1) if len(idx) else np.zeros((0, 1))
         cand_known = np.asarray(known[cand_idx], dtype=np.float64)
         weights = draw_weights(rng, 1 + cand_known.shape[1])
@@ -397,9 +401,7 @@ class BayesianOptimization(Strategy):
     def _expected_hvi(self, members: np.ndarray, cand_idx: np.ndarray, fidelity: str) -> np.ndarray:
         """Expected hypervolume improvement over the front of ``fidelity``'s results (two objectives)."""
         known = self.ctx.known_objectives  # a matrix, or a knobs space's rows on demand: index it by rows
-        seen = self.values[fidelity]
-        idx = np.fromiter(seen, dtype=np.int64, count=len(seen))
-        learned = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
+        idx, learned = self._results(fidelity)
         seen_known = known[idx][:, 0] if len(idx) else np.zeros(0)
         cand_known = known[cand_idx][:, 0]
         points = np.stack([learned, seen_known], axis=1)
