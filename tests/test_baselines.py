@@ -47,7 +47,8 @@ def test_variants_spend_the_fidelities_they_name():
     assert np.isclose(costs, 12 / 200).sum() >= 10 and np.isclose(costs, 1.0).any()
     assert variant("bo-nopre").pretraining is None and variant("bo-seq").pretraining == "sequential"
     with pytest.raises(
-        UnknownNameError, match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-ei"
+        UnknownNameError,
+        match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-bare-ensemble, bo-bare-yj, bo-ei",
     ):
         variant("bo-x")
 
@@ -155,10 +156,14 @@ def test_bo_explore_share_is_validated():
         BayesianOptimization(explore_share=1.0)
 
 
-@pytest.mark.parametrize("pretraining", ["simultaneous", "none"])
-def test_bo_surrogate_after_replay_equals_uninterrupted(pretraining):
+@pytest.mark.parametrize(
+    "pretraining, surrogate",
+    [("simultaneous", "ensemble"), ("none", "ensemble"), ("simultaneous", "gp"), ("none", "gp")],
+)
+def test_bo_surrogate_after_replay_equals_uninterrupted(pretraining, surrogate):
     # a resumed search refits once on everything; an uninterrupted one has refitted at every step. Both must
-    # predict the same, with or without pretraining (without it, fits used to start from the last fit)
+    # predict the same, with or without pretraining (without it, fits used to start from the last fit), on
+    # the ensemble and on the GP (with the zero-cost metrics as inputs when pretraining)
     from archtune.strategy.bo import BayesianOptimization
 
     rng = np.random.default_rng(0)
@@ -166,7 +171,7 @@ def test_bo_surrogate_after_replay_equals_uninterrupted(pretraining):
     objective = features @ rng.random(6)
 
     def make() -> BayesianOptimization:
-        bo = BayesianOptimization(n_init=3, pretraining=pretraining)
+        bo = BayesianOptimization(n_init=3, pretraining=pretraining, surrogate=surrogate)
         bo.setup(SearchContext(features, [Fidelity("hi", 1.0)], seed=1, metrics={"m": features[:, 0]}))
         return bo
 
@@ -179,6 +184,8 @@ def test_bo_surrogate_after_replay_equals_uninterrupted(pretraining):
     for i in picks:
         resumed.tell(Observation(i, "hi", float(objective[i]), 1.0))
     assert uninterrupted.ask(1) == resumed.ask(1)
+    rows = np.arange(len(features))  # the surrogate's inputs: the features (and the GP's metric columns)
     np.testing.assert_array_equal(
-        uninterrupted.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0]
+        uninterrupted.model.predict(uninterrupted._model_inputs(rows), 0)[0],
+        resumed.model.predict(resumed._model_inputs(rows), 0)[0],
     )

@@ -30,6 +30,7 @@ from archtune.bench.functions import FUNCTIONS
 from archtune.errors import ConfigError
 from archtune.report.benchmarks import cost_to_target, format_cost
 from archtune.space.search_space import SearchSpace, create_search_space
+from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.registry import make_strategy
 from archtune_experiments.in_memory import search_in_memory
 
@@ -83,7 +84,9 @@ def run_function_seed(
         space, values = _widths_space(), objective or TrainedObjective(_widths_space(), None)
     else:
         space, values = _grid(function)
-    history = search_in_memory(space, lambda e: float(values[space.index_of(e)]), strategy, seed, budget)
+    # BO on the deep ensemble, as the committed tables were recorded (at one fidelity the default is the GP now)
+    chosen = BayesianOptimization(surrogate="ensemble") if strategy == "bo" else strategy
+    history = search_in_memory(space, lambda e: float(values[space.index_of(e)]), chosen, seed, budget)
     return {"strategy": strategy, "seed": seed, "values": [h["value"] for h in history]}
 
 

@@ -9,12 +9,18 @@ bo         default BO: UCB, simultaneous pretraining, two fidelities, stall-trig
 bo-notail  the default without those two (``stall_patience=None, confirm_top_every=None``)
 bo-ei      expected improvement instead of UCB
 bo-ts      Thompson sampling (one ensemble member per step) instead of UCB
-bo-single  high fidelity only (no 12-epoch screening)
+bo-single  high fidelity only (no 12-epoch screening): BO's one-fidelity default, the GP with the
+           zero-cost metrics (as the pretrained heads predict them) among its inputs
 bo-seq     sequential pretraining (one metric after another)
 bo-nopre   no pretraining (surrogate starts from random weights)
-bo-bare    high fidelity only and no zero-cost data at all: one fidelity, no pretraining
-bo-gp      bo-bare with a Gaussian process in place of the ensemble (``surrogate="gp"``)
+bo-bare    high fidelity only and no zero-cost data at all: one fidelity, no pretraining (the GP)
+bo-single-ensemble, bo-bare-ensemble
+           the same two on the deep ensemble (UCB after 3 random picks): the default before the GP
+bo-gp      bo-bare on the GP with UCB after 3 random picks, the fit's tolerance 1e-5
 bo-gp-ei10 bo-gp with expected improvement and 10 random evaluations first (Optuna GPSampler's start)
+bo-bare-yj bo-bare with the values Yeo-Johnson-warped (``GPConfig(warp="yeo-johnson")``)
+bo-single-noinputs
+           bo-single with the GP blind to the zero-cost metrics
 bo-tail    the same as ``bo`` (the name its tail runs were recorded under, before it was the default)
 bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
@@ -47,6 +53,7 @@ from archtune.strategy.base import Strategy
 from archtune.strategy.bo import BayesianOptimization
 from archtune.strategy.registry import STRATEGIES, make_strategy
 from archtune.strategy.tnas import VAECandidates
+from archtune.surrogate.gp import GPConfig
 from archtune_experiments.tabular.peers import PEERS
 
 
@@ -71,15 +78,27 @@ VARIANTS: dict[str, Variant] = {
         Variant("bo-explore", _bo(explore_share=0.1), True, "simultaneous"),
         Variant("bo-ei", _bo(acquisition="ei"), True, "simultaneous"),
         Variant("bo-ts", _bo(acquisition="ts"), True, "simultaneous"),
+        # one fidelity: BO's default there is the GP (EI after 10 random picks), with the zero-cost
+        # metrics as inputs when the search has them
         Variant("bo-single", _bo(), False, "simultaneous"),
         Variant("bo-seq", _bo(), True, "sequential"),
         Variant("bo-nopre", _bo(pretraining="none"), True, None),
         # the BO a user gets with no zero-cost data and no cheap fidelity: the runner gives it no
         # pretrained surrogate and no metrics, and "none" also refuses any pretrained weights
         Variant("bo-bare", _bo(pretraining="none"), False, None),
-        # bo-bare with a Gaussian process in place of the ensemble (BayesianOptimization(surrogate="gp"))
-        Variant("bo-gp", _bo(surrogate="gp"), False, None),
-        Variant("bo-gp-ei10", _bo(surrogate="gp", acquisition="ei", n_init=10), False, None),
+        # the same two on the deep ensemble (UCB, 3 random picks): one fidelity's default until the GP
+        Variant("bo-single-ensemble", _bo(surrogate="ensemble"), False, "simultaneous"),
+        Variant("bo-bare-ensemble", _bo(pretraining="none", surrogate="ensemble"), False, None),
+        # bo-bare as first measured with the GP: UCB after 3 random picks, and EI after 10; both with
+        # the fit's first tolerance (1e-5)
+        Variant(
+            "bo-gp", _bo(surrogate="gp", acquisition="ucb", n_init=3, gp=GPConfig(gtol=1e-5)), False, None
+        ),
+        Variant("bo-gp-ei10", _bo(surrogate="gp", gp=GPConfig(gtol=1e-5)), False, None),
+        # bo-bare with the values Yeo-Johnson-warped (GPConfig(warp="yeo-johnson"))
+        Variant("bo-bare-yj", _bo(pretraining="none", gp=GPConfig(warp="yeo-johnson")), False, None),
+        # bo-single with the GP blind to the zero-cost metrics (GPConfig(zero_cost_inputs=False))
+        Variant("bo-single-noinputs", _bo(gp=GPConfig(zero_cost_inputs=False)), False, "simultaneous"),
         Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
         Variant("bo-notail", _bo(stall_patience=None, confirm_top_every=None), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search

@@ -49,7 +49,7 @@ def run_seed(space: str, seed: int, budget: int) -> dict[str, Any]:
     """One BO search of ``budget`` evaluations on ``space`` (a key of :data:`SPACES`); each step's seconds."""
     torch.set_num_threads(1)
     n_knobs, n_options = SPACES[space]
-    strategy = BayesianOptimization()
+    strategy = BayesianOptimization(surrogate="ensemble")  # the surrogate the committed timings measured
     asks, tells = time_steps(strategy)
     history = search_in_memory(
         knob_space(n_knobs, n_options), lambda e: objective(e, n_options), strategy, seed, budget

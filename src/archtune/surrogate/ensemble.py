@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,6 +77,42 @@ def _normalise_metric(values: np.ndarray) -> tuple[np.ndarray, dict[str, float]]
     std = float(np.nanstd(v)) if finite.size else 1.0
     std = std if std > 1e-12 else 1.0
     return (v - mean) / std, {"log": float(use_log), "mean": mean, "std": std}
+
+
+def _adam_step(
+    params: list[torch.nn.Parameter], lr: float, weight_decay: float
+) -> Callable[[Sequence[torch.Tensor]], None]:
+    """One Adam update of ``params`` from their gradients, the fused kernel of
+    ``torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)`` called directly.
+
+    A refit is 150 steps on a few hundred rows: tiny kernels, where the optimizer's Python wrapper
+    (grouping by device, hooks, state dicts) cost about as much as the update itself. The same kernel
+    with the same arguments gives the same numbers. A torch without the private kernel gets the
+    optimizer itself.
+    """
+    if not hasattr(torch, "_fused_adam_"):
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+        def optimizer_step(grads: Sequence[torch.Tensor]) -> None:
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
+            opt.step()
+
+        return optimizer_step
+    exp_avgs = [torch.zeros_like(p) for p in params]
+    exp_avg_sqs = [torch.zeros_like(p) for p in params]
+    steps = [torch.zeros((), dtype=torch.float32) for _ in params]
+    data = [p.data for p in params]
+
+    def fused_step(grads: Sequence[torch.Tensor]) -> None:
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            data, list(grads), exp_avgs, exp_avg_sqs, [], steps,
+            amsgrad=False, lr=lr, beta1=0.9, beta2=0.999, weight_decay=weight_decay, eps=1e-8,
+            maximize=False, grad_scale=None, found_inf=None,
+        )  # fmt: skip
+
+    return fused_step
 
 
 class DeepEnsemble(torch.nn.Module):
@@ -195,18 +232,23 @@ class DeepEnsemble(torch.nn.Module):
         w = torch.where(fid == top, c.hi_fi_weight, 1.0)
         w = w / w.sum()
         torch.manual_seed(seed)
-        # only the trunk and fidelity heads learn here; foreach=True updates them in a few fused kernels
-        # instead of a Python loop per tensor (the optimizer step was half of a BO iteration's time)
+        # only the trunk and fidelity heads learn here
         params = [*self.trunk, self.fid_w, self.fid_b]
-        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay, fused=True)
+        step = _adam_step(params, lr=c.lr, weight_decay=c.weight_decay)
         arange = torch.arange(len(fid))
+        layers = [(params[i], params[i + 1]) for i in range(0, len(self.trunk), 2)]  # (weight, bias)
+        fid_w, fid_b = self.fid_w, self.fid_b
+        x_members = x.unsqueeze(0).expand(c.members, -1, -1)
         for _ in range(c.fit_steps):
-            out = torch.baddbmm(self.fid_b, self.representation(x), self.fid_w)
+            # representation() written out on local names: module attribute look-ups were a visible
+            # share of a step this small
+            h = x_members
+            for weight, bias in layers:
+                h = torch.relu(torch.baddbmm(bias, h, weight))
+            out = torch.baddbmm(fid_b, h, fid_w)
             pred = out[:, arange, fid]
             loss = (((pred - t.unsqueeze(0)) ** 2) * w.unsqueeze(0)).sum() / c.members
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
+            step(torch.autograd.grad(loss, params))
 
     @torch.no_grad()
     def predict_members(self, features: np.ndarray, fidelity: int, chunk: int = 65536) -> np.ndarray:
@@ -226,6 +268,16 @@ class DeepEnsemble(torch.nn.Module):
         """Mean and standard deviation over members, in objective units."""
         members = self.predict_members(features, fidelity)
         return members.mean(axis=0), members.std(axis=0)
+
+    @torch.no_grad()
+    def predict_metrics_standardised(self, features: np.ndarray, chunk: int = 65536) -> np.ndarray:
+        """Ensemble-mean predictions of every pretraining metric, in their standardised units (the log
+        taken where pretraining took it), shape (n, metrics): side information for another model."""
+        parts = []
+        for start in range(0, len(features), chunk):
+            out, _ = self(torch.as_tensor(features[start : start + chunk], dtype=torch.float32))
+            parts.append(out.mean(0).double().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.metric_names)))
 
     @torch.no_grad()
     def predict_metric(self, features: np.ndarray, name: str) -> np.ndarray:
