@@ -48,7 +48,7 @@ def test_variants_spend_the_fidelities_they_name():
     assert variant("bo-nopre").pretraining is None and variant("bo-seq").pretraining == "sequential"
     with pytest.raises(
         UnknownNameError,
-        match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-bare-ensemble, bo-bare-yj, bo-ei",
+        match="unknown benchmark strategy 'bo-x'; valid: bo, bo-bare, bo-bare-dim, bo-bare-ensemble",
     ):
         variant("bo-x")
 

@@ -21,6 +21,9 @@ bo-gp-ei10 bo-gp with expected improvement and 10 random evaluations first (Optu
 bo-bare-yj bo-bare with the values Yeo-Johnson-warped (``GPConfig(warp="yeo-johnson")``)
 bo-single-noinputs
            bo-single with the GP blind to the zero-cost metrics
+bo-single-weak, bo-bare-dim
+           the two with the other length-scale prior (``GPConfig(length_scale_prior=...)``: "auto"
+           gives the dimension-scaled one with the metrics as inputs, Optuna's weak one without)
 bo-tail    the same as ``bo`` (the name its tail runs were recorded under, before it was the default)
 bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
@@ -99,6 +102,11 @@ VARIANTS: dict[str, Variant] = {
         Variant("bo-bare-yj", _bo(pretraining="none", gp=GPConfig(warp="yeo-johnson")), False, None),
         # bo-single with the GP blind to the zero-cost metrics (GPConfig(zero_cost_inputs=False))
         Variant("bo-single-noinputs", _bo(gp=GPConfig(zero_cost_inputs=False)), False, "simultaneous"),
+        # the two with the other length-scale prior than GPConfig's "auto" gives them
+        Variant("bo-single-weak", _bo(gp=GPConfig(length_scale_prior="weak")), False, "simultaneous"),
+        Variant(
+            "bo-bare-dim", _bo(pretraining="none", gp=GPConfig(length_scale_prior="dimension")), False, None
+        ),
         Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
         Variant("bo-notail", _bo(stall_patience=None, confirm_top_every=None), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search

@@ -233,7 +233,12 @@ class BayesianOptimization(Strategy):
                     first = max(groups) + 1
                     groups = groups + list(range(first, first + len(self._side.metric_names)))
             self.model = GaussianProcessSurrogate(
-                names, seed=context.seed, groups=groups, warp=self.gp_config.warp, gtol=self.gp_config.gtol
+                names,
+                seed=context.seed,
+                groups=groups,
+                warp=self.gp_config.warp,
+                gtol=self.gp_config.gtol,
+                length_scale_prior=self.gp_config.prior_for(self._side is not None),
             )
         elif context.pretrained is not None:
             self.model = DeepEnsemble.from_pretrained(

@@ -61,6 +61,10 @@ def feature_groups(plans: Sequence[dict[str, Any]]) -> list[int]:
 #: the range the Yeo-Johnson exponent is kept in (an exponent far out makes the inverse ill-conditioned)
 WARP_EXPONENT_RANGE = (-2.0, 6.0)
 WARPS = (None, "yeo-johnson")
+#: the length-scale priors, "weak" (Optuna GPSampler's, on each inverse squared length scale), "dimension"
+#: (log-normal on each length scale, its median growing with the square root of their number, after
+#: Hvarfner, Hellsten and Nardi 2024) and "auto" (see GPConfig)
+LENGTH_SCALE_PRIORS = ("weak", "dimension", "auto")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ class GPConfig:
             to pretrain one), the zero-cost metrics of every encoding as the pretrained heads predict
             them are extra inputs of the GP, each with its own length scale: what the metrics say
             about the objective is learnt from the first evaluations on.
+        length_scale_prior: ``"weak"`` (Optuna GPSampler's), ``"dimension"`` (a log-normal prior whose
+            median length scale grows with the square root of the number of length scales, as Hvarfner
+            et al. 2024 propose for many inputs) or ``"auto"`` (default): ``"dimension"`` when the
+            zero-cost metrics are inputs too (a length scale per knob and per metric), else ``"weak"``,
+            each where it was measured ahead (docs/benchmarks/nb201.md, other-tables.md).
 
     Example:
         >>> GPConfig().gtol, GPConfig(warp="yeo-johnson").warp
@@ -86,6 +95,13 @@ class GPConfig:
     warp: str | None = None
     gtol: float = 1e-2
     zero_cost_inputs: bool = True
+    length_scale_prior: str = "auto"
+
+    def prior_for(self, zero_cost_inputs: bool) -> str:
+        """The length-scale prior a GP gets ("auto" resolved: "dimension" with the metrics as inputs)."""
+        if self.length_scale_prior != "auto":
+            return self.length_scale_prior
+        return "dimension" if zero_cost_inputs else "weak"
 
     def __post_init__(self) -> None:
         from archtune.errors import ConfigError
@@ -94,6 +110,11 @@ class GPConfig:
             raise ConfigError(f"GPConfig(warp=...) must be one of {WARPS}, got {self.warp!r}")
         if not self.gtol > 0:
             raise ConfigError(f"GPConfig(gtol=...) must be positive, got {self.gtol!r}")
+        if self.length_scale_prior not in LENGTH_SCALE_PRIORS:
+            raise ConfigError(
+                f"GPConfig(length_scale_prior=...) must be one of {LENGTH_SCALE_PRIORS}, "
+                f"got {self.length_scale_prior!r}"
+            )
 
 
 def _yeojohnson_inverse(w: np.ndarray, lam: float) -> np.ndarray:
@@ -153,7 +174,11 @@ class GaussianProcessSurrogate:
         groups: Sequence[int] | None = None,
         warp: str | None = None,
         gtol: float = 1e-2,
+        length_scale_prior: str = "weak",
     ) -> None:
+        if length_scale_prior not in ("weak", "dimension"):
+            raise ValueError(f"length_scale_prior must be 'weak' or 'dimension', got {length_scale_prior!r}")
+        self.length_scale_prior = length_scale_prior
         if warp not in WARPS:
             raise ValueError(f"warp must be one of {WARPS}, got {warp!r}")
         self.fidelities = list(fidelities)
@@ -226,12 +251,22 @@ class GaussianProcessSurrogate:
             log_lik = (
                 -0.5 * (yt @ alpha) - torch.log(torch.diagonal(chol)).sum() - 0.5 * n * math.log(2 * math.pi)
             )
-            loss = -(log_lik + _log_prior(torch.exp(theta[:d]), scale, noise))
+            if self.length_scale_prior == "dimension":
+                # log length scale = -theta / 2 ~ Normal(sqrt 2 + log(d) / 2, sqrt 3): Hvarfner et al. 2024
+                log_ls = -0.5 * theta[:d]
+                prior = -((log_ls - ls_mu) ** 2).sum() / 6.0 + _log_prior(torch.ones(1), scale, noise)
+            else:
+                prior = _log_prior(torch.exp(theta[:d]), scale, noise)
+            loss = -(log_lik + prior)
             loss.backward()  # type: ignore[no-untyped-call]
             assert theta.grad is not None
             return float(loss.detach()), theta.grad.numpy().copy()
 
-        start = np.concatenate([np.zeros(d), [0.0, math.log(0.01)]])  # ils 1, amplitude 1, noise 0.01
+        ls_mu = math.sqrt(2.0) + 0.5 * math.log(d)
+        first = np.full(d, -2.0 * ls_mu) if self.length_scale_prior == "dimension" else np.zeros(d)
+        start = np.concatenate(
+            [first, [0.0, math.log(0.01)]]
+        )  # (ils 1 or the prior's), amplitude 1, noise 0.01
         # one BLAS thread for L-BFGS-B's small vector work: with more, scipy's OpenBLAS threads and
         # torch's contend for the cores and the fit ran about twice as long (as Optuna's GPSampler found)
         with threadpool_limits(limits=1, user_api="blas"):
