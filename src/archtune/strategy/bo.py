@@ -228,7 +228,7 @@ class BayesianOptimization(Strategy):
             plans = context.feature_plans
             groups = feature_groups(plans) if plans and context.product is None else None
             if self.gp_config.zero_cost_inputs and not no_zero_cost:
-                self._side = self._metric_model(context, names, overrides)
+                self._side = self._zero_cost_ensemble(context, names, overrides)
                 if groups is not None:
                     first = max(groups) + 1
                     groups = groups + list(range(first, first + len(self._side.metric_names)))
@@ -240,16 +240,8 @@ class BayesianOptimization(Strategy):
                 gtol=self.gp_config.gtol,
                 length_scale_prior=self.gp_config.prior_for(self._side is not None),
             )
-        elif context.pretrained is not None:
-            self.model = DeepEnsemble.from_pretrained(
-                context.pretrained, names, seed=context.seed, **overrides
-            )
         else:
-            config = EnsembleConfig(**overrides)
-            metric_names = sorted(context.metrics)
-            self.model = DeepEnsemble(context.n_features, metric_names, names, config, seed=context.seed)
-            if metric_names:
-                self.model.pretrain(context.metric_features(), context.metrics, seed=context.seed)
+            self.model = self._zero_cost_ensemble(context, names, overrides)
         self._fitted_on = -1
         if self.candidates is not None:
             if context.product is not None and not hasattr(self.candidates, "draws"):
@@ -266,15 +258,20 @@ class BayesianOptimization(Strategy):
             )
 
     @staticmethod
-    def _metric_model(context: SearchContext, names: list[str], overrides: dict[str, Any]) -> DeepEnsemble:
-        """The pretrained ensemble whose metric heads predict every encoding's zero-cost metrics."""
+    def _zero_cost_ensemble(
+        context: SearchContext, names: list[str], overrides: dict[str, Any]
+    ) -> DeepEnsemble:
+        """The deep ensemble of this search: the space's pretrained one, else one pretrained here on the
+        context's metrics (none: initial weights). BO's surrogate with two fidelities, and the source
+        of the GP's zero-cost inputs (its metric heads) at one."""
         if context.pretrained is not None:
             return DeepEnsemble.from_pretrained(context.pretrained, names, seed=context.seed, **overrides)
         metric_names = sorted(context.metrics)
         model = DeepEnsemble(
             context.n_features, metric_names, names, EnsembleConfig(**overrides), seed=context.seed
         )
-        model.pretrain(context.metric_features(), context.metrics, seed=context.seed)
+        if metric_names:
+            model.pretrain(context.metric_features(), context.metrics, seed=context.seed)
         return model
 
     def _model_inputs(self, indices: np.ndarray) -> np.ndarray:

@@ -165,6 +165,7 @@ class GaussianProcessSurrogate:
             encoding share one: a distance then counts the knobs that differ, as Optuna's Hamming
             kernel does); None: one length scale per column.
         warp, gtol: as in :class:`GPConfig`.
+        length_scale_prior: ``"weak"`` or ``"dimension"`` (:class:`GPConfig` resolves its ``"auto"``).
     """
 
     def __init__(
