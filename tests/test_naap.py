@@ -91,6 +91,17 @@ def test_naap440_space_builds_real_networks():
     assert space.metrics["params"][100] == sum(p.numel() for p in net.parameters())
 
 
+# The whole protocol below fits scikit-learn's ARD GP 12 times (about 2 minutes); the three-model mean
+# alone meets the same target in seconds, so the default run checks the target with it.
+def test_the_three_model_mean_alone_beats_the_papers_best_without_training():
+    from archtune_experiments.naap.predictor import evaluate_ours
+
+    # restricted to the three-model mean, the protocol reports that model (24 violations in session 6)
+    averaged = evaluate_ours(0, models=("averaged",))  # paper's best with 0 epochs: 42; target: at most 38
+    assert averaged.chosen == "averaged, scheme" and averaged.violations <= 38 and averaged.mae <= 0.005
+
+
+@pytest.mark.slow
 def test_our_predictor_beats_the_papers_best_without_training():
     from archtune_experiments.naap.predictor import evaluate_ours
 
@@ -98,15 +109,6 @@ def test_our_predictor_beats_the_papers_best_without_training():
     assert r.violations <= 38 and r.mae <= 0.005, r
     model, features = r.chosen.split(", ")
     assert features == "scheme"  # the only feature set without epochs
-
-
-@pytest.mark.slow
-def test_the_three_model_mean_alone_also_beats_the_papers_best_without_training():
-    from archtune_experiments.naap.predictor import evaluate_ours
-
-    # restricted to the three-model mean, the protocol reports that model (24 violations in session 6)
-    averaged = evaluate_ours(0, models=("averaged",))
-    assert averaged.chosen == "averaged, scheme" and averaged.violations <= 38
 
 
 @pytest.mark.slow
