@@ -148,6 +148,50 @@ def test_bo_confirm_top_every_confirms_the_best_screened_cell():
             assert s.index == expected
 
 
+def test_bo_refit_growth_fits_on_a_schedule_that_a_resumed_search_repeats():
+    # refit_growth=0.5: the surrogate is fitted on the first 1, 2, 3, 5, 8, 12, 18, ... observations;
+    # after 14 an uninterrupted search's model is the one fitted on 12, and a search resumed from those
+    # 14 must fit on the same 12 (not on all 14) to ask and predict what the uninterrupted one would
+    from archtune.errors import ConfigError
+    from archtune.strategy.bo import BayesianOptimization
+
+    bo = BayesianOptimization(refit_growth=0.5)
+    assert [bo._refit_point(n) for n in (1, 2, 3, 4, 5, 7, 8, 11, 12, 14, 17, 18)] == [
+        1, 2, 3, 3, 5, 5, 8, 8, 12, 12, 12, 18,
+    ]  # fmt: skip
+    assert BayesianOptimization()._refit_point(14) == 14  # default: every step
+    with pytest.raises(ConfigError, match="refit_growth"):
+        BayesianOptimization(refit_growth=0)
+    rng = np.random.default_rng(0)
+    features = rng.random((300, 6)).astype(np.float32)
+    objective = features @ rng.random(6)
+
+    def make() -> BayesianOptimization:
+        bo = BayesianOptimization(n_init=3, surrogate="ensemble", refit_growth=0.5)
+        bo.setup(SearchContext(features, [Fidelity("hi", 1.0)], seed=1, metrics={"m": features[:, 0]}))
+        return bo
+
+    uninterrupted, picks = make(), []
+    for _ in range(14):
+        i = uninterrupted.ask(1)[0].index
+        uninterrupted.tell(Observation(i, "hi", float(objective[i]), 1.0))
+        picks.append(i)
+    resumed = make()
+    for i in picks:
+        resumed.tell(Observation(i, "hi", float(objective[i]), 1.0))
+    assert uninterrupted.ask(1) == resumed.ask(1)
+    assert uninterrupted._fitted_on == resumed._fitted_on == 12
+    np.testing.assert_array_equal(
+        uninterrupted.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0]
+    )
+    every_step = make()
+    every_step.refit_growth = None
+    for i in picks:
+        every_step.tell(Observation(i, "hi", float(objective[i]), 1.0))
+    every_step._refit()  # fitted on all 14: a different model
+    assert not np.array_equal(every_step.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0])
+
+
 def test_bo_explore_share_is_validated():
     from archtune.errors import ConfigError
     from archtune.strategy.bo import BayesianOptimization

@@ -24,6 +24,9 @@ bo-single-noinputs
 bo-single-weak, bo-bare-dim
            the two with the other length-scale prior (``GPConfig(length_scale_prior=...)``: "auto"
            gives the dimension-scaled one with the metrics as inputs, Optuna's weak one without)
+bo-refit5, bo-refit10
+           ``bo`` refitting the ensemble only once the observations grew by 5% / 10% since the last fit
+           (``refit_growth``): cheaper steps
 bo-tail    the same as ``bo`` (the name its tail runs were recorded under, before it was the default)
 bo-vae     candidates from the TNAS VAE (500 VAE + 500 uniform draws) instead of the whole space
 random     random search, high fidelity
@@ -107,6 +110,8 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "bo-bare-dim", _bo(pretraining="none", gp=GPConfig(length_scale_prior="dimension")), False, None
         ),
+        Variant("bo-refit5", _bo(refit_growth=0.05), True, "simultaneous"),
+        Variant("bo-refit10", _bo(refit_growth=0.1), True, "simultaneous"),
         Variant("bo-tail", _bo(stall_patience=30, confirm_top_every=2), True, "simultaneous"),
         Variant("bo-notail", _bo(stall_patience=None, confirm_top_every=None), True, "simultaneous"),
         # a new generator per search: it holds the VAE of that search
