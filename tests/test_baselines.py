@@ -3,6 +3,9 @@ the ablation variants' fidelities, and the best-so-far quartiles behind the plot
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -148,6 +151,31 @@ def test_bo_confirm_top_every_confirms_the_best_screened_cell():
             assert s.index == expected
 
 
+def _uninterrupted_and_resumed(steps: int, **bo_kwargs: Any) -> tuple[Any, Any, np.ndarray]:
+    """A BO search of ``steps`` asks and tells on a linear objective over 300 random encodings, and a
+    fresh one told the same history, as a resumed search is; and the encodings' features."""
+    from archtune.strategy.bo import BayesianOptimization
+
+    rng = np.random.default_rng(0)
+    features = rng.random((300, 6)).astype(np.float32)
+    objective = features @ rng.random(6)
+
+    def make() -> BayesianOptimization:
+        bo = BayesianOptimization(n_init=3, **bo_kwargs)
+        bo.setup(SearchContext(features, [Fidelity("hi", 1.0)], seed=1, metrics={"m": features[:, 0]}))
+        return bo
+
+    uninterrupted, picks = make(), []
+    for _ in range(steps):
+        i = uninterrupted.ask(1)[0].index
+        uninterrupted.tell(Observation(i, "hi", float(objective[i]), 1.0))
+        picks.append(i)
+    resumed = make()
+    for i in picks:
+        resumed.tell(Observation(i, "hi", float(objective[i]), 1.0))
+    return uninterrupted, resumed, features
+
+
 def test_bo_refit_growth_fits_on_a_schedule_that_a_resumed_search_repeats():
     # refit_growth=0.5: the surrogate is fitted on the first 1, 2, 3, 5, 8, 12, 18, ... observations;
     # after 14 an uninterrupted search's model is the one fitted on 12, and a search resumed from those
@@ -162,32 +190,14 @@ def test_bo_refit_growth_fits_on_a_schedule_that_a_resumed_search_repeats():
     assert BayesianOptimization()._refit_point(14) == 14  # default: every step
     with pytest.raises(ConfigError, match="refit_growth"):
         BayesianOptimization(refit_growth=0)
-    rng = np.random.default_rng(0)
-    features = rng.random((300, 6)).astype(np.float32)
-    objective = features @ rng.random(6)
-
-    def make() -> BayesianOptimization:
-        bo = BayesianOptimization(n_init=3, surrogate="ensemble", refit_growth=0.5)
-        bo.setup(SearchContext(features, [Fidelity("hi", 1.0)], seed=1, metrics={"m": features[:, 0]}))
-        return bo
-
-    uninterrupted, picks = make(), []
-    for _ in range(14):
-        i = uninterrupted.ask(1)[0].index
-        uninterrupted.tell(Observation(i, "hi", float(objective[i]), 1.0))
-        picks.append(i)
-    resumed = make()
-    for i in picks:
-        resumed.tell(Observation(i, "hi", float(objective[i]), 1.0))
+    uninterrupted, resumed, features = _uninterrupted_and_resumed(14, surrogate="ensemble", refit_growth=0.5)
     assert uninterrupted.ask(1) == resumed.ask(1)
     assert uninterrupted._fitted_on == resumed._fitted_on == 12
     np.testing.assert_array_equal(
         uninterrupted.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0]
     )
-    every_step = make()
+    every_step = copy.deepcopy(resumed)
     every_step.refit_growth = None
-    for i in picks:
-        every_step.tell(Observation(i, "hi", float(objective[i]), 1.0))
     every_step._refit()  # fitted on all 14: a different model
     assert not np.array_equal(every_step.model.predict(features, 0)[0], resumed.model.predict(features, 0)[0])
 
@@ -208,25 +218,10 @@ def test_bo_surrogate_after_replay_equals_uninterrupted(pretraining, surrogate):
     # a resumed search refits once on everything; an uninterrupted one has refitted at every step. Both must
     # predict the same, with or without pretraining (without it, fits used to start from the last fit), on
     # the ensemble and on the GP (with the zero-cost metrics as inputs when pretraining)
-    from archtune.strategy.bo import BayesianOptimization
 
-    rng = np.random.default_rng(0)
-    features = rng.random((300, 6)).astype(np.float32)
-    objective = features @ rng.random(6)
-
-    def make() -> BayesianOptimization:
-        bo = BayesianOptimization(n_init=3, pretraining=pretraining, surrogate=surrogate)
-        bo.setup(SearchContext(features, [Fidelity("hi", 1.0)], seed=1, metrics={"m": features[:, 0]}))
-        return bo
-
-    uninterrupted, picks = make(), []
-    for _ in range(12):
-        i = uninterrupted.ask(1)[0].index
-        uninterrupted.tell(Observation(i, "hi", float(objective[i]), 1.0))
-        picks.append(i)
-    resumed = make()
-    for i in picks:
-        resumed.tell(Observation(i, "hi", float(objective[i]), 1.0))
+    uninterrupted, resumed, features = _uninterrupted_and_resumed(
+        12, pretraining=pretraining, surrogate=surrogate
+    )
     assert uninterrupted.ask(1) == resumed.ask(1)
     rows = np.arange(len(features))  # the surrogate's inputs: the features (and the GP's metric columns)
     np.testing.assert_array_equal(
